@@ -101,7 +101,9 @@ typedef struct ab_plugin {
   const char* (*last_error)(void* ctx);
   ab_status (*device_info)(void* ctx, ab_device_info* out);
 
-  /** AB_OK if `variant` runs this case, else AB_UNSUPPORTED with the reason in last_error. */
+  /** AB_OK if `variant` runs this case, else AB_UNSUPPORTED (or AB_INVALID_ARGUMENT) with the
+   *  reason in last_error. A capability query: it judges the shape and options only, and
+   *  must accept args whose buffer handles are still NULL (it is asked before allocation). */
   ab_status (*supports)(void* ctx, const char* variant, const ab_attention_args* args);
 
   ab_status (*alloc)(void* ctx, size_t bytes, ab_buffer* out);

@@ -1,0 +1,82 @@
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "plugin_loader.h"
+#include "runner.h"
+
+namespace attnbench::cli {
+namespace {
+
+/// Splits "a,b,c" lists given to one option (CLI11 also accepts repeated options).
+std::vector<std::string> split_commas(const std::vector<std::string>& in) {
+  std::vector<std::string> out;
+  for (const auto& s : in) {
+    size_t start = 0;
+    while (start <= s.size()) {
+      const size_t end = s.find(',', start);
+      std::string part = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (!part.empty()) out.push_back(part);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app, const std::string& command_line) {
+  auto* cmd = app.add_subcommand("run", "Run suites on backends and store the results");
+  struct Args {
+    std::vector<std::string> suites, backends, variants;
+    std::string filter, db = "results.db", suites_dir, shard = "1/1", threads;
+    bool quick = false, no_peaks = false;
+    uint64_t seed = 1;
+    int repetitions = 0;
+    int64_t resume = 0;
+    bool resume_given = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--suite,-s", a->suites, "Suites to run (names or files), comma-separated");
+  cmd->add_option("--backend,-b", a->backends, "Backends (default: all loaded), comma-separated");
+  cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal'");
+  cmd->add_option("--filter", a->filter, "Regex on the case key suite|backend|config|shape");
+  cmd->add_flag("--quick", a->quick, "Run each suite's documented quick subset");
+  cmd->add_option("--db", a->db, "Results database (created if missing)");
+  cmd->add_option("--seed", a->seed, "Seed of the input generator");
+  cmd->add_option("--shard", a->shard, "Run shard i of N (i/N)");
+  cmd->add_option("--repetitions", a->repetitions, "Override the repetitions of every case")->check(CLI::Range(1, 1000));
+  cmd->add_option("--threads", a->threads, "Threads for the CPU backend (default: all cores)");
+  cmd->add_option("--suites-dir", a->suites_dir, "Directory of suite files");
+  cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
+  auto* resume = cmd->add_option("--resume", a->resume, "Finish an incomplete run (its id) from its stored selection");
+  return [a, resume, command_line]() {
+    RunSelection sel;
+    sel.suites = split_commas(a->suites);
+    sel.backends = split_commas(a->backends);
+    sel.variants = split_commas(a->variants);
+    sel.filter = a->filter;
+    sel.quick = a->quick;
+    sel.seed = a->seed;
+    sel.repetitions = a->repetitions;
+    if (!a->threads.empty()) sel.backend_options = "threads=" + a->threads;
+    if (std::sscanf(a->shard.c_str(), "%d/%d", &sel.shard_index, &sel.shard_count) != 2)
+      throw std::invalid_argument(fmt::format("invalid --shard '{}' (expected i/N)", a->shard));
+    RunOptions opts;
+    opts.db_path = a->db;
+    opts.suites_dir = a->suites_dir;
+    opts.measure_peaks = !a->no_peaks;
+    opts.command_line = command_line;
+    if (resume->count()) opts.resume_run = a->resume;
+    opts.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+    const PluginScan plugins = scan_plugins(plugin_search_dirs());
+    for (const auto& r : plugins.rejected) fmt::print(stderr, "attnbench: refused plugin {}: {}\n", r.path, r.reason);
+    const RunSummary s = execute_run(sel, opts, plugins);
+    fmt::print("run {}: {} cases: {} ok, {} failed, {} unsupported, {} no device, {} oom, {} errors{}\n", s.run_id,
+               s.total, s.ok, s.failed, s.unsupported, s.no_device, s.oom, s.error,
+               s.resumed_skipped ? fmt::format(", {} already stored", s.resumed_skipped) : "");
+    return s.has_failures() ? kFailures : kOk;
+  };
+}
+
+}  // namespace attnbench::cli

@@ -1,0 +1,69 @@
+#include "backend.h"
+
+#include <fmt/format.h>
+
+namespace attnbench {
+
+const char* status_name(ab_status s) {
+  switch (s) {
+    case AB_OK: return "ok";
+    case AB_UNSUPPORTED: return "unsupported";
+    case AB_NO_DEVICE: return "no_device";
+    case AB_OUT_OF_MEMORY: return "oom";
+    case AB_INVALID_ARGUMENT: return "invalid";
+    case AB_INTERNAL_ERROR: return "error";
+  }
+  return "error";
+}
+
+Backend::Backend(const LoadedPlugin& plugin, int device, const std::string& options)
+    : t_(plugin.table()), name_(plugin.name()) {
+  const ab_status s = t_.create(device, options.c_str(), &ctx_);
+  if (s != AB_OK) {
+    const char* why = t_.last_error(nullptr);
+    ctx_ = nullptr;
+    throw BackendError(s, fmt::format("backend '{}': {}", name_, why && *why ? why : status_name(s)));
+  }
+  check(t_.device_info(ctx_, &info_), "device_info");
+}
+
+Backend::~Backend() {
+  if (ctx_) t_.destroy(ctx_);
+}
+
+void Backend::check(ab_status s, const char* what) const {
+  if (s == AB_OK) return;
+  const char* why = t_.last_error(ctx_);
+  throw BackendError(s, fmt::format("{} {}: {}", name_, what, why && *why ? why : status_name(s)));
+}
+
+std::string Backend::unsupported_reason(const char* variant, const ab_attention_args& args) const {
+  const ab_status s = t_.supports(ctx_, variant, &args);
+  if (s == AB_OK) return {};
+  const char* why = t_.last_error(ctx_);
+  return why && *why ? why : status_name(s);
+}
+
+ab_buffer Backend::alloc(size_t bytes) {
+  ab_buffer b = nullptr;
+  check(t_.alloc(ctx_, bytes, &b), "alloc");
+  return b;
+}
+void Backend::release(ab_buffer b) noexcept { t_.release(ctx_, b); }
+void Backend::upload(ab_buffer dst, const void* src, size_t bytes) { check(t_.upload(ctx_, dst, src, bytes), "upload"); }
+void Backend::download(void* dst, ab_buffer src, size_t bytes) { check(t_.download(ctx_, dst, src, bytes), "download"); }
+void Backend::fill(ab_buffer dst, uint8_t byte, size_t bytes) { check(t_.fill(ctx_, dst, byte, bytes), "fill"); }
+
+double Backend::run(const char* variant, const ab_attention_args& args) {
+  double seconds = 0;
+  check(t_.run_attention(ctx_, variant, &args, &seconds), "run");
+  return seconds;
+}
+
+ab_peaks Backend::measure_peaks() {
+  ab_peaks p{};
+  check(t_.measure_peaks(ctx_, &p), "measure_peaks");
+  return p;
+}
+
+}  // namespace attnbench

@@ -1,0 +1,152 @@
+#include "case_executor.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "attnbench/dtype.h"
+#include "gbench_timer.h"
+#include "output_check.h"
+#include "statistics.h"
+#include "variant_registry.h"
+
+namespace attnbench {
+
+const HostInputs& InputCache::get(const Shape& shape, uint64_t seed) {
+  const std::string key = fmt::format("{}#{}", shape.canonical(), seed);
+  if (key != key_) {
+    inputs_ = make_inputs(shape, seed);
+    key_ = key;
+  }
+  return inputs_;
+}
+
+namespace {
+
+store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot) {
+  store::CaseRecord r;
+  r.case_key = spec.key();
+  r.suite = spec.suite;
+  r.suite_file_hash = spec.suite_file_hash;
+  r.phase = spec.phase;
+  r.backend = spec.backend;
+  r.device = slot.device ? slot.device->info().name : "none";
+  r.variant = spec.config.variant;
+  r.config = spec.config.canonical();
+  r.dtype = dtype_name(spec.shape.dtype);
+  r.shape = spec.shape.canonical();
+  r.batch = spec.shape.batch;
+  r.heads_q = spec.shape.heads_q;
+  r.heads_kv = spec.shape.heads_kv;
+  r.len_q = spec.shape.len_q;
+  r.len_k = spec.shape.len_k;
+  r.head_dim = spec.shape.head_dim;
+  r.page_size = spec.shape.page_size;
+  return r;
+}
+
+double flops_peak(const ab_peaks& p, ab_dtype t) {
+  return t != AB_F32 && p.flops_f16 > 0 ? p.flops_f16 : p.flops_f32;
+}
+
+/// Runs once on a poisoned output and compares with the oracle; false if the case failed.
+bool check_correctness(const CaseSpec& spec, Backend& be, DeviceInputs& dev, const HostInputs& host, uint64_t seed,
+                       store::CaseRecord& rec) {
+  be.fill(dev.o.get(), 0xFF, dev.o_bytes);  // all-ones bytes are NaN in fp32, bf16 and fp16
+  be.run(spec.config.variant.c_str(), dev.args);
+  std::vector<uint8_t> out(dev.o_bytes);
+  if (dev.o_bytes) be.download(out.data(), dev.o.get(), dev.o_bytes);
+  const CheckResult c = check_output(spec.config, spec.shape, host, out, spec.check, seed);
+  rec.metrics.push_back({"nonfinite_outputs", static_cast<double>(c.nonfinite), "count"});
+  if (spec.check != CheckMode::kNone) {
+    rec.metrics.push_back({"rel_error", c.rel_error, "ratio"});
+    rec.metrics.push_back({"max_abs_error", c.max_abs_error, ""});
+    rec.metrics.push_back({"rows_checked", static_cast<double>(c.rows_checked), "count"});
+  }
+  const VariantInfo* info = find_variant(spec.config.variant);
+  if (c.nonfinite > 0) {
+    rec.status = "failed";
+    rec.message = fmt::format("{} output elements are NaN/Inf (unwritten or overflowed)", c.nonfinite);
+    return false;
+  }
+  const double threshold = error_threshold(spec.shape.dtype);
+  if (info && info->exact && spec.check != CheckMode::kNone && !(c.rel_error <= threshold)) {
+    rec.status = "failed";
+    rec.message = fmt::format("relative error {:.3g} exceeds the {} threshold {:.0e}", c.rel_error,
+                              dtype_name(spec.shape.dtype), threshold);
+    return false;
+  }
+  return true;
+}
+
+void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& dev, store::CaseRecord& rec) {
+  Backend& be = *slot.device;
+  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time,
+                                   [&] { return be.run(spec.config.variant.c_str(), dev.args); });
+  if (!t.error.empty()) {
+    rec.status = "error";
+    rec.message = t.error;
+    return;
+  }
+  std::vector<double> secs;
+  for (const auto& s : t.samples) {
+    rec.samples.push_back({s.repetition, s.iterations, s.seconds});
+    secs.push_back(s.seconds);
+  }
+  const Summary sum = summarize(secs);
+  rec.metrics.push_back({"time_median", sum.median, "s"});
+  rec.metrics.push_back({"time_min", sum.min, "s"});
+  rec.metrics.push_back({"time_mad", sum.mad, "s"});
+  rec.metrics.push_back({"harness_overhead_per_call", t.overhead_per_call(), "s"});
+  if (sum.median > 0 && rec.flops && rec.bytes) {
+    const double fps = *rec.flops / sum.median, bps = *rec.bytes / sum.median;
+    rec.metrics.push_back({"flops_per_second", fps, "FLOP/s"});
+    rec.metrics.push_back({"bytes_per_second", bps, "B/s"});
+    const double fpeak = flops_peak(slot.peaks, spec.shape.dtype);
+    if (fpeak > 0) rec.metrics.push_back({"fraction_peak_flops", fps / fpeak, "ratio"});
+    if (slot.peaks.bytes_per_second > 0)
+      rec.metrics.push_back({"fraction_peak_bandwidth", bps / slot.peaks.bytes_per_second, "ratio"});
+  }
+}
+
+}  // namespace
+
+store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
+  store::CaseRecord rec = describe(spec, slot);
+  if (!slot.device) {
+    rec.status = "no_device";
+    rec.message = slot.no_device_reason;
+    return rec;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const HostInputs& host = cache.get(spec.shape, seed);
+    const ab_attention_args probe = make_args(spec.config, spec.shape, host);
+    rec.flops = model_flops(spec.config, spec.shape, probe.seq_len_q, probe.seq_len_k);
+    rec.bytes = model_bytes(spec.config, spec.shape, probe.seq_len_q, probe.seq_len_k);
+    const std::string reason = slot.device->unsupported_reason(spec.config.variant.c_str(), probe);
+    if (!reason.empty()) {
+      rec.status = "unsupported";
+      rec.message = reason;
+      return rec;
+    }
+    DeviceInputs dev = upload_inputs(*slot.device, spec.config, spec.shape, host);
+    if (!check_correctness(spec, *slot.device, dev, host, seed, rec)) return rec;
+    const VariantInfo* info = find_variant(spec.config.variant);
+    if (spec.phase != "correctness" && (!info || info->timed)) time_and_summarize(spec, slot, dev, rec);
+  } catch (const BackendError& e) {
+    rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
+    rec.message = e.what();
+  } catch (const std::bad_alloc&) {
+    rec.status = "oom";
+    rec.message = "host out of memory while preparing inputs";
+  } catch (const std::exception& e) {
+    rec.status = "error";
+    rec.message = e.what();
+  }
+  rec.metrics.push_back({"case_wall_time",
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "s"});
+  return rec;
+}
+
+}  // namespace attnbench

@@ -1,0 +1,40 @@
+// Runs one case on one backend: inputs, capability check, poisoned output,
+// oracle check, Google Benchmark timing, metrics. Never throws for a case-level
+// problem: the outcome is recorded as the case's status and message.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "attnbench/plugin_abi.h"
+#include "backend.h"
+#include "case_inputs.h"
+#include "case_spec.h"
+#include "results_store.h"
+
+namespace attnbench {
+
+/// Per-backend context the executor needs: the open device (null when the backend
+/// has none) and the peaks measured at the start of the run.
+struct BackendSlot {
+  std::string name;
+  std::unique_ptr<Backend> device;  // null: no device
+  std::string no_device_reason;
+  ab_peaks peaks{};
+};
+
+/// Keeps the most recently generated inputs, since consecutive cases usually share a shape.
+class InputCache {
+ public:
+  const HostInputs& get(const Shape& shape, uint64_t seed);
+
+ private:
+  std::string key_;
+  HostInputs inputs_;
+};
+
+/// Executes `spec` and returns the record to store.
+store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& backend, InputCache& inputs, uint64_t seed);
+
+}  // namespace attnbench

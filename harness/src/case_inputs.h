@@ -1,0 +1,39 @@
+// Host-side inputs of a case, generated deterministically from (seed, shape), plus
+// their device copies. Inputs depend only on the shape and the seed, never on the
+// variant or backend, so every configuration of one shape sees identical data.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend.h"
+#include "case_spec.h"
+
+namespace attnbench {
+
+/// Host tensors as fp32 values *after* rounding to the storage dtype (what the oracle sees).
+struct HostInputs {
+  std::vector<float> q, k, v;              // contiguous [B,H,L,d]
+  std::vector<int32_t> seq_len_q, seq_len_k; // empty unless varlen
+  std::vector<int32_t> block_table;          // [B, max_pages] when paged
+  int max_pages_per_seq = 0;
+  int num_pages = 0;
+};
+
+/// Generates the inputs of `shape` under `seed`.
+HostInputs make_inputs(const Shape& shape, uint64_t seed);
+
+/// Device copies of the inputs plus an output buffer, and the ABI argument block.
+struct DeviceInputs {
+  DeviceBuffer q, k, v, o, block_table;
+  ab_attention_args args{};
+  size_t o_bytes = 0;
+};
+
+/// Fills the ABI arguments for a configuration (pointers into `host` stay borrowed).
+ab_attention_args make_args(const VariantConfig& cfg, const Shape& shape, const HostInputs& host);
+
+/// Uploads the inputs (encoded in the storage dtype; K/V scattered into pages when paged).
+DeviceInputs upload_inputs(Backend& backend, const VariantConfig& cfg, const Shape& shape, const HostInputs& host);
+
+}  // namespace attnbench

@@ -1,0 +1,57 @@
+// One benchmark case: which suite, which configuration, which shape, and how to check it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "attnbench/plugin_abi.h"
+#include "variant_config.h"
+
+namespace attnbench {
+
+/// Tensor geometry of a case. Lengths are the padded sizes; varlen cases draw a
+/// per-sequence length from the case's random stream.
+struct Shape {
+  int batch = 1;
+  int heads_q = 1;
+  int heads_kv = 1;
+  int len_q = 1;
+  int len_k = 1;
+  int head_dim = 64;
+  ab_dtype dtype = AB_F32;
+  int page_size = 0;     // > 0: paged KV cache with this many tokens per page
+  bool varlen = false;
+
+  /// Canonical string, e.g. "b=1,hq=8,hkv=2,lq=1,lk=4096,d=128,bf16,page=64".
+  std::string canonical() const;
+  /// Throws std::invalid_argument with a one-line reason if the shape is impossible.
+  void validate() const;
+};
+
+/// How outputs are checked against the fp64 oracle.
+enum class CheckMode { kFull, kSampled, kNone };
+
+/// A fully specified case, expanded from a suite file.
+struct CaseSpec {
+  std::string suite;
+  std::string suite_file_hash;
+  std::string group;
+  std::string phase;       // correctness | prefill | decode | ...
+  std::string backend;
+  VariantConfig config;
+  Shape shape;
+  CheckMode check = CheckMode::kSampled;
+  int repetitions = 5;
+  double min_time = 0.05;  // seconds of kernel time per repetition (Google Benchmark)
+
+  /// Unique key of the case within a run.
+  std::string key() const;
+};
+
+/// Parses "fp32" | "bf16" | "fp16". Throws std::invalid_argument otherwise.
+ab_dtype parse_dtype(const std::string& name);
+
+/// Relative L2 error allowed for an exact variant in this dtype.
+double error_threshold(ab_dtype dtype);
+
+}  // namespace attnbench

@@ -1,0 +1,59 @@
+#include "gbench_timer.h"
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+
+namespace attnbench {
+namespace {
+
+/// Collects iteration runs (one per repetition); aggregates are recomputed from samples.
+class SampleCollector : public benchmark::BenchmarkReporter {
+ public:
+  explicit SampleCollector(TimingResult& out) : out_(out) {}
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration) continue;
+      if (r.error_occurred) {
+        out_.error = r.error_message;
+        continue;
+      }
+      // With UseManualTime, real_accumulated_time is the sum of SetIterationTime values.
+      out_.samples.push_back({static_cast<int>(r.repetition_index), static_cast<int64_t>(r.iterations),
+                              r.real_accumulated_time / static_cast<double>(r.iterations)});
+    }
+  }
+
+ private:
+  TimingResult& out_;
+};
+
+}  // namespace
+
+TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call) {
+  TimingResult result;
+  auto* bench = benchmark::RegisterBenchmark(name.c_str(), [&](benchmark::State& state) {
+    for (auto _ : state) {
+      double seconds = 0;
+      try {
+        seconds = call();
+      } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+        break;
+      }
+      state.SetIterationTime(seconds);
+      result.kernel_seconds += seconds;
+      ++result.calls;
+    }
+  });
+  bench->UseManualTime()->Repetitions(repetitions)->MinTime(min_time)->Unit(benchmark::kMillisecond);
+  SampleCollector collector(result);
+  const auto t0 = std::chrono::steady_clock::now();
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  benchmark::ClearRegisteredBenchmarks();
+  return result;
+}
+
+}  // namespace attnbench

@@ -1,0 +1,35 @@
+// Times one case through Google Benchmark: RegisterBenchmark with manual time (the
+// backend measures its own kernel time), repetitions, and a reporter that keeps
+// every repetition's sample instead of printing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace attnbench {
+
+/// One repetition: iterations Google Benchmark chose and seconds per call.
+struct TimingSample {
+  int repetition;
+  int64_t iterations;
+  double seconds;
+};
+
+/// All repetitions of one case plus what the harness spent around the kernel.
+struct TimingResult {
+  std::vector<TimingSample> samples;
+  std::string error;              // non-empty if a call failed
+  double kernel_seconds = 0;      // sum of backend-measured times over every call
+  double wall_seconds = 0;        // wall time of the whole timing phase
+  int64_t calls = 0;              // kernel calls, including Google Benchmark's calibration
+  /// Harness time per call beyond the kernel (loop, plugin call, timer reads).
+  double overhead_per_call() const { return calls ? (wall_seconds - kernel_seconds) / calls : 0; }
+};
+
+/// Runs `call` (returns backend-measured seconds; throws on failure) as one Google
+/// Benchmark case: `repetitions` repetitions of at least `min_time` kernel seconds each.
+TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call);
+
+}  // namespace attnbench

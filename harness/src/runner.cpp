@@ -1,0 +1,215 @@
+#include "runner.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <stdexcept>
+
+#include "case_executor.h"
+#include "environment.h"
+#include "results_store.h"
+#include "suite_file.h"
+#include "variant_registry.h"
+
+namespace attnbench {
+
+std::string RunSelection::to_json() const {
+  return nlohmann::json{{"suites", suites},   {"backends", backends}, {"variants", variants},
+                        {"filter", filter},   {"quick", quick},       {"seed", seed},
+                        {"shard", {shard_index, shard_count}},        {"repetitions", repetitions},
+                        {"backend_options", backend_options}}
+      .dump();
+}
+
+RunSelection RunSelection::from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  RunSelection s;
+  s.suites = j.at("suites").get<std::vector<std::string>>();
+  s.backends = j.at("backends").get<std::vector<std::string>>();
+  s.variants = j.at("variants").get<std::vector<std::string>>();
+  s.filter = j.at("filter");
+  s.quick = j.at("quick");
+  s.seed = j.at("seed");
+  s.shard_index = j.at("shard").at(0);
+  s.shard_count = j.at("shard").at(1);
+  s.repetitions = j.at("repetitions");
+  s.backend_options = j.at("backend_options");
+  return s;
+}
+
+namespace {
+
+bool matches_any(const std::vector<std::string>& globs, const CaseSpec& c) {
+  if (globs.empty()) return true;
+  const std::string canonical = c.config.canonical();
+  for (const auto& g : globs)
+    if (fnmatch(g.c_str(), c.config.variant.c_str(), 0) == 0 || fnmatch(g.c_str(), canonical.c_str(), 0) == 0)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
+                                 const std::vector<std::string>& available) {
+  if (sel.suites.empty()) throw std::invalid_argument("no suite selected (use --suite NAME[,NAME])");
+  if (sel.shard_count < 1 || sel.shard_index < 1 || sel.shard_index > sel.shard_count)
+    throw std::invalid_argument(fmt::format("invalid shard {}/{} (expected i/N with 1 <= i <= N)", sel.shard_index, sel.shard_count));
+  std::vector<std::string> backends = sel.backends.empty() ? available : sel.backends;
+  for (const auto& b : backends)
+    if (std::find(available.begin(), available.end(), b) == available.end())
+      throw std::invalid_argument(fmt::format("unknown backend '{}' (available: {})", b, fmt::join(available, ", ")));
+  for (const auto& g : sel.variants) {
+    const std::string base = g.substr(0, g.find(':'));
+    bool known = false;
+    for (const auto& v : all_variants()) known |= fnmatch(base.c_str(), v.name, 0) == 0;
+    if (!known) throw std::invalid_argument(fmt::format("no variant matches '{}' (see 'attnbench list variants')", g));
+  }
+  std::optional<std::regex> filter;
+  if (!sel.filter.empty()) {
+    try {
+      filter.emplace(sel.filter);
+    } catch (const std::regex_error& e) {
+      throw std::invalid_argument(fmt::format("invalid --filter regex '{}': {}", sel.filter, e.what()));
+    }
+  }
+  std::vector<CaseSpec> cases;
+  size_t index = 0;
+  for (const auto& name : sel.suites) {
+    const Suite suite = load_suite(resolve_suite(suites_dir, name), sel.quick);
+    for (const auto& backend : backends)
+      for (CaseSpec c : suite.cases) {
+        c.backend = backend;
+        if (sel.repetitions > 0) c.repetitions = sel.repetitions;
+        if (!matches_any(sel.variants, c)) continue;
+        if (filter && !std::regex_search(c.key(), *filter)) continue;
+        // Shards take every N-th case so that each gets a similar mix of sizes.
+        if (index++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) continue;
+        cases.push_back(std::move(c));
+      }
+  }
+  return cases;
+}
+
+namespace {
+
+void say(const RunOptions& o, const std::string& line) {
+  if (o.progress) o.progress(line);
+}
+
+std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& cases, const PluginScan& plugins,
+                                                 const RunSelection& sel) {
+  std::map<std::string, BackendSlot> slots;
+  for (const auto& c : cases) {
+    if (slots.count(c.backend)) continue;
+    BackendSlot& slot = slots[c.backend];
+    slot.name = c.backend;
+    for (const auto& p : plugins.plugins) {
+      if (p->name() != c.backend) continue;
+      if (p->table().device_count() < 1) {
+        slot.no_device_reason = fmt::format("backend '{}' found no device", c.backend);
+        break;
+      }
+      try {
+        slot.device = std::make_unique<Backend>(*p, 0, sel.backend_options);
+      } catch (const BackendError& e) {
+        if (e.status() == AB_INVALID_ARGUMENT) throw std::invalid_argument(e.what());
+        slot.no_device_reason = e.what();
+      }
+    }
+  }
+  return slots;
+}
+
+}  // namespace
+
+RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginScan& plugins) {
+  store::ResultsStore db(opts.db_path);
+  std::optional<store::RunRecord> resumed;
+  if (opts.resume_run) {
+    resumed = db.load_run(*opts.resume_run);
+    if (!resumed) throw std::invalid_argument(fmt::format("run {} not found in '{}'", *opts.resume_run, opts.db_path));
+    if (resumed->status == "complete") throw std::invalid_argument(fmt::format("run {} is already complete", resumed->id));
+    try {
+      sel = RunSelection::from_json(resumed->selection);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(fmt::format("run {} has an unreadable selection: {}", resumed->id, e.what()));
+    }
+  }
+  std::vector<std::string> available;
+  for (const auto& p : plugins.plugins) available.push_back(p->name());
+  const std::vector<CaseSpec> cases =
+      plan_cases(sel, opts.suites_dir.empty() ? default_suites_dir() : opts.suites_dir, available);
+  std::map<std::string, BackendSlot> slots = open_backends(cases, plugins, sel);
+
+  RunSummary summary;
+  std::set<std::string> done;
+  if (resumed) {
+    summary.run_id = resumed->id;
+    done = db.case_keys(resumed->id);
+    say(opts, fmt::format("resuming run {}: {} of {} cases already stored", resumed->id, done.size(), cases.size()));
+  } else {
+    store::RunRecord run = capture_environment();
+    run.command_line = opts.command_line;
+    run.seed = static_cast<int64_t>(sel.seed);
+    run.quick = sel.quick;
+    run.selection = sel.to_json();
+    for (const auto& [name, slot] : slots)
+      if (slot.device) {
+        const auto& info = slot.device->info();
+        if (name != "cpu") run.gpu += (run.gpu.empty() ? "" : "; ") + fmt::format("{}: {}", name, info.name);
+        if (name != "cpu" && info.driver[0]) run.driver += (run.driver.empty() ? "" : "; ") + std::string(info.driver);
+      }
+    summary.run_id = db.begin_run(run);
+    say(opts, fmt::format("run {}: {} cases into {}", summary.run_id, cases.size(), opts.db_path));
+  }
+  for (auto& [name, slot] : slots) {
+    if (!slot.device || !opts.measure_peaks) continue;
+    slot.peaks = slot.device->measure_peaks();
+    const std::string dev = slot.device->info().name;
+    db.add_peak(summary.run_id, name, dev, "flops_f32", slot.peaks.flops_f32, "FLOP/s");
+    if (slot.peaks.flops_f16 > 0) db.add_peak(summary.run_id, name, dev, "flops_f16", slot.peaks.flops_f16, "FLOP/s");
+    db.add_peak(summary.run_id, name, dev, "bytes_per_second", slot.peaks.bytes_per_second, "B/s");
+    say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} GB/s", name, slot.peaks.flops_f32 / 1e9,
+                          slot.peaks.bytes_per_second / 1e9));
+  }
+
+  InputCache inputs;
+  summary.total = static_cast<int>(cases.size());
+  int index = 0;
+  for (const CaseSpec& c : cases) {
+    ++index;
+    if (done.count(c.key())) {
+      ++summary.resumed_skipped;
+      continue;
+    }
+    const store::CaseRecord rec = execute_case(c, slots.at(c.backend), inputs, sel.seed);
+    db.add_case(summary.run_id, rec);
+    if (rec.status == "ok") ++summary.ok;
+    else if (rec.status == "failed") ++summary.failed;
+    else if (rec.status == "unsupported") ++summary.unsupported;
+    else if (rec.status == "no_device") ++summary.no_device;
+    else if (rec.status == "oom") ++summary.oom;
+    else ++summary.error;
+    std::string detail;
+    for (const auto& m : rec.metrics) {
+      if (m.name == "time_median") detail += fmt::format(" {:.3f} ms", m.value * 1e3);
+      if (m.name == "flops_per_second") detail += fmt::format(" {:.1f} GFLOP/s", m.value / 1e9);
+      if (m.name == "fraction_peak_flops") detail += fmt::format(" ({:.0f}% peak)", m.value * 100);
+      if (m.name == "rel_error" && c.phase == "correctness") detail += fmt::format(" err {:.1e}", m.value);
+    }
+    if (!rec.message.empty()) detail += " - " + rec.message;
+    say(opts, fmt::format("[{}/{}] {} {} {} {}: {}{}", index, cases.size(), c.suite, c.backend, rec.config, rec.shape,
+                          rec.status, detail));
+  }
+  db.finish_run(summary.run_id, "complete");
+  return summary;
+}
+
+}  // namespace attnbench

@@ -1,0 +1,58 @@
+#include "variant_registry.h"
+
+#include <array>
+
+#include "attnbench/attention_hooks.h"
+#include "attnbench/dtype.h"
+
+namespace attnbench {
+namespace {
+
+constexpr std::array<VariantInfo, 4> kVariants = {{
+    {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
+    {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},
+    {"flash", "tiled exact attention with online softmax, O(L) extra memory", true, true},
+    {"decode", "1..16 queries over a long KV cache, split along keys, log-sum-exp merge", true, true},
+}};
+
+}  // namespace
+
+std::span<const VariantInfo> all_variants() { return kVariants; }
+
+const VariantInfo* find_variant(std::string_view name) {
+  for (const auto& v : kVariants)
+    if (name == v.name) return &v;
+  return nullptr;
+}
+
+double visible_pairs(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
+  const MaskHook mask{cfg.causal, cfg.window_left, cfg.window_right};
+  double pairs = 0;
+  for (int b = 0; b < s.batch; ++b) {
+    const int lq = seq_len_q ? seq_len_q[b] : s.len_q;
+    const int lk = seq_len_k ? seq_len_k[b] : s.len_k;
+    double per_head = 0;
+    for (int i = 0; i < lq; ++i) {
+      const KeyRange r = mask.keys_for(i, lq, lk);
+      per_head += r.hi - r.lo;
+    }
+    pairs += per_head * s.heads_q;
+  }
+  return pairs;
+}
+
+double model_flops(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
+  return 4.0 * s.head_dim * visible_pairs(cfg, s, seq_len_q, seq_len_k);
+}
+
+double model_bytes(const VariantConfig&, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
+  double tokens_q = 0, tokens_k = 0;
+  for (int b = 0; b < s.batch; ++b) {
+    tokens_q += seq_len_q ? seq_len_q[b] : s.len_q;
+    tokens_k += seq_len_k ? seq_len_k[b] : s.len_k;
+  }
+  const double elem = static_cast<double>(dtype_size(s.dtype)) * s.head_dim;
+  return elem * (2.0 * tokens_q * s.heads_q + 2.0 * tokens_k * s.heads_kv);
+}
+
+}  // namespace attnbench

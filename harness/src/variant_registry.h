@@ -1,0 +1,35 @@
+// The attention variants the harness knows, with their FLOP and byte models, so
+// every timing turns into FLOP/s, bytes/s and a fraction of the measured peaks.
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "case_spec.h"
+
+namespace attnbench {
+
+/// What the harness knows about a variant, independent of any backend.
+struct VariantInfo {
+  const char* name;
+  const char* description;
+  bool exact;          // must match the oracle within the dtype threshold
+  bool timed;          // false for the oracle itself
+};
+
+/// All known variants, in display order.
+std::span<const VariantInfo> all_variants();
+
+/// The entry for `name`, or nullptr.
+const VariantInfo* find_variant(std::string_view name);
+
+/// Number of (query, key) pairs the mask leaves visible, summed over batch and query heads.
+double visible_pairs(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);
+
+/// Floating-point operations of one call: 4*d per visible pair (QK^T and PV).
+double model_flops(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);
+
+/// Minimum bytes one call must move: Q, K, V read once, O written once.
+double model_bytes(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);
+
+}  // namespace attnbench

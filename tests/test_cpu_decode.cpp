@@ -1,0 +1,119 @@
+// The decode variant (and reference) against the fp64 oracle: 1..16 queries over
+// contiguous and paged KV (several page sizes, shuffled block table), GQA/MQA,
+// causal bottom-right alignment, window, softcap, varlen KV lengths, 16-bit
+// storage, and KV long enough to be split across threads and merged.
+#include <catch2/catch.hpp>
+
+#include "test_cpu_common.h"
+
+using namespace cpu_test;
+
+namespace {
+
+void expect_matches(const char* variant, const Shape& s, unsigned seed) {
+  Case c = make_case(s, seed);
+  const Outcome r = run_and_compare(variant, c);
+  INFO(variant << ": " << describe(s) << " -> " << r.check.reason);
+  REQUIRE(r.check.ok());
+  INFO("rel L2 error " << r.rel_l2 << ", max abs " << r.max_abs << ", NaN rows " << r.nan_rows);
+  CHECK(r.nan_rows == 0);
+  CHECK(r.rel_l2 < tolerance(s.dtype));
+}
+
+}  // namespace
+
+TEST_CASE("decode: contiguous KV, queries 1..16, GQA groups, odd lengths", "[cpu][decode]") {
+  unsigned seed = 1;
+  for (int lq : {1, 4, 16})
+    for (int lk : {1, 17, 100, 257, 3000})
+      for (auto [hq, hkv] : {std::pair{4, 4}, {8, 2}, {8, 1}})
+        for (bool causal : {false, true}) {
+          Shape s;
+          s.batch = 2; s.heads_q = hq; s.heads_kv = hkv; s.len_q = lq; s.len_k = lk;
+          s.head_dim = lk == 3000 ? 128 : 64; s.causal = causal;
+          expect_matches("decode", s, seed++);
+        }
+}
+
+TEST_CASE("decode: head dims and 16-bit storage", "[cpu][decode]") {
+  unsigned seed = 100;
+  for (int d : {64, 80, 128})
+    for (ab_dtype t : {AB_F32, AB_BF16, AB_F16}) {
+      Shape s;
+      s.batch = 2; s.heads_q = 8; s.heads_kv = 2; s.len_q = 3; s.len_k = 1100; s.head_dim = d;
+      s.dtype = t; s.causal = true;
+      expect_matches("decode", s, seed++);
+    }
+}
+
+TEST_CASE("decode: paged KV with several page sizes and a shuffled block table", "[cpu][decode]") {
+  unsigned seed = 200;
+  for (int ps : {16, 48, 64, 256})
+    for (ab_dtype t : {AB_F32, AB_BF16}) {
+      Shape s;
+      s.batch = 3; s.heads_q = 8; s.heads_kv = 2; s.len_q = 2; s.len_k = 1500; s.head_dim = 128;
+      s.dtype = t; s.causal = true; s.page_size = ps;
+      s.seq_len_k = {1500, 700, 33};  // partial last pages, shorter sequences
+      expect_matches("decode", s, seed++);
+      expect_matches("reference", s, seed++);
+    }
+}
+
+TEST_CASE("decode: window, softcap, varlen and empty KV", "[cpu][decode]") {
+  unsigned seed = 300;
+  Shape s;
+  s.batch = 3; s.heads_q = 4; s.heads_kv = 1; s.len_q = 5; s.len_k = 2100; s.head_dim = 64;
+  s.causal = true; s.window_left = 300; s.window_right = 0;
+  expect_matches("decode", s, seed++);
+  s.window_left = -1; s.softcap = 20.0f;
+  expect_matches("decode", s, seed++);
+  s.softcap = 0.0f;
+  s.seq_len_q = {5, 1, 0};
+  s.seq_len_k = {2100, 0, 900};  // batch 1: no keys -> zero rows
+  expect_matches("decode", s, seed++);
+  s.seq_len_q.clear(); s.seq_len_k.clear();
+  s.len_k = 0;
+  expect_matches("decode", s, seed++);
+  s.len_k = 10; s.len_q = 16; s.causal = true;  // more queries than keys: early rows see none
+  expect_matches("decode", s, seed++);
+  s.len_q = 0;
+  expect_matches("decode", s, seed++);
+}
+
+TEST_CASE("decode capability: refuses prefill and says why", "[cpu][decode]") {
+  Shape s;
+  s.len_q = 17; s.len_k = 100;
+  Case c = make_case(s, 1);
+  const cpu::Check chk = cpu::supports("decode", c.args);
+  CHECK(chk.status == AB_UNSUPPORTED);
+  CHECK_THAT(chk.reason, Catch::Contains("len_q <= 16"));
+  CHECK(cpu::supports("flash", c.args).ok());
+}
+
+TEST_CASE("capabilities: paged only for decode, invalid shapes rejected", "[cpu][decode]") {
+  Shape s;
+  s.len_q = 1; s.len_k = 100; s.page_size = 16;
+  Case c = make_case(s, 2);
+  CHECK(cpu::supports("decode", c.args).ok());
+  const cpu::Check flash = cpu::supports("flash", c.args);
+  CHECK(flash.status == AB_UNSUPPORTED);
+  CHECK_THAT(flash.reason, Catch::Contains("paged"));
+
+  ab_attention_args bad = c.args;
+  bad.heads_q = 6; bad.heads_kv = 4;
+  CHECK(cpu::supports("flash", bad).status == AB_INVALID_ARGUMENT);
+  CHECK_THAT(cpu::supports("flash", bad).reason, Catch::Contains("heads_q % heads_kv"));
+  bad = c.args; bad.head_dim = 0;
+  CHECK(cpu::supports("decode", bad).status == AB_INVALID_ARGUMENT);
+  bad = c.args; bad.head_dim = 300;
+  CHECK_THAT(cpu::supports("decode", bad).reason, Catch::Contains("head_dim"));
+  bad = c.args; bad.len_k = -1;
+  CHECK(cpu::supports("decode", bad).status == AB_INVALID_ARGUMENT);
+  int32_t too_long[1] = {101};
+  bad = c.args; bad.seq_len_k = too_long;
+  CHECK(cpu::supports("decode", bad).status == AB_INVALID_ARGUMENT);
+  CHECK_THAT(cpu::supports("decode", bad).reason, Catch::Contains("seq_len_k[0]=101"));
+  c.table[0] = 999;  // a page outside the pool
+  CHECK(cpu::supports("decode", c.args).status == AB_INVALID_ARGUMENT);
+  CHECK(cpu::supports("nope", c.args).status == AB_UNSUPPORTED);
+}

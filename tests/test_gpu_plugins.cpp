@@ -1,0 +1,259 @@
+// The CUDA and HIP plugins as the harness sees them: dlopen from <bin>/plugins, check
+// the ABI table, then (with a device) run the correctness patterns against the fp64
+// oracle. Without any GPU device the test exits 77 so ctest reports it as skipped.
+#include <catch2/catch.hpp>
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attnbench/dtype.h"
+#include "attnbench/plugin_abi.h"
+#include "reference_attention.h"
+
+using namespace attnbench;
+
+namespace {
+
+constexpr int kSkip = 77;
+
+struct Loaded {
+  std::string name;
+  const ab_plugin* p = nullptr;
+  int devices = 0;
+};
+
+/// Loads every built GPU plugin; problems (a plugin that exists but is broken) are
+/// collected rather than thrown so a no-device machine can still fail on them.
+std::vector<Loaded> load_gpu_plugins(std::string& problems) {
+  std::vector<Loaded> out;
+  for (const char* name : {"cuda", "hip"}) {
+    const std::string path = std::string(ATTNBENCH_BIN_DIR) + "/plugins/libattnbench-backend-" + name + ".so";
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) continue;  // its compiler was not found: not built
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) { problems += std::string(name) + ": dlopen: " + dlerror() + "\n"; continue; }
+    auto entry = reinterpret_cast<ab_plugin_entry_fn>(dlsym(h, ATTNBENCH_PLUGIN_ENTRY));
+    if (!entry) { problems += std::string(name) + ": no entry point\n"; continue; }
+    const ab_plugin* p = entry();
+    if (!p || p->api_version != ATTNBENCH_PLUGIN_API_VERSION || p->struct_size != sizeof(ab_plugin) ||
+        std::string(p->name) != name) {
+      problems += std::string(name) + ": bad plugin table\n";
+      continue;
+    }
+    Loaded l{name, p, p->device_count()};
+    if (l.devices < 0) problems += std::string(name) + ": negative device_count\n";
+    if (l.devices == 0) {
+      // The no-device contract: create fails with AB_NO_DEVICE and says why.
+      void* ctx = reinterpret_cast<void*>(1);
+      if (p->create(0, "", &ctx) != AB_NO_DEVICE || ctx != nullptr || !*p->last_error(nullptr))
+        problems += std::string(name) + ": create without a device must return AB_NO_DEVICE\n";
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+/// Exits 77 (skipped) when no GPU plugin has a device and nothing is broken.
+std::vector<Loaded> plugins_or_skip() {
+  std::string problems;
+  auto plugins = load_gpu_plugins(problems);
+  int devices = 0;
+  for (const auto& l : plugins) devices += l.devices;
+  if (problems.empty() && devices == 0) {
+    std::printf("no GPU device (%zu GPU plugin(s) loaded): skipping\n", plugins.size());
+    std::exit(kSkip);
+  }
+  INFO(problems);
+  REQUIRE(problems.empty());
+  return plugins;
+}
+
+struct Case {
+  const char* variant;
+  ab_dtype dtype;
+  int b, hq, hkv, lq, lk, d, causal, wl = -1, wr = -1;
+  float softcap = 0;
+  bool varlen = false;
+  int page = 0;
+};
+
+std::string describe(const Case& c) {
+  char s[256];
+  std::snprintf(s, sizeof s, "%s %s b%d hq%d hkv%d lq%d lk%d d%d causal%d win(%d,%d) cap%g varlen%d page%d",
+                c.variant, dtype_name(c.dtype), c.b, c.hq, c.hkv, c.lq, c.lk, c.d, c.causal, c.wl, c.wr,
+                c.softcap, c.varlen, c.page);
+  return s;
+}
+
+/// Uploads n floats as `t` storage into a new device buffer.
+ab_buffer upload_as(const ab_plugin* p, void* ctx, ab_dtype t, const std::vector<float>& v) {
+  std::vector<uint8_t> bytes(v.size() * dtype_size(t));
+  encode(t, v.data(), bytes.data(), v.size());
+  ab_buffer buf = nullptr;
+  REQUIRE(p->alloc(ctx, bytes.size(), &buf) == AB_OK);
+  REQUIRE(p->upload(ctx, buf, bytes.data(), bytes.size()) == AB_OK);
+  return buf;
+}
+
+/// Values as the device sees them (rounded to the storage type).
+std::vector<float> rounded(ab_dtype t, std::vector<float> v) {
+  std::vector<uint8_t> bytes(v.size() * dtype_size(t));
+  encode(t, v.data(), bytes.data(), v.size());
+  decode(t, bytes.data(), v.data(), v.size());
+  return v;
+}
+
+/// Runs one case on one plugin context and returns the max error against the oracle
+/// (NaN, e.g. an unwritten poisoned row, counts as a huge error).
+double run_case(const ab_plugin* p, void* ctx, const Case& c, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  auto gen = [&](size_t n) { std::vector<float> v(n); for (float& x : v) x = dist(rng); return rounded(c.dtype, v); };
+  ab_attention_args a{};
+  a.batch = c.b; a.heads_q = c.hq; a.heads_kv = c.hkv; a.len_q = c.lq; a.len_k = c.lk; a.head_dim = c.d;
+  a.dtype = c.dtype; a.causal = c.causal; a.window_left = c.wl; a.window_right = c.wr;
+  a.scale = 1.0f / std::sqrt(float(c.d)); a.softcap = c.softcap;
+  std::vector<int32_t> lq(c.b), lk(c.b);
+  for (int b = 0; b < c.b; ++b) { lq[b] = std::max(1, c.lq - 3 * b); lk[b] = std::max(1, c.lk - 5 * b); }
+  if (c.varlen) { a.seq_len_q = lq.data(); a.seq_len_k = lk.data(); }
+  const auto q = gen(size_t(c.b) * c.hq * c.lq * c.d);
+  const auto k = gen(size_t(c.b) * c.hkv * c.lk * c.d), v = gen(k.size());
+  std::vector<double> ref(q.size(), 0.0);
+  reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+
+  std::vector<ab_buffer> bufs;
+  if (c.page > 0) {  // scatter into a reversed page pool so the block table matters
+    const int per_seq = (c.lk + c.page - 1) / c.page, pages = c.b * per_seq;
+    std::vector<int32_t> table(pages);
+    for (int i = 0; i < pages; ++i) table[i] = pages - 1 - i;
+    std::vector<float> kp(size_t(pages) * c.hkv * c.page * c.d, 0.0f), vp(kp.size(), 0.0f);
+    for (int b = 0; b < c.b; ++b)
+      for (int h = 0; h < c.hkv; ++h)
+        for (int j = 0; j < c.lk; ++j) {
+          const int page = table[b * per_seq + j / c.page];
+          const size_t dst = ((size_t(page) * c.hkv + h) * c.page + j % c.page) * c.d;
+          const size_t src = ((size_t(b) * c.hkv + h) * c.lk + j) * c.d;
+          for (int e = 0; e < c.d; ++e) { kp[dst + e] = k[src + e]; vp[dst + e] = v[src + e]; }
+        }
+    a.page_size = c.page; a.max_pages_per_seq = per_seq; a.num_pages = pages;
+    REQUIRE(p->alloc(ctx, table.size() * 4, &a.block_table) == AB_OK);
+    REQUIRE(p->upload(ctx, a.block_table, table.data(), table.size() * 4) == AB_OK);
+    bufs.push_back(a.block_table);
+    a.k = upload_as(p, ctx, c.dtype, kp);
+    a.v = upload_as(p, ctx, c.dtype, vp);
+  } else {
+    a.k = upload_as(p, ctx, c.dtype, k);
+    a.v = upload_as(p, ctx, c.dtype, v);
+  }
+  a.q = upload_as(p, ctx, c.dtype, q);
+  const size_t obytes = q.size() * dtype_size(c.dtype);
+  REQUIRE(p->alloc(ctx, obytes, &a.o) == AB_OK);
+  REQUIRE(p->fill(ctx, a.o, 0xFF, obytes) == AB_OK);  // NaN poison: unwritten rows show up
+  bufs.insert(bufs.end(), {a.q, a.k, a.v, a.o});
+
+  INFO(describe(c));
+  REQUIRE(p->supports(ctx, c.variant, &a) == AB_OK);
+  double seconds = -1;
+  const ab_status st = p->run_attention(ctx, c.variant, &a, &seconds);
+  INFO(p->last_error(ctx));
+  REQUIRE(st == AB_OK);
+  REQUIRE(seconds > 0);
+  std::vector<uint8_t> raw(obytes);
+  REQUIRE(p->download(ctx, raw.data(), a.o, obytes) == AB_OK);
+  for (ab_buffer b : bufs) p->release(ctx, b);
+  std::vector<float> o(q.size());
+  decode(c.dtype, raw.data(), o.data(), o.size());
+  double err = 0;
+  for (int b = 0; b < c.b; ++b)
+    for (int h = 0; h < c.hq; ++h)
+      for (int i = 0; i < effective_len_q(a, b); ++i)
+        for (int e = 0; e < c.d; ++e) {
+          const size_t idx = ((size_t(b) * c.hq + h) * c.lq + i) * c.d + e;
+          // Absolute error, relative once |ref| > 1 (16-bit outputs round relative to size).
+          const double diff = std::abs(o[idx] - ref[idx]) / std::max(1.0, std::abs(ref[idx]));
+          err = std::max(err, std::isnan(diff) ? 1e30 : diff);
+        }
+  return err;
+}
+
+std::vector<Case> correctness_cases() {
+  std::vector<Case> cases;
+  for (ab_dtype t : {AB_F32, AB_BF16, AB_F16})
+    for (int d : {64, 128})
+      for (int causal : {0, 1})
+        for (auto [lq, lk] : {std::pair{128, 128}, std::pair{37, 77}, std::pair{77, 37}, std::pair{200, 333}})
+          for (int hkv : {8, 2, 1})  // GQA group 1, 4, Hq (MQA)
+            cases.push_back({"flash", t, 2, 8, hkv, lq, lk, d, causal});
+  for (ab_dtype t : {AB_F32, AB_BF16}) {
+    cases.push_back({"flash", t, 1, 4, 2, 100, 100, 64, 1, 17, 3});   // sliding window
+    cases.push_back({"flash", t, 1, 4, 4, 65, 65, 128, 1, -1, -1, 20.0f});  // softcap
+    cases.push_back({"flash", t, 3, 4, 2, 90, 120, 64, 1, -1, -1, 0, true});  // varlen
+    cases.push_back({"flash", t, 1, 2, 1, 50, 50, 40, 0});            // d not instantiated for MMA
+    for (int page : {0, 16, 64})
+      for (int lq : {1, 4, 16})
+        cases.push_back({"decode", t, 2, 8, 2, lq, 3000, 128, 1, -1, -1, 0, false, page});
+    cases.push_back({"decode", t, 3, 4, 1, 1, 700, 64, 1, -1, -1, 0, true, 32});  // varlen paged
+  }
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("GPU plugins load and honour the no-device contract", "[gpu][plugins]") {
+  const auto plugins = plugins_or_skip();  // exits 77 here on machines without a GPU
+  for (const auto& l : plugins) {
+    INFO(l.name);
+    CHECK(l.devices >= 0);
+    if (l.devices == 0) continue;
+    void* ctx = nullptr;
+    REQUIRE(l.p->create(0, "", &ctx) == AB_OK);
+    ab_device_info info{};
+    REQUIRE(l.p->device_info(ctx, &info) == AB_OK);
+    CHECK(info.memory_bytes > 0);
+    CHECK(info.compute_units > 0);
+    ab_buffer huge = nullptr;
+    CHECK(l.p->alloc(ctx, size_t(1) << 50, &huge) == AB_OUT_OF_MEMORY);
+    l.p->destroy(ctx);
+  }
+}
+
+TEST_CASE("GPU plugins match the fp64 oracle", "[gpu][correctness]") {
+  const auto plugins = plugins_or_skip();
+  std::mt19937 rng(2024);
+  for (const auto& l : plugins) {
+    if (l.devices == 0) continue;
+    // "path=simt" checks the portable path on CUDA too (HIP always takes it).
+    for (const char* options : {"", "path=simt"}) {
+      void* ctx = nullptr;
+      REQUIRE(l.p->create(0, options, &ctx) == AB_OK);
+      for (const Case& c : correctness_cases()) {
+        const double tol = c.dtype == AB_F32 ? 1e-5 : 1e-2;
+        const double err = run_case(l.p, ctx, c, rng);
+        INFO(l.name << " [" << options << "] " << describe(c) << " err=" << err);
+        CHECK(err < tol);
+      }
+      l.p->destroy(ctx);
+      if (l.name == "hip") break;
+    }
+  }
+}
+
+TEST_CASE("GPU plugins measure peaks", "[gpu][peaks]") {
+  const auto plugins = plugins_or_skip();
+  for (const auto& l : plugins) {
+    if (l.devices == 0) continue;
+    void* ctx = nullptr;
+    REQUIRE(l.p->create(0, "", &ctx) == AB_OK);
+    ab_peaks pk{};
+    REQUIRE(l.p->measure_peaks(ctx, &pk) == AB_OK);
+    INFO(l.name << " fp32 " << pk.flops_f32 << " f16 " << pk.flops_f16 << " B/s " << pk.bytes_per_second);
+    CHECK(pk.flops_f32 > 1e11);
+    CHECK(pk.bytes_per_second > 1e10);
+    l.p->destroy(ctx);
+  }
+}

@@ -1,0 +1,272 @@
+// CPU tests of the GPU backends' shared host/device logic (backends/gpu/*.h) and of
+// the CPU emulation of their algorithm against the fp64 oracle. No GPU needed.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "capabilities.h"
+#include "host_emulation.h"
+#include "kernel_math.h"
+#include "kv_addressing.h"
+#include "launch_plan.h"
+#include "reference_attention.h"
+
+using namespace attnbench;
+using namespace attnbench::gpu;
+
+namespace {
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+ab_attention_args make_args(int b, int hq, int hkv, int lq, int lk, int d, int causal) {
+  ab_attention_args a{};
+  a.batch = b; a.heads_q = hq; a.heads_kv = hkv; a.len_q = lq; a.len_k = lk; a.head_dim = d;
+  a.dtype = AB_F32; a.causal = causal; a.window_left = -1; a.window_right = -1;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(d));
+  return a;
+}
+
+/// Max abs difference over valid rows between a float output and the fp64 oracle.
+double max_err(const ab_attention_args& a, const std::vector<float>& o, const std::vector<double>& ref) {
+  double e = 0;
+  for (int b = 0; b < a.batch; ++b)
+    for (int h = 0; h < a.heads_q; ++h)
+      for (int i = 0; i < effective_len_q(a, b); ++i)
+        for (int c = 0; c < a.head_dim; ++c) {
+          const size_t idx = q_row_offset(b, h, i, a.heads_q, a.len_q, a.head_dim) + c;
+          e = std::max(e, std::abs(o[idx] - ref[idx]));
+        }
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("LSE merge of random partitions equals the full softmax", "[gpu][math]") {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    const int n = 1 + static_cast<int>(rng() % 300), d = 8;
+    auto logits = random_vec(n, rng), vals = random_vec(static_cast<size_t>(n) * d, rng);
+    for (float& x : logits) x *= 4.0f;
+    // Exact softmax output.
+    double mx = -INFINITY, sum = 0;
+    for (float x : logits) mx = std::max(mx, double(x));
+    std::vector<double> exact(d, 0.0);
+    for (int j = 0; j < n; ++j) sum += std::exp(logits[j] - mx);
+    for (int j = 0; j < n; ++j)
+      for (int c = 0; c < d; ++c) exact[c] += std::exp(logits[j] - mx) / sum * vals[j * d + c];
+    // Random cut points (empty parts allowed), each part by the online softmax.
+    const int parts = 1 + static_cast<int>(rng() % 9);
+    std::vector<int> cuts{0, n};
+    for (int p = 1; p < parts; ++p) cuts.push_back(static_cast<int>(rng() % (n + 1)));
+    std::sort(cuts.begin(), cuts.end());
+    const int ns = static_cast<int>(cuts.size()) - 1;
+    std::vector<float> part(static_cast<size_t>(ns) * d, 0.0f), lse(ns), w(ns);
+    for (int s = 0; s < ns; ++s) {
+      OnlineSoftmax st = OnlineSoftmax::start();
+      std::vector<float> acc(d, 0.0f);
+      for (int j = cuts[s]; j < cuts[s + 1]; ++j) {  // one key per "tile"
+        const float alpha = st.rescale(logits[j]);
+        for (float& x : acc) x *= alpha;
+        const float p = st.prob(logits[j]);
+        st.add(p);
+        for (int c = 0; c < d; ++c) acc[c] += p * vals[j * d + c];
+      }
+      for (int c = 0; c < d; ++c) part[s * d + c] = acc[c] * st.inv_sum();
+      lse[s] = st.lse();
+    }
+    const float total = lse_merge_weights(lse.data(), ns, w.data());
+    REQUIRE(total == Approx(mx + std::log(sum)).epsilon(1e-5));
+    for (int c = 0; c < d; ++c)
+      REQUIRE(lse_merge_value(part.data() + c, d, w.data(), ns) == Approx(exact[c]).margin(1e-5));
+  }
+}
+
+TEST_CASE("LSE merge of only empty partials is zero", "[gpu][math]") {
+  const float lse[3] = {neg_inf(), neg_inf(), neg_inf()};
+  const float part[3] = {0, 0, 0};
+  float w[3];
+  REQUIRE(lse_merge_weights(lse, 3, w) == neg_inf());
+  REQUIRE(lse_merge_value(part, 1, w, 3) == 0.0f);
+}
+
+TEST_CASE("online softmax ignores fully masked tiles", "[gpu][math]") {
+  OnlineSoftmax st = OnlineSoftmax::start();
+  REQUIRE(st.rescale(neg_inf()) == 1.0f);
+  REQUIRE(st.prob(neg_inf()) == 0.0f);
+  REQUIRE(st.inv_sum() == 0.0f);
+  REQUIRE(st.lse() == neg_inf());
+  REQUIRE(st.rescale(2.0f) == 0.0f);  // first real tile: old (empty) accumulator is dropped
+  st.add(st.prob(2.0f));
+  REQUIRE(st.rescale(neg_inf()) == 1.0f);
+  REQUIRE(st.lse() == Approx(2.0f));
+}
+
+TEST_CASE("paged address mapping equals contiguous", "[gpu][paged]") {
+  const int B = 3, H = 2, L = 37, D = 4, P = 8, max_pages = (L + P - 1) / P;
+  std::vector<int32_t> table(B * max_pages);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>((i * 7 + 3) % table.size());
+  std::vector<float> contig(static_cast<size_t>(B) * H * L * D), pool(table.size() * H * P * D, -1.0f);
+  for (size_t i = 0; i < contig.size(); ++i) contig[i] = static_cast<float>(i);
+  const ContiguousKv ckv{H, L, D};
+  const PagedKv pkv{H, P, D, max_pages, table.data()};
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int j = 0; j < L; ++j)
+        for (int c = 0; c < D; ++c) pool[pkv.row_offset(b, h, j) + c] = contig[ckv.row_offset(b, h, j) + c];
+  std::vector<size_t> seen;
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int j = 0; j < L; ++j) {
+        seen.push_back(pkv.row_offset(b, h, j));
+        for (int c = 0; c < D; ++c)
+          REQUIRE(pool[pkv.row_offset(b, h, j) + c] == contig[ckv.row_offset(b, h, j) + c]);
+      }
+  std::sort(seen.begin(), seen.end());
+  REQUIRE(std::adjacent_find(seen.begin(), seen.end()) == seen.end());  // no two keys share a slot
+}
+
+TEST_CASE("split planner covers every key exactly once", "[gpu][split]") {
+  for (int lk : {1, 5, 31, 32, 33, 255, 256, 1000, 4097, 65536, 131071})
+    for (int rows : {1, 8, 64, 4096})
+      for (int sms : {1, 80, 132}) {
+        const SplitPlan p = plan_splits(lk, rows, sms, 32, 256, kMaxSplits);
+        REQUIRE(p.num_splits >= 1);
+        REQUIRE(p.num_splits <= kMaxSplits);
+        REQUIRE(p.keys_per_split % 32 == 0);
+        std::vector<int> hits(lk, 0);
+        for (int s = 0; s < p.num_splits; ++s) {
+          const KeyRange r = p.keys_of(s, lk);
+          REQUIRE_FALSE(r.empty());  // planner never produces a trailing empty split
+          for (int j = r.lo; j < r.hi; ++j) ++hits[j];
+        }
+        REQUIRE(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; }));
+        // Shorter varlen sequences under the same plan are still covered exactly once.
+        const int short_lk = lk / 3;
+        int covered = 0;
+        for (int s = 0; s < p.num_splits; ++s) covered += p.keys_of(s, short_lk).hi - p.keys_of(s, short_lk).lo;
+        REQUIRE(covered == short_lk);
+      }
+}
+
+TEST_CASE("grid planning handles odd and empty sizes", "[gpu][grid]") {
+  REQUIRE(plan_flash_grid(2, 3, 1, 64).tiles_q == 1);
+  REQUIRE(plan_flash_grid(2, 3, 64, 64).tiles_q == 1);
+  REQUIRE(plan_flash_grid(2, 3, 65, 64).tiles_q == 2);
+  REQUIRE(plan_flash_grid(2, 3, 1000, 16).blocks() == 63 * 6);
+  REQUIRE(plan_flash_grid(1, 1, 0, 16).blocks() == 0);
+  // The tile key range is the union of the rows' mask ranges, for every mask shape.
+  for (int causal : {0, 1})
+    for (int wl : {-1, 0, 5})
+      for (int wr : {-1, 0, 3})
+        for (int lq : {1, 7, 33})
+          for (int lk : {1, 7, 40}) {
+            const MaskHook m{causal, wl, wr};
+            for (int r0 = 0; r0 < lq; r0 += 16) {
+              const KeyRange t = tile_key_range(m, r0, r0 + 16, lq, lk);
+              for (int i = r0; i < std::min(r0 + 16, lq); ++i) {
+                const KeyRange k = m.keys_for(i, lq, lk);
+                if (k.empty()) continue;
+                REQUIRE(k.lo >= t.lo);
+                REQUIRE(k.hi <= t.hi);
+              }
+              const TileSpan s = key_tiles(t, 32);
+              if (!t.empty()) {
+                REQUIRE(s.first * 32 <= t.lo);
+                REQUIRE(s.end * 32 >= t.hi);
+              }
+            }
+          }
+}
+
+TEST_CASE("emulated flash matches the fp64 oracle", "[gpu][emulation]") {
+  std::mt19937 rng(11);
+  struct Shape { int b, hq, hkv, lq, lk, d, causal, wl, wr; float softcap; };
+  const Shape shapes[] = {{1, 2, 2, 37, 37, 64, 1, -1, -1, 0},  {2, 4, 1, 5, 70, 32, 1, -1, -1, 0},
+                          {1, 4, 2, 70, 5, 16, 1, -1, -1, 0},   {1, 2, 1, 33, 65, 128, 0, -1, -1, 0},
+                          {1, 2, 2, 50, 50, 24, 0, 7, 2, 0},    {1, 3, 3, 40, 40, 8, 1, 9, -1, 30.0f}};
+  for (const Shape& s : shapes) {
+    ab_attention_args a = make_args(s.b, s.hq, s.hkv, s.lq, s.lk, s.d, s.causal);
+    a.window_left = s.wl; a.window_right = s.wr; a.softcap = s.softcap;
+    const auto q = random_vec(size_t(s.b) * s.hq * s.lq * s.d, rng);
+    const auto k = random_vec(size_t(s.b) * s.hkv * s.lk * s.d, rng);
+    const auto v = random_vec(k.size(), rng);
+    std::vector<double> ref(q.size());
+    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+    std::vector<float> o(q.size(), 0.0f);
+    emulate_flash(a, q.data(), k.data(), v.data(), o.data(), 16, 32);
+    REQUIRE(max_err(a, o, ref) < 1e-5);
+  }
+}
+
+TEST_CASE("emulated flash handles varlen in the padded layout", "[gpu][emulation]") {
+  std::mt19937 rng(5);
+  ab_attention_args a = make_args(3, 2, 1, 20, 30, 16, 1);
+  const int32_t lq[3] = {20, 7, 1}, lk[3] = {30, 9, 17};
+  a.seq_len_q = lq; a.seq_len_k = lk;
+  const auto q = random_vec(size_t(3) * 2 * 20 * 16, rng);
+  const auto k = random_vec(size_t(3) * 1 * 30 * 16, rng), v = random_vec(k.size(), rng);
+  std::vector<double> ref(q.size());
+  reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+  std::vector<float> o(q.size(), 0.0f);
+  emulate_flash(a, q.data(), k.data(), v.data(), o.data(), 16, 32);
+  REQUIRE(max_err(a, o, ref) < 1e-5);
+}
+
+TEST_CASE("emulated split-K decode over paged KV matches the oracle", "[gpu][emulation]") {
+  std::mt19937 rng(3);
+  for (int page : {16, 32})
+    for (int lq : {1, 4}) {
+      const int B = 2, Hq = 4, Hkv = 2, Lk = 300, D = 32, max_pages = (Lk + page - 1) / page;
+      ab_attention_args a = make_args(B, Hq, Hkv, lq, Lk, D, 1);
+      const auto q = random_vec(size_t(B) * Hq * lq * D, rng);
+      const auto k = random_vec(size_t(B) * Hkv * Lk * D, rng), v = random_vec(k.size(), rng);
+      std::vector<double> ref(q.size());
+      reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+      // Scatter the contiguous cache into a shuffled page pool.
+      std::vector<int32_t> table(B * max_pages);
+      for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(table.size() - 1 - i);
+      const ContiguousKv ckv{Hkv, Lk, D};
+      const PagedKv pkv{Hkv, page, D, max_pages, table.data()};
+      std::vector<float> kp(table.size() * Hkv * page * D), vp(kp.size());
+      for (int b = 0; b < B; ++b)
+        for (int h = 0; h < Hkv; ++h)
+          for (int j = 0; j < Lk; ++j)
+            for (int c = 0; c < D; ++c) {
+              kp[pkv.row_offset(b, h, j) + c] = k[ckv.row_offset(b, h, j) + c];
+              vp[pkv.row_offset(b, h, j) + c] = v[ckv.row_offset(b, h, j) + c];
+            }
+      ab_attention_args pa = a;
+      pa.page_size = page; pa.max_pages_per_seq = max_pages; pa.num_pages = static_cast<int>(table.size());
+      for (int sms : {1, 132}) {
+        const SplitPlan plan = plan_splits(Lk, B * Hq, sms, 32, 64, kMaxSplits);
+        std::vector<float> o(q.size(), 0.0f);
+        emulate_decode(pa, q.data(), kp.data(), vp.data(), table.data(), o.data(), plan, 32);
+        REQUIRE(max_err(a, o, ref) < 1e-5);
+        emulate_decode(a, q.data(), k.data(), v.data(), nullptr, o.data(), plan, 32);
+        REQUIRE(max_err(a, o, ref) < 1e-5);
+      }
+    }
+}
+
+TEST_CASE("capabilities are declared with reasons", "[gpu][caps]") {
+  ab_attention_args a = make_args(1, 8, 2, 128, 128, 128, 1);
+  REQUIRE(unsupported_reason("flash", a) == nullptr);
+  REQUIRE(unsupported_reason("naive", a) != nullptr);
+  REQUIRE(unsupported_reason("decode", a) != nullptr);  // 128 queries
+  a.len_q = 1;
+  REQUIRE(unsupported_reason("decode", a) == nullptr);
+  a.head_dim = 256;
+  REQUIRE(std::string(unsupported_reason("flash", a)).find("head_dim") != std::string::npos);
+  REQUIRE(use_tensor_cores(true, 9, AB_BF16, 128));
+  REQUIRE_FALSE(use_tensor_cores(true, 9, AB_F32, 128));  // fp32 stays true fp32 (no TF32)
+  REQUIRE_FALSE(use_tensor_cores(false, 9, AB_BF16, 128));
+  REQUIRE_FALSE(use_tensor_cores(true, 7, AB_F16, 64));
+}
