@@ -2,6 +2,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace attnbench {
@@ -47,7 +48,8 @@ TimingResult time_case(const std::string& name, int repetitions, double min_time
       ++result.calls;
     }
   });
-  bench->UseManualTime()->Repetitions(repetitions)->MinTime(min_time)->Unit(benchmark::kMillisecond);
+  // Google Benchmark insists on a positive minimum; 0 in a suite means "one call per repetition".
+  bench->UseManualTime()->Repetitions(repetitions)->MinTime(std::max(min_time, 1e-9))->Unit(benchmark::kMillisecond);
   SampleCollector collector(result);
   const auto t0 = std::chrono::steady_clock::now();
   benchmark::RunSpecifiedBenchmarks(&collector);

@@ -5,7 +5,9 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -130,10 +132,15 @@ std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& ca
 }  // namespace
 
 RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginScan& plugins) {
-  store::ResultsStore db(opts.db_path);
+  // A fresh run plans (and so validates) everything before it touches the database,
+  // so bad input never creates or changes a file. --resume needs the stored selection.
+  std::unique_ptr<store::ResultsStore> db;
   std::optional<store::RunRecord> resumed;
   if (opts.resume_run) {
-    resumed = db.load_run(*opts.resume_run);
+    if (!std::filesystem::exists(opts.db_path))
+      throw std::invalid_argument(fmt::format("database '{}' not found", opts.db_path));
+    db = std::make_unique<store::ResultsStore>(opts.db_path);
+    resumed = db->load_run(*opts.resume_run);
     if (!resumed) throw std::invalid_argument(fmt::format("run {} not found in '{}'", *opts.resume_run, opts.db_path));
     if (resumed->status == "complete") throw std::invalid_argument(fmt::format("run {} is already complete", resumed->id));
     try {
@@ -147,12 +154,13 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
   const std::vector<CaseSpec> cases =
       plan_cases(sel, opts.suites_dir.empty() ? default_suites_dir() : opts.suites_dir, available);
   std::map<std::string, BackendSlot> slots = open_backends(cases, plugins, sel);
+  if (!db) db = std::make_unique<store::ResultsStore>(opts.db_path);
 
   RunSummary summary;
   std::set<std::string> done;
   if (resumed) {
     summary.run_id = resumed->id;
-    done = db.case_keys(resumed->id);
+    done = db->case_keys(resumed->id);
     say(opts, fmt::format("resuming run {}: {} of {} cases already stored", resumed->id, done.size(), cases.size()));
   } else {
     store::RunRecord run = capture_environment();
@@ -166,16 +174,16 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
         if (name != "cpu") run.gpu += (run.gpu.empty() ? "" : "; ") + fmt::format("{}: {}", name, info.name);
         if (name != "cpu" && info.driver[0]) run.driver += (run.driver.empty() ? "" : "; ") + std::string(info.driver);
       }
-    summary.run_id = db.begin_run(run);
+    summary.run_id = db->begin_run(run);
     say(opts, fmt::format("run {}: {} cases into {}", summary.run_id, cases.size(), opts.db_path));
   }
   for (auto& [name, slot] : slots) {
     if (!slot.device || !opts.measure_peaks) continue;
     slot.peaks = slot.device->measure_peaks();
     const std::string dev = slot.device->info().name;
-    db.add_peak(summary.run_id, name, dev, "flops_f32", slot.peaks.flops_f32, "FLOP/s");
-    if (slot.peaks.flops_f16 > 0) db.add_peak(summary.run_id, name, dev, "flops_f16", slot.peaks.flops_f16, "FLOP/s");
-    db.add_peak(summary.run_id, name, dev, "bytes_per_second", slot.peaks.bytes_per_second, "B/s");
+    db->add_peak(summary.run_id, name, dev, "flops_f32", slot.peaks.flops_f32, "FLOP/s");
+    if (slot.peaks.flops_f16 > 0) db->add_peak(summary.run_id, name, dev, "flops_f16", slot.peaks.flops_f16, "FLOP/s");
+    db->add_peak(summary.run_id, name, dev, "bytes_per_second", slot.peaks.bytes_per_second, "B/s");
     say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} GB/s", name, slot.peaks.flops_f32 / 1e9,
                           slot.peaks.bytes_per_second / 1e9));
   }
@@ -190,7 +198,7 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
       continue;
     }
     const store::CaseRecord rec = execute_case(c, slots.at(c.backend), inputs, sel.seed);
-    db.add_case(summary.run_id, rec);
+    db->add_case(summary.run_id, rec);
     if (rec.status == "ok") ++summary.ok;
     else if (rec.status == "failed") ++summary.failed;
     else if (rec.status == "unsupported") ++summary.unsupported;
@@ -208,7 +216,7 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
     say(opts, fmt::format("[{}/{}] {} {} {} {}: {}{}", index, cases.size(), c.suite, c.backend, rec.config, rec.shape,
                           rec.status, detail));
   }
-  db.finish_run(summary.run_id, "complete");
+  db->finish_run(summary.run_id, "complete");
   return summary;
 }
 

@@ -1,0 +1,18 @@
+// Assembly of the self-contained HTML report page from a loaded run.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "report_data.h"
+
+namespace attnbench::reports {
+
+/// Renders the whole page: provenance, machine peaks, status summary, then per
+/// suite a chart and a table, the run's raw data as embedded JSON
+/// (<script type="application/json" id="attnbench-data">) and the sort script.
+/// `source_name` (e.g. the database file name) is shown in the footer. The page
+/// loads nothing from the network, and output depends only on its inputs.
+std::string render_html_page(const RunData& data, std::string_view source_name);
+
+}  // namespace attnbench::reports

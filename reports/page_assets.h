@@ -1,0 +1,126 @@
+// The inline stylesheet and script of the HTML report. They are inlined (not
+// linked) so a report is one file that renders offline, e.g. from a CI artifact.
+#pragma once
+
+#include <string_view>
+
+namespace attnbench::reports {
+
+/// Stylesheet for screen (laptop width) and print (@media print).
+inline constexpr std::string_view kReportCss = R"css(
+:root{--fg:#1f2933;--muted:#616e7c;--line:#d9e2ec;--head:#f0f4f8;--accent:#2f5d8a;
+--ok:#1f7a4d;--okbg:#e3f6ec;--bad:#b42318;--badbg:#fef3f2;--warn:#b54708;--warnbg:#fffaeb;
+--na:#7b8794;--nabg:#f0f2f5}
+*{box-sizing:border-box}
+html{background:#eef1f5}
+body{margin:0;color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1280px;margin:0 auto;padding:28px 32px 40px;background:#fff;min-height:100vh}
+.mono,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:12px}
+header.page{border-bottom:2px solid var(--accent);padding-bottom:12px;margin-bottom:8px}
+header.page h1{font-size:23px;margin:0 0 4px;letter-spacing:-.01em}
+header.page .sub{color:var(--muted)}
+h2{font-size:17px;margin:30px 0 10px;padding-bottom:5px;border-bottom:1px solid var(--line)}
+h3{font-size:14px;margin:18px 0 8px;color:var(--muted);font-weight:600}
+nav.toc{font-size:13px;margin:10px 0 0;color:var(--muted)}
+nav.toc a{color:var(--accent);text-decoration:none;margin-right:14px}
+nav.toc a:hover{text-decoration:underline}
+.banner{margin:14px 0;padding:9px 12px;border-radius:6px;border:1px solid #f5c27a;background:var(--warnbg);color:#7a3e00}
+.banner.bad{border-color:#f3a6a0;background:var(--badbg);color:#7a1a12}
+dl.prov{display:grid;grid-template-columns:max-content minmax(0,1fr) max-content minmax(0,1fr);gap:5px 18px;margin:0;font-size:13px}
+dl.prov dt{color:var(--muted);white-space:nowrap}
+dl.prov dd{margin:0;overflow-wrap:anywhere}
+dl.prov dd.wide{grid-column:2 / span 3}
+.none{color:#9aa5b1}
+.badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:11.5px;font-weight:600;line-height:18px;white-space:nowrap;background:var(--nabg);color:var(--na)}
+.st-ok.badge,.chip.st-ok{background:var(--okbg);color:var(--ok)}
+.st-failed.badge,.st-error.badge,.chip.st-failed,.chip.st-error{background:var(--badbg);color:var(--bad)}
+.st-oom.badge,.chip.st-oom{background:var(--warnbg);color:var(--warn)}
+.badge.run-complete{background:var(--okbg);color:var(--ok)}
+.badge.run-failed{background:var(--badbg);color:var(--bad)}
+.badge.run-incomplete{background:var(--warnbg);color:var(--warn)}
+.chips{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 10px}
+.chip{padding:2px 10px;border-radius:12px;font-size:12.5px;background:var(--nabg);color:var(--na);font-weight:600}
+.chip b{font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;width:100%;font-size:12.5px}
+th,td{padding:5px 7px;border-bottom:1px solid var(--line);vertical-align:top;text-align:left}
+thead th{position:sticky;top:0;z-index:1;background:var(--head);font-weight:600;color:#323f4b;vertical-align:bottom;line-height:1.25;user-select:none}
+table.sortable thead th{cursor:pointer}
+table.sortable thead th:hover{background:#e4eaf1}
+th[aria-sort=ascending]::after{content:" \25B4";color:var(--accent)}
+th[aria-sort=descending]::after{content:" \25BE";color:var(--accent)}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tbody tr:nth-child(even) td{background:#fafbfc}
+tbody tr:hover td{background:#f1f5fa}
+tr.st-failed td,tr.st-error td{background:var(--badbg)!important}
+tr.st-failed td:first-child,tr.st-error td:first-child{box-shadow:inset 3px 0 0 var(--bad)}
+tr.st-oom td{background:var(--warnbg)!important}
+tr.st-oom td:first-child{box-shadow:inset 3px 0 0 var(--warn)}
+tr.st-unsupported td,tr.st-no_device td{color:var(--na)}
+td.cfg{overflow-wrap:break-word;min-width:9em}
+td.shape{overflow-wrap:break-word;min-width:8em;color:#3e4c59}
+td .dev{color:var(--muted);font-size:11.5px}
+td .rel{color:var(--muted)}
+td.status{white-space:nowrap}
+.msg{font-size:12px;color:var(--bad);white-space:pre-wrap;overflow-wrap:anywhere}
+div.msg{margin-top:3px;font-size:11.5px;white-space:normal}
+td.msg{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:11.5px}
+tr.st-unsupported .msg,tr.st-no_device .msg{color:var(--na)}
+td.other{font-size:11.5px;min-width:9em}
+td.other div{white-space:nowrap}
+td.other .mname{color:var(--muted)}
+td.bad{color:var(--bad);font-weight:600}
+table.peaks{width:auto;min-width:50%}
+table.summary{width:auto;min-width:60%}
+figure.chart{margin:8px 0 16px;padding:8px 0;border:1px solid var(--line);border-radius:6px;text-align:center}
+figure.chart svg{max-width:100%;height:auto}
+footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:var(--muted);font-size:12px}
+@media (max-width:900px){dl.prov{grid-template-columns:max-content minmax(0,1fr)}dl.prov dd.wide{grid-column:auto}main{padding:16px}}
+@media print{
+  @page{size:A4 landscape;margin:12mm}
+  html,main{background:#fff}
+  main{max-width:none;padding:0;min-height:0}
+  body{font-size:10.5px}
+  nav.toc{display:none}
+  thead th{position:static}
+  thead{display:table-header-group}
+  table{font-size:9.5px}
+  th,td{padding:3px 5px}
+  tr,figure.chart,dl.prov{break-inside:avoid}
+  tbody tr:nth-child(even) td,tbody tr:hover td{background:none}
+  tr.st-failed td,tr.st-error td,tr.st-oom td,.badge,.chip{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+  section.suite{break-before:page}
+  h2,h3{break-after:avoid}
+}
+)css";
+
+/// Click (or Enter on) a column header to sort its table; empty cells sort last.
+inline constexpr std::string_view kSortScript = R"js(
+(function(){
+  function key(row,i){var c=row.cells[i];if(!c)return '';var v=c.getAttribute('data-sort');return v===null?c.textContent.trim():v;}
+  function isNum(s){return s!==''&&isFinite(Number(s));}
+  document.querySelectorAll('table.sortable').forEach(function(table){
+    var heads=table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads,function(th,i){
+      th.tabIndex=0;
+      function sort(){
+        var asc=th.getAttribute('aria-sort')!=='ascending';
+        Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
+        th.setAttribute('aria-sort',asc?'ascending':'descending');
+        var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+        var numeric=rows.every(function(r){var k=key(r,i);return k===''||isNum(k);});
+        rows.sort(function(a,b){
+          var x=key(a,i),y=key(b,i);
+          if(x===''||y==='')return (x==='')-(y==='');
+          var d=numeric?Number(x)-Number(y):x.localeCompare(y,undefined,{numeric:true});
+          return asc?d:-d;
+        });
+        rows.forEach(function(r){body.appendChild(r);});
+      }
+      th.addEventListener('click',sort);
+      th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();sort();}});
+    });
+  });
+})();
+)js";
+
+}  // namespace attnbench::reports

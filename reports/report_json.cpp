@@ -1,0 +1,108 @@
+#include "report_json.h"
+
+namespace attnbench::reports {
+
+namespace {
+
+using nlohmann::json;
+
+/// Parses a stored JSON column; text that is not JSON stays a string, so a
+/// hand-edited database still renders.
+json embedded_json(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? json(text) : j;
+}
+
+template <typename T>
+json optional_value(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+}  // namespace
+
+json run_to_json(const RunData& data) {
+  const RunInfo& r = data.run;
+  json run = {{"id", r.id},
+              {"started_at", r.started_at},
+              {"finished_at", r.finished_at},
+              {"status", r.status},
+              {"git_sha", r.git_sha},
+              {"build_type", r.build_type},
+              {"compiler", r.compiler},
+              {"compile_flags", r.compile_flags},
+              {"library_versions", embedded_json(r.library_versions)},
+              {"host", r.host},
+              {"os", r.os},
+              {"cpu", r.cpu},
+              {"gpu", r.gpu},
+              {"driver", r.driver},
+              {"command_line", r.command_line},
+              {"seed", r.seed},
+              {"quick", r.quick},
+              {"selection", embedded_json(r.selection)}};
+
+  json peaks = json::array();
+  for (const MachinePeak& p : data.peaks)
+    peaks.push_back({{"backend", p.backend},
+                     {"device", p.device},
+                     {"name", p.name},
+                     {"value", p.value},
+                     {"unit", p.unit}});
+
+  json cases = json::array();
+  for (const CaseResult& c : data.cases) {
+    json metrics = json::object();
+    for (const Metric& m : c.metrics)
+      metrics[m.name] = {{"value", optional_value(m.value)}, {"unit", m.unit}};
+    // Samples as [repetition, iterations, seconds] rows: compact for long runs.
+    json samples = json::array();
+    for (const Sample& s : c.samples) samples.push_back({s.repetition, s.iterations, s.seconds});
+    cases.push_back({{"id", c.id},
+                     {"case_key", c.case_key},
+                     {"suite", c.suite},
+                     {"suite_file_hash", c.suite_file_hash},
+                     {"phase", c.phase},
+                     {"backend", c.backend},
+                     {"device", c.device},
+                     {"variant", c.variant},
+                     {"config", c.config},
+                     {"dtype", c.dtype},
+                     {"batch", optional_value(c.batch)},
+                     {"heads_q", optional_value(c.heads_q)},
+                     {"heads_kv", optional_value(c.heads_kv)},
+                     {"len_q", optional_value(c.len_q)},
+                     {"len_k", optional_value(c.len_k)},
+                     {"head_dim", optional_value(c.head_dim)},
+                     {"page_size", optional_value(c.page_size)},
+                     {"shape", c.shape},
+                     {"status", c.status},
+                     {"message", c.message},
+                     {"flops", optional_value(c.flops)},
+                     {"bytes", optional_value(c.bytes)},
+                     {"metrics", std::move(metrics)},
+                     {"samples", std::move(samples)}});
+  }
+  return {{"schema", "attnbench-report-data/1"},
+          {"run", std::move(run)},
+          {"machine_peaks", std::move(peaks)},
+          {"samples_columns", {"repetition", "iterations", "seconds"}},
+          {"cases", std::move(cases)}};
+}
+
+std::string json_for_script(const json& j) {
+  std::string text = j.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(text.size() + 64);
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "\\u003c"; break;
+      case '>': out += "\\u003e"; break;
+      case '&': out += "\\u0026"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace attnbench::reports

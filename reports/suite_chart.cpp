@@ -1,0 +1,73 @@
+#include "suite_chart.h"
+
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "case_stats.h"
+#include "format_units.h"
+
+namespace attnbench::reports {
+
+namespace {
+
+struct Plotted {
+  const CaseResult* c;
+  double seconds;
+};
+
+using BaseKey = std::tuple<std::string, std::string, std::string, std::string>;  // config, dtype, backend, phase
+
+}  // namespace
+
+LogLogChart suite_time_chart(const std::string& suite, const std::vector<const CaseResult*>& cases) {
+  LogLogChart chart;
+  chart.title = fmt::format("{}: median time per call vs context length", suite);
+  chart.x = {"context length (len_k)", [](double v) { return format_length(v); }, {}};
+  chart.y = {"median time per call", [](double v) { return format_seconds(v, /*compact=*/true); }, {}};
+  chart.empty_message = "no successful timed cases with a context length to plot";
+
+  std::vector<Plotted> plotted;
+  for (const CaseResult* c : cases) {
+    if (c->status != "ok" || !c->len_k || *c->len_k <= 0) continue;
+    auto s = median_seconds(*c);
+    if (s && *s > 0) plotted.push_back({c, *s});
+  }
+
+  // Decide which of device / rest-of-shape must split a base series.
+  std::map<std::string, std::set<std::string>> devices_of_backend;
+  std::map<BaseKey, std::set<std::string>> shapes_of_base;
+  for (const Plotted& p : plotted) {
+    devices_of_backend[p.c->backend].insert(p.c->device);
+    shapes_of_base[{p.c->config, p.c->dtype, p.c->backend, p.c->phase}].insert(
+        shape_without_length(*p.c));
+  }
+
+  // std::map keeps series in a stable, readable order (by config first).
+  std::map<std::vector<std::string>, ChartSeries> series;
+  std::set<int64_t> lengths;
+  for (const Plotted& p : plotted) {
+    const CaseResult& c = *p.c;
+    BaseKey base{c.config, c.dtype, c.backend, c.phase};
+    std::string backend = c.backend;
+    if (devices_of_backend[c.backend].size() > 1) backend += "@" + c.device;
+    std::string label = fmt::format("{} \xC2\xB7 {} \xC2\xB7 {} \xC2\xB7 {}", c.config, c.dtype,
+                                    backend, c.phase);
+    std::string rest = shape_without_length(c);
+    if (shapes_of_base[base].size() > 1) label += " \xC2\xB7 " + rest;
+    auto& s = series[{c.config, c.dtype, c.backend, c.phase, c.device, rest}];
+    s.label = std::move(label);
+    s.points.push_back({static_cast<double>(*c.len_k), p.seconds, c.shape});
+    lengths.insert(*c.len_k);
+  }
+  for (auto& [key, s] : series) chart.series.push_back(std::move(s));
+
+  // A sweep's own lengths (512, 1K, 2K, ...) make better ticks than decades.
+  if (lengths.size() >= 2 && lengths.size() <= 12)
+    for (int64_t l : lengths) chart.x.ticks.push_back(static_cast<double>(l));
+  return chart;
+}
+
+}  // namespace attnbench::reports

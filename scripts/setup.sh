@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency from Debian 12 packages (apt-get only).
+# Does nothing when all are present. The CUDA plugin builds when a CUDA toolkit is
+# at /usr/local/cuda (NVIDIA's packages); without one it is skipped, not faked.
+set -euo pipefail
+
+packages=(
+  build-essential cmake git pkg-config
+  libtbb-dev libfmt-dev libsqlite3-dev sqlite3 libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev
+  hipcc libamdhip64-dev
+  chromium
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  echo "setup: CUDA toolkit $(/usr/local/cuda/bin/nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') found"
+else
+  echo "setup: no CUDA toolkit at /usr/local/cuda; the CUDA plugin will not be built"
+fi
