@@ -198,6 +198,10 @@ std::vector<Case> correctness_cases() {
       for (int lq : {1, 4, 16})
         cases.push_back({"decode", t, 2, 8, 2, lq, 3000, 128, 1, -1, -1, 0, false, page});
     cases.push_back({"decode", t, 3, 4, 1, 1, 700, 64, 1, -1, -1, 0, true, 32});  // varlen paged
+    cases.push_back({"decode", t, 1, 4, 4, 3, 500, 64, 0});  // no GQA packing (group 1)
+    cases.push_back({"naive", t, 2, 4, 2, 37, 77, 64, 1});
+    cases.push_back({"naive", t, 1, 2, 1, 40, 40, 200, 0, 9, 2, 15.0f});  // d > 128, window, softcap
+    cases.push_back({"naive", t, 3, 2, 2, 30, 50, 32, 1, -1, -1, 0, true});  // varlen
   }
   return cases;
 }

@@ -186,6 +186,26 @@ TEST_CASE("grid planning handles odd and empty sizes", "[gpu][grid]") {
           }
 }
 
+TEST_CASE("row packing maps every (head, query) of a group once", "[gpu][grid]") {
+  for (int pack : {1, 2, 4, 8})
+    for (int lq : {1, 3, 16}) {
+      const RowMap map{pack, lq};
+      std::vector<int> seen(static_cast<size_t>(pack) * lq * 3, 0);
+      for (int hb = 0; hb < 3; ++hb)
+        for (int row0 = 0; row0 < map.rows(); row0 += 16) {
+          const KeyRange qs = map.queries_of(row0, 16);
+          for (int vr = row0; vr < std::min(row0 + 16, map.rows()); ++vr) {
+            const int h = map.head(hb, vr), i = map.query(vr);
+            REQUIRE(kv_head_of(h, 3 * pack, 3) == hb);  // all rows of a block share a KV head
+            REQUIRE(i >= qs.lo);
+            REQUIRE(i < qs.hi);
+            ++seen[static_cast<size_t>(h) * lq + i];
+          }
+        }
+      REQUIRE(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+    }
+}
+
 TEST_CASE("emulated flash matches the fp64 oracle", "[gpu][emulation]") {
   std::mt19937 rng(11);
   struct Shape { int b, hq, hkv, lq, lk, d, causal, wl, wr; float softcap; };
@@ -259,12 +279,26 @@ TEST_CASE("emulated split-K decode over paged KV matches the oracle", "[gpu][emu
 TEST_CASE("capabilities are declared with reasons", "[gpu][caps]") {
   ab_attention_args a = make_args(1, 8, 2, 128, 128, 128, 1);
   REQUIRE(unsupported_reason("flash", a) == nullptr);
-  REQUIRE(unsupported_reason("naive", a) != nullptr);
+  REQUIRE(unsupported_reason("tree", a) != nullptr);  // not a GPU variant
   REQUIRE(unsupported_reason("decode", a) != nullptr);  // 128 queries
   a.len_q = 1;
   REQUIRE(unsupported_reason("decode", a) == nullptr);
   a.head_dim = 256;
   REQUIRE(std::string(unsupported_reason("flash", a)).find("head_dim") != std::string::npos);
+  // supports() is asked before allocation: paged args with a null block table are fine.
+  a.head_dim = 128; a.page_size = 16; a.max_pages_per_seq = 8; a.num_pages = 8;
+  REQUIRE(invalid_reason(a) == nullptr);
+  REQUIRE(unsupported_reason("decode", a) == nullptr);
+  REQUIRE(unsupported_reason("flash", a) != nullptr);  // paged KV is a decode feature
+  a.max_pages_per_seq = 7;
+  REQUIRE(invalid_reason(a) != nullptr);  // 7 pages of 16 < 128 keys
+  a.page_size = 0; a.heads_kv = 3;
+  REQUIRE(invalid_reason(a) != nullptr);
+  a.heads_kv = 2; a.len_q = 0;
+  REQUIRE(invalid_reason(a) == nullptr);  // empty cases are valid (nothing to compute)
+  REQUIRE(unsupported_reason("naive", a) == nullptr);
+  a.len_q = 100; a.len_k = 300; a.batch = 2; a.heads_q = 8; a.dtype = AB_BF16;
+  REQUIRE(naive_workspace_bytes(a) == size_t(2) * 8 * 100 * 300 * 2);  // S in the working dtype
   REQUIRE(use_tensor_cores(true, 9, AB_BF16, 128));
   REQUIRE_FALSE(use_tensor_cores(true, 9, AB_F32, 128));  // fp32 stays true fp32 (no TF32)
   REQUIRE_FALSE(use_tensor_cores(false, 9, AB_BF16, 128));

@@ -1,0 +1,110 @@
+#include "host_emulation.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernel_math.h"
+#include "kv_addressing.h"
+
+namespace attnbench::gpu {
+namespace {
+
+int len_q_of(const ab_attention_args& a, int b) { return a.seq_len_q ? a.seq_len_q[b] : a.len_q; }
+int len_k_of(const ab_attention_args& a, int b) { return a.seq_len_k ? a.seq_len_k[b] : a.len_k; }
+
+/// One query row over keys [lo, hi) in tiles of block_n, as the SIMT body does:
+/// per tile, logits -> tile max -> rescale -> probabilities -> accumulate.
+/// Leaves the normalised output in out and returns the row's LSE.
+template <class Kv>
+float attend_row(const ab_attention_args& a, const Kv& kv, const float* qrow, const float* k,
+                 const float* v, int b, int hk, KeyRange visible, KeyRange clip, int block_n,
+                 float* out) {
+  const int d = a.head_dim;
+  const LogitsHook logits{a.scale, a.softcap};
+  const int lo = std::max(visible.lo, clip.lo), hi = std::min(visible.hi, clip.hi);
+  std::vector<float> acc(d, 0.0f), s(block_n);
+  OnlineSoftmax st = OnlineSoftmax::start();
+  const TileSpan tiles = key_tiles(KeyRange{lo, std::max(lo, hi)}, block_n);
+  for (int t = tiles.first; t < tiles.end; ++t) {
+    float tile_max = neg_inf();
+    for (int j = 0; j < block_n; ++j) {
+      const int key = t * block_n + j;
+      s[j] = neg_inf();
+      if (key < lo || key >= hi) continue;
+      const float* krow = k + kv.row_offset(b, hk, key);
+      float dot = 0.0f;
+      for (int c = 0; c < d; ++c) dot += qrow[c] * krow[c];
+      s[j] = apply_logits(logits, dot);
+      tile_max = std::max(tile_max, s[j]);
+    }
+    const float alpha = st.rescale(tile_max);
+    for (float& x : acc) x *= alpha;
+    float mass = 0.0f;
+    for (int j = 0; j < block_n; ++j) {
+      const float p = st.prob(s[j]);
+      if (p == 0.0f) continue;
+      mass += p;
+      const float* vrow = v + kv.row_offset(b, hk, t * block_n + j);
+      for (int c = 0; c < d; ++c) acc[c] += p * vrow[c];
+    }
+    st.add(mass);
+  }
+  const float inv = st.inv_sum();
+  for (int c = 0; c < d; ++c) out[c] = acc[c] * inv;
+  return st.lse();
+}
+
+}  // namespace
+
+void emulate_flash(const ab_attention_args& a, const float* q, const float* k, const float* v,
+                   float* o, int block_m, int block_n) {
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const ContiguousKv kv{a.heads_kv, a.len_k, a.head_dim};
+  const FlashGrid grid = plan_flash_grid(a.batch, a.heads_q, a.len_q, block_m);
+  for (int b = 0; b < grid.batch; ++b)
+    for (int h = 0; h < grid.heads_q; ++h)
+      for (int tq = 0; tq < grid.tiles_q; ++tq) {
+        const int lq = len_q_of(a, b), lk = len_k_of(a, b);
+        const int row0 = tq * block_m;
+        if (row0 >= lq) continue;  // the kernel's early exit for varlen tiles
+        const KeyRange block_keys = tile_key_range(mask, row0, row0 + block_m, lq, lk);
+        const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
+        for (int i = row0; i < std::min(row0 + block_m, lq); ++i) {
+          const size_t off = q_row_offset(b, h, i, a.heads_q, a.len_q, a.head_dim);
+          attend_row(a, kv, q + off, k, v, b, hk, mask.keys_for(i, lq, lk), block_keys, block_n,
+                     o + off);
+        }
+      }
+}
+
+void emulate_decode(const ab_attention_args& a, const float* q, const float* k, const float* v,
+                    const int32_t* block_table, float* o, const SplitPlan& plan, int block_n) {
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const int d = a.head_dim, ns = plan.num_splits;
+  std::vector<float> part(static_cast<size_t>(ns) * d), lse(ns), w(ns);
+  // Blocks as the kernel forms them: one per GQA group, rows packed by RowMap.
+  for (int b = 0; b < a.batch; ++b)
+    for (int hk = 0; hk < a.heads_kv; ++hk) {
+      const int lq = len_q_of(a, b), lk = len_k_of(a, b);
+      const RowMap map{a.heads_q / a.heads_kv, lq};
+      for (int vr = 0; vr < map.rows(); ++vr) {
+        const int h = map.head(hk, vr), i = map.query(vr);
+        const size_t off = q_row_offset(b, h, i, a.heads_q, a.len_q, d);
+        for (int s = 0; s < ns; ++s) {
+          const KeyRange visible = mask.keys_for(i, lq, lk), clip = plan.keys_of(s, lk);
+          float* out = part.data() + static_cast<size_t>(s) * d;
+          if (a.page_size > 0) {
+            const PagedKv kv{a.heads_kv, a.page_size, d, a.max_pages_per_seq, block_table};
+            lse[s] = attend_row(a, kv, q + off, k, v, b, hk, visible, clip, block_n, out);
+          } else {
+            const ContiguousKv kv{a.heads_kv, a.len_k, d};
+            lse[s] = attend_row(a, kv, q + off, k, v, b, hk, visible, clip, block_n, out);
+          }
+        }
+        lse_merge_weights(lse.data(), ns, w.data());
+        for (int c = 0; c < d; ++c) o[off + c] = lse_merge_value(part.data() + c, d, w.data(), ns);
+      }
+    }
+}
+
+}  // namespace attnbench::gpu

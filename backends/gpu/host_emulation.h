@@ -1,0 +1,26 @@
+// CPU emulation of the GPU kernels' algorithm, built from the same shared headers
+// (launch_plan.h, kv_addressing.h, kernel_math.h): tiles, online softmax, splits,
+// paged addressing and the log-sum-exp merge. Tests compare it with the fp64 oracle
+// so the device logic is checked on machines without a GPU. Part of attnbench_gpu_host.
+#pragma once
+
+#include <cstdint>
+
+#include "attnbench/plugin_abi.h"
+#include "launch_plan.h"
+
+namespace attnbench::gpu {
+
+/// Tiled flash attention over contiguous fp32 Q/K/V (layouts of plugin_abi.h),
+/// block_m query rows by block_n keys per tile, exactly as the kernels walk them.
+/// Varlen lengths come from args.seq_len_q/seq_len_k (host arrays) when set.
+void emulate_flash(const ab_attention_args& args, const float* q, const float* k, const float* v,
+                   float* o, int block_m, int block_n);
+
+/// Split-K decode: each split produces a normalised partial and its LSE, then the
+/// merge step combines them. k/v are contiguous, or paged pools when
+/// args.page_size > 0 (block_table is then the host copy of the block table).
+void emulate_decode(const ab_attention_args& args, const float* q, const float* k, const float* v,
+                    const int32_t* block_table, float* o, const SplitPlan& plan, int block_n);
+
+}  // namespace attnbench::gpu

@@ -1,0 +1,178 @@
+// The compute half of the ab_plugin table: supports and run_attention (flash,
+// decode, naive), launching the shared kernels on the context's stream and timing
+// them with device events (kernels only: lengths are uploaded before the first event).
+#pragma once
+
+#include "capabilities.h"
+#include <vector>
+
+#include "mma_attention.cuh"
+#include "naive_attention.cuh"
+#include "peak_kernels.cuh"
+#include "plugin_context.h"
+#include "simt_attention.cuh"
+
+namespace attnbench::gpu {
+
+/// AB_OK if `variant` runs `a`; else AB_INVALID_ARGUMENT or AB_UNSUPPORTED with the
+/// reason in last_error. Looks at shape and options only (buffers may be null).
+inline ab_status supports(void* ctx, const char* variant, const ab_attention_args* a) {
+  auto* c = static_cast<Context*>(ctx);
+  if (const char* why = invalid_reason(*a)) {
+    c->error = why;
+    return AB_INVALID_ARGUMENT;
+  }
+  if (const char* why = unsupported_reason(variant, *a)) {
+    c->error = why;
+    return AB_UNSUPPORTED;
+  }
+  return AB_OK;
+}
+
+/// Launches the SIMT kernel for storage type T over the KV addressing `kv`.
+template <class T, class Kv>
+void launch_simt(const Context* c, const SimtParams& p, const Kv& kv) {
+  const int tiles = ceil_div(p.pack * p.len_q, kSimtBlockM);
+  const dim3 grid(tiles * p.plan.num_splits, p.heads_q / p.pack, p.batch);
+  const dim3 block(kSimtWarps * c->prop.warpSize);
+  if (simt_dmax(p.head_dim) == 64)
+    simt_attention_kernel<T, 64, Kv><<<grid, block, 0, c->stream>>>(p, kv);
+  else
+    simt_attention_kernel<T, 128, Kv><<<grid, block, 0, c->stream>>>(p, kv);
+  if (p.part_o) lse_merge_kernel<T><<<p.batch * p.heads_q * p.len_q, 128, 0, c->stream>>>(p);
+}
+
+/// Which kernels a variant name selects.
+enum class Kind { kFlash, kDecode, kNaive };
+
+inline Kind kind_of(const char* variant) {
+  if (strcmp(variant, "decode") == 0) return Kind::kDecode;
+  return strcmp(variant, "naive") == 0 ? Kind::kNaive : Kind::kFlash;
+}
+
+/// Launches the three unfused kernels of `naive` over the score buffer s.
+template <class T>
+void launch_naive(const Context* c, const SimtParams& p, void* s) {
+  const dim3 tile(kNaiveTile, kNaiveTile);
+  const int bh = p.batch * p.heads_q, tiles_q = ceil_div(p.len_q, kNaiveTile);
+  T* scores = static_cast<T*>(s);
+  if (p.len_k > 0) {  // no keys: P is empty and O = 0 comes from the PV kernel alone
+    naive_scores_kernel<T><<<dim3(ceil_div(p.len_k, kNaiveTile), tiles_q, bh), tile, 0, c->stream>>>(p, scores);
+    naive_softmax_kernel<T><<<bh * p.len_q, kNaiveSoftmaxThreads, 0, c->stream>>>(p, scores);
+  }
+  naive_pv_kernel<T><<<dim3(ceil_div(p.head_dim, kNaiveTile), tiles_q, bh), tile, 0, c->stream>>>(p, scores);
+}
+
+/// Launches the kernels of one call for storage type T (no timing, no sync).
+template <class T>
+void launch(const Context* c, Kind kind, const ab_attention_args& a, const SimtParams& p, void* scores) {
+  if (kind == Kind::kNaive) {
+    launch_naive<T>(c, p, scores);
+  } else if (kind == Kind::kFlash) {
+#if defined(AB_GPU_CUDA)
+    if (!c->force_simt && use_tensor_cores(true, c->prop.major, a.dtype, a.head_dim)) {
+      if constexpr (!std::is_same_v<T, float>) {
+        const dim3 grid(ceil_div(a.len_q, kMmaBlockM), a.heads_q, a.batch);
+        if (a.head_dim == 64)
+          mma_flash_kernel<T, 64><<<grid, kMmaWarps * 32, 0, c->stream>>>(p);
+        else
+          mma_flash_kernel<T, 128><<<grid, kMmaWarps * 32, 0, c->stream>>>(p);
+        return;
+      }
+    }
+#endif
+    launch_simt<T>(c, p, ContiguousKv{a.heads_kv, a.len_k, a.head_dim});
+  } else if (a.page_size > 0) {
+    const PagedKv kv{a.heads_kv, a.page_size, a.head_dim, a.max_pages_per_seq,
+                     reinterpret_cast<const int32_t*>(a.block_table)};
+    launch_simt<T>(c, p, kv);
+  } else {
+    launch_simt<T>(c, p, ContiguousKv{a.heads_kv, a.len_k, a.head_dim});
+  }
+}
+
+/// Uploads varlen lengths, plans decode splits and sizes the workspace. Fills p.
+inline ab_status prepare(Context* c, Kind kind, const ab_attention_args& a, SimtParams& p) {
+  p = SimtParams{a.q, a.k, a.v, a.o, nullptr, nullptr, nullptr, nullptr, a.batch, a.heads_q,
+                 a.heads_kv, a.len_q, a.len_k, a.head_dim, 1,
+                 MaskHook{a.causal, a.window_left, a.window_right}, LogitsHook{a.scale, a.softcap},
+                 SplitPlan{1, a.len_k}};
+  const size_t rows = static_cast<size_t>(a.batch) * a.heads_q * a.len_q;
+  if (kind == Kind::kDecode) {
+    p.pack = a.heads_q / a.heads_kv;  // one block per GQA group: each KV tile is read once
+    p.plan = plan_splits(a.len_k, a.batch * a.heads_kv * ceil_div(p.pack * a.len_q, kSimtBlockM), c->prop.multiProcessorCount, kSimtKeys,
+                         kMinKeysPerSplit, kMaxSplits);
+  }
+  const size_t lens_bytes = (a.seq_len_q || a.seq_len_k) ? 2 * a.batch * sizeof(int32_t) : 0;
+  const size_t part_bytes = p.plan.num_splits > 1 ? p.plan.num_splits * rows * (a.head_dim + 1) * sizeof(float) : 0;
+  if (lens_bytes + part_bytes == 0) return AB_OK;
+  void* ws = nullptr;
+  if (const ab_status s = scratch(c, lens_bytes + part_bytes, &ws); s != AB_OK) return s;
+  auto* lens = static_cast<int32_t*>(ws);
+  if (lens_bytes) {
+    // Missing side defaults to the padded length so the kernels need one convention.
+    std::vector<int32_t> host(2 * static_cast<size_t>(a.batch));
+    for (int b = 0; b < a.batch; ++b) {
+      host[b] = a.seq_len_q ? a.seq_len_q[b] : a.len_q;
+      host[a.batch + b] = a.seq_len_k ? a.seq_len_k[b] : a.len_k;
+    }
+    const gpuError_t e = gpuMemcpy(lens, host.data(), lens_bytes, gpuMemcpyHostToDevice);
+    if (e != gpuSuccess) return fail(c, status_of(e), "uploading lengths", e);
+    p.seq_len_q = lens;
+    p.seq_len_k = lens + a.batch;
+  }
+  if (part_bytes) {
+    // lens_bytes is a multiple of 8, so the partials stay float-aligned.
+    p.part_o = reinterpret_cast<float*>(static_cast<char*>(ws) + lens_bytes);
+    p.part_lse = p.part_o + p.plan.num_splits * rows * a.head_dim;
+  }
+  return AB_OK;
+}
+
+/// Runs one call and returns its kernel time (device events) in seconds.
+inline ab_status run_attention(void* ctx, const char* variant, const ab_attention_args* args,
+                               double* seconds) {
+  auto* c = static_cast<Context*>(ctx);
+  const ab_attention_args& a = *args;
+  if (const ab_status s = supports(ctx, variant, args); s != AB_OK) return s;
+  const Kind kind = kind_of(variant);
+  if (a.page_size > 0 && !a.block_table) {
+    c->error = "paged KV without a block table";
+    return AB_INVALID_ARGUMENT;
+  }
+  (void)gpuSetDevice(c->device);
+  SimtParams p;
+  if (const ab_status s = prepare(c, kind, a, p); s != AB_OK) return s;
+  // naive's score matrix lives only for this call: it can be huge, and keeping it
+  // would starve later cases of memory. Allocated before the start event.
+  void* scores = nullptr;
+  if (kind == Kind::kNaive && naive_workspace_bytes(a) > 0) {
+    const gpuError_t e = gpuMalloc(&scores, naive_workspace_bytes(a));
+    if (e != gpuSuccess) {
+      (void)gpuGetLastError();
+      return fail(c, status_of(e), "allocating the " + std::to_string(naive_workspace_bytes(a)) +
+                  "-byte score matrix", e);
+    }
+  }
+  (void)gpuEventRecord(c->start, c->stream);
+  if (a.batch == 0 || a.len_q == 0) {
+    // Nothing to compute (an empty grid is a launch error): time the empty interval.
+  } else if (a.dtype == AB_F32) {
+    launch<float>(c, kind, a, p, scores);
+  } else if (a.dtype == AB_BF16) {
+    launch<Bf16>(c, kind, a, p, scores);
+  } else {
+    launch<F16>(c, kind, a, p, scores);
+  }
+  gpuError_t e = gpuGetLastError();
+  (void)gpuEventRecord(c->stop, c->stream);
+  if (e == gpuSuccess) e = gpuEventSynchronize(c->stop);
+  if (scores) (void)gpuFree(scores);
+  if (e != gpuSuccess) return fail(c, status_of(e), "running kernels", e);
+  float ms = 0.0f;
+  (void)gpuEventElapsedTime(&ms, c->start, c->stop);
+  *seconds = ms * 1e-3;
+  return AB_OK;
+}
+
+}  // namespace attnbench::gpu
