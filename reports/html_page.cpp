@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis_sections.h"
+#include "comparison_table.h"
 #include "format_units.h"
 #include "html_escape.h"
 #include "page_assets.h"
@@ -181,6 +183,11 @@ std::string banner(const RunInfo& r) {
 }  // namespace
 
 std::string render_html_page(const RunData& data, std::string_view source_name) {
+  return render_html_page(data, source_name, nullptr);
+}
+
+std::string render_html_page(const RunData& data, std::string_view source_name,
+                             const RunComparison* comparison) {
   const RunInfo& r = data.run;
   auto suites = by_suite(data.cases);
   std::vector<const CaseResult*> all;
@@ -189,7 +196,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name) 
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
   out += fmt::format("<title>attnbench report \xE2\x80\x94 run {}</title>", r.id);
-  out += fmt::format("<style>{}</style></head><body><main>", kReportCss);
+  out += fmt::format("<style>{}</style></head><body data-js-errors=\"0\">", kReportCss);
+  // First in <body>, so an error in any later script is counted (read by the chromium test).
+  out += fmt::format("<script>{}</script><main>", kErrorHookScript);
 
   out += fmt::format("<header class=\"page\"><h1>attnbench report \xE2\x80\x94 run {}</h1>", r.id);
   out += fmt::format("<div class=\"sub\">{} \xC2\xB7 started {} \xC2\xB7 {} cases in {} suite{}</div>",
@@ -197,6 +206,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name) 
                      suites.size(), suites.size() == 1 ? "" : "s");
   out += "<nav class=\"toc\"><a href=\"#provenance\">Provenance</a><a href=\"#peaks\">Machine "
          "peaks</a><a href=\"#summary\">Summary</a>";
+  if (comparison) out += "<a href=\"#comparison\">Comparison</a>";
+  out += "<a href=\"#roofline\">Roofline</a><a href=\"#recall\">KV recall</a>"
+         "<a href=\"#backends\">Backends</a>";
   for (size_t i = 0; i < suites.size(); ++i)
     out += fmt::format("<a href=\"#suite-{}\">{}</a>", i, html_escape(suites[i].first));
   out += "</nav></header>";
@@ -204,6 +216,10 @@ std::string render_html_page(const RunData& data, std::string_view source_name) 
   out += provenance(r);
   out += machine_peaks(data.peaks);
   out += summary(all, suites);
+  if (comparison) out += render_comparison_section(*comparison);
+  out += render_roofline_section(data);
+  out += render_recall_section(data);
+  out += render_backend_section(data);
 
   for (size_t i = 0; i < suites.size(); ++i) {
     auto& [name, cases] = suites[i];
@@ -211,8 +227,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name) 
     out += fmt::format("<section class=\"suite\" id=\"suite-{}\"><h2>Suite: {}</h2>", i,
                        html_escape(name));
     out += status_chips(cases);
-    out += "<figure class=\"chart\">" + render_loglog_chart(suite_time_chart(name, cases)) +
-           "</figure>";
+    LogLogChart chart = suite_time_chart(name, cases);
+    chart.id = fmt::format("time-chart-{}", i);
+    out += "<figure class=\"chart\">" + render_loglog_chart(chart) + "</figure>";
     out += "<h3>Cases</h3>" + render_suite_table(cases) + "</section>";
   }
 

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "report_data.h"
+#include "run_comparison.h"
 
 namespace attnbench::reports {
 
@@ -14,5 +15,13 @@ namespace attnbench::reports {
 /// `source_name` (e.g. the database file name) is shown in the footer. The page
 /// loads nothing from the network, and output depends only on its inputs.
 std::string render_html_page(const RunData& data, std::string_view source_name);
+
+/// As above, plus the cross-suite sections (roofline, recall heatmaps and Pareto
+/// front, backends side by side) and, when `comparison` is given, the run-vs-run
+/// section. The <body> carries data-js-errors (incremented by window "error"
+/// events) and data-ready="1" once the page script has run, so a headless
+/// browser can check the page from its dumped DOM.
+std::string render_html_page(const RunData& data, std::string_view source_name,
+                             const RunComparison* comparison);
 
 }  // namespace attnbench::reports

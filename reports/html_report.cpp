@@ -10,9 +10,25 @@ namespace attnbench::reports {
 
 void write_html_report(const std::string& db_path, std::optional<int64_t> run_id,
                        const std::string& out_path) {
+  HtmlReportOptions options;
+  options.run_id = run_id;
+  write_html_report(db_path, options, out_path);
+}
+
+void write_html_report(const std::string& db_path, const HtmlReportOptions& options,
+                       const std::string& out_path) {
   // Load fully before touching the output: a bad database leaves no file behind.
-  RunData data = load_run(db_path, run_id);
-  std::string page = render_html_page(data, std::filesystem::path(db_path).filename().string());
+  RunData data = load_run(db_path, options.run_id);
+  std::optional<RunData> baseline;
+  std::optional<RunComparison> comparison;
+  if (options.baseline_run_id) {
+    const std::string& base_db =
+        options.baseline_db_path.empty() ? db_path : options.baseline_db_path;
+    baseline = load_run(base_db, options.baseline_run_id);
+    comparison = compare_runs(*baseline, data, options.time_threshold);
+  }
+  std::string page = render_html_page(data, std::filesystem::path(db_path).filename().string(),
+                                      comparison ? &*comparison : nullptr);
   write_file_atomically(out_path, page);
 }
 

@@ -24,4 +24,23 @@ namespace attnbench::reports {
 void write_html_report(const std::string& db_path, std::optional<int64_t> run_id,
                        const std::string& out_path);
 
+/// What to render; the defaults give the same page as the overload above.
+struct HtmlReportOptions {
+  std::optional<int64_t> run_id;           // empty: the newest run
+  std::optional<int64_t> baseline_run_id;  // set: add the run-vs-run comparison section
+  std::string baseline_db_path;            // empty: the baseline is in db_path too
+  double time_threshold = 0.05;            // relative change below which a case is "same"
+};
+
+/**
+ * As above, with options. With a baseline, the page gains a comparison section:
+ * per case_key present (status ok) in both runs, the ratio of median times
+ * (this run / baseline) with a 95% bootstrap interval over the repetitions
+ * (fixed seed: the same database gives the same page), a faster / slower / same
+ * verdict, and the quality metrics of both runs. Throws std::runtime_error, as
+ * above, also when the baseline run does not exist.
+ */
+void write_html_report(const std::string& db_path, const HtmlReportOptions& options,
+                       const std::string& out_path);
+
 }  // namespace attnbench::reports

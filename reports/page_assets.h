@@ -73,6 +73,32 @@ table.peaks{width:auto;min-width:50%}
 table.summary{width:auto;min-width:60%}
 figure.chart{margin:8px 0 16px;padding:8px 0;border:1px solid var(--line);border-radius:6px;text-align:center}
 figure.chart svg{max-width:100%;height:auto}
+p.note{color:var(--muted);font-size:12.5px;margin:4px 0 10px;max-width:80em}
+.heatmaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px;margin:6px 0 14px}
+.heatmaps figure.chart{margin:0}
+table.pareto,table.backends{width:auto;min-width:60%}
+tr.front td:first-child{box-shadow:inset 3px 0 0 var(--ok)}
+tr.dominated td{color:#52606d}
+td.best{font-weight:700;color:var(--ok)}
+td.ratio.lower{color:var(--ok)}
+td.ratio.higher{color:var(--bad)}
+.chip.v-faster,.badge.v-faster{background:var(--okbg);color:var(--ok)}
+.chip.v-slower,.badge.v-slower{background:var(--badbg);color:var(--bad)}
+.badge.v-same,.badge.v-untimed{background:var(--nabg);color:#52606d}
+details.unchanged{margin:10px 0}
+details.unchanged summary{cursor:pointer;color:var(--accent);font-size:13px;margin-bottom:6px}
+table.comparison td.cfg{min-width:8em}
+tr.v-faster td:first-child{box-shadow:inset 3px 0 0 var(--ok)}
+tr.v-slower td{background:var(--badbg)!important}
+tr.v-slower td:first-child{box-shadow:inset 3px 0 0 var(--bad)}
+.q-worse{color:var(--bad);font-weight:600}
+.q-better{color:var(--ok)}
+.cibar{position:relative;width:110px;height:14px;background:#f0f2f5;border-radius:3px;margin-top:2px}
+.cibar .one{position:absolute;left:50%;top:0;bottom:0;border-left:1px dashed #7b8794}
+.cibar .ci{position:absolute;top:4px;height:6px;border-radius:3px;background:#9aa5b1}
+.cibar .pt{position:absolute;top:1px;width:3px;height:12px;margin-left:-1.5px;background:#3e4c59}
+.cibar .ci.v-faster{background:#7bc8a0}.cibar .pt.v-faster{background:var(--ok)}
+.cibar .ci.v-slower{background:#f3a6a0}.cibar .pt.v-slower{background:var(--bad)}
 footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:var(--muted);font-size:12px}
 @media (max-width:900px){dl.prov{grid-template-columns:max-content minmax(0,1fr)}dl.prov dd.wide{grid-column:auto}main{padding:16px}}
 @media print{
@@ -87,7 +113,10 @@ footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:v
   th,td{padding:3px 5px}
   tr,figure.chart,dl.prov{break-inside:avoid}
   tbody tr:nth-child(even) td,tbody tr:hover td{background:none}
-  tr.st-failed td,tr.st-error td,tr.st-oom td,.badge,.chip{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+  tr.st-failed td,tr.st-error td,tr.st-oom td,tr.v-slower td,.badge,.chip,.cibar,.cibar span{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+  .heatmaps{grid-template-columns:1fr 1fr}
+  details.unchanged{display:none}
+  .heatmaps figure.chart,#recall figure.chart{break-inside:avoid}
   section.suite{break-before:page}
   h2,h3{break-after:avoid}
 }
@@ -120,7 +149,14 @@ inline constexpr std::string_view kSortScript = R"js(
       th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();sort();}});
     });
   });
+  document.body.setAttribute('data-ready','1');
 })();
 )js";
+
+/// Counts script errors into <body data-js-errors>, so a headless browser's
+/// dumped DOM shows whether the page's scripts ran cleanly.
+inline constexpr std::string_view kErrorHookScript =
+    "window.addEventListener('error',function(){var b=document.body;"
+    "b.setAttribute('data-js-errors',String(Number(b.getAttribute('data-js-errors')||0)+1));});";
 
 }  // namespace attnbench::reports

@@ -8,6 +8,7 @@
 
 #include "case_stats.h"
 #include "format_units.h"
+#include "scaling_fit.h"
 
 namespace attnbench::reports {
 
@@ -28,6 +29,7 @@ LogLogChart suite_time_chart(const std::string& suite, const std::vector<const C
   chart.x = {"context length (len_k)", [](double v) { return format_length(v); }, {}};
   chart.y = {"median time per call", [](double v) { return format_seconds(v, /*compact=*/true); }, {}};
   chart.empty_message = "no successful timed cases with a context length to plot";
+  chart.css_class = "time-vs-length";
 
   std::vector<Plotted> plotted;
   for (const CaseResult* c : cases) {
@@ -62,7 +64,11 @@ LogLogChart suite_time_chart(const std::string& suite, const std::vector<const C
     s.points.push_back({static_cast<double>(*c.len_k), p.seconds, c.shape});
     lengths.insert(*c.len_k);
   }
-  for (auto& [key, s] : series) chart.series.push_back(std::move(s));
+  for (auto& [key, s] : series) {
+    // The fitted exponent is what a reader compares across kernels (1 = linear, 2 = quadratic).
+    if (auto k = loglog_slope(s.points)) s.legend_note = fmt::format("\xE2\x88\x9D L^{:.2f}", *k);
+    chart.series.push_back(std::move(s));
+  }
 
   // A sweep's own lengths (512, 1K, 2K, ...) make better ticks than decades.
   if (lengths.size() >= 2 && lengths.size() <= 12)

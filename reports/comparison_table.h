@@ -1,0 +1,18 @@
+// The run-vs-run section of the HTML report.
+#pragma once
+
+#include <string>
+
+#include "run_comparison.h"
+
+namespace attnbench::reports {
+
+/// Renders `cmp` as a <section id="comparison">: verdict counts, then a
+/// sortable table with one row per matched case (class "v-faster", "v-slower"
+/// or "v-same"; data-ratio, data-lo, data-hi with the ratio and its interval),
+/// the interval drawn on a 0.5x..2x log bar, and the quality metrics' base ->
+/// candidate values (class "q-worse" / "q-better" where they moved beyond
+/// tolerance). Cases in only one of the runs are counted. All text is escaped.
+std::string render_comparison_section(const RunComparison& cmp);
+
+}  // namespace attnbench::reports
