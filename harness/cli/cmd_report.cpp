@@ -10,13 +10,23 @@ Command add_report_command(CLI::App& app) {
   auto db = std::make_shared<std::string>("results.db");
   auto out = std::make_shared<std::string>("report.html");
   auto run = std::make_shared<int64_t>(0);
+  auto baseline = std::make_shared<int64_t>(0);
+  auto baseline_db = std::make_shared<std::string>();
+  auto threshold = std::make_shared<double>(5.0);
   cmd->add_option("--db", *db, "Results database");
   auto* run_opt = cmd->add_option("--run", *run, "Run id (default: the newest)");
   cmd->add_option("-o,--output", *out, "Output HTML file");
-  return [db, out, run, run_opt]() {
-    std::optional<int64_t> id;
-    if (run_opt->count()) id = *run;
-    reports::write_html_report(*db, id, *out);
+  auto* base_opt = cmd->add_option("--baseline", *baseline, "Baseline run id: adds a run-vs-run comparison");
+  cmd->add_option("--baseline-db", *baseline_db, "Database holding the baseline run (default: --db)");
+  cmd->add_option("--threshold", *threshold, "Relative time change, in percent, below which a case is 'same'")
+      ->check(CLI::Range(0.0, 1000.0));
+  return [=]() {
+    reports::HtmlReportOptions options;
+    if (run_opt->count()) options.run_id = *run;
+    if (base_opt->count()) options.baseline_run_id = *baseline;
+    options.baseline_db_path = *baseline_db;
+    options.time_threshold = *threshold / 100.0;
+    reports::write_html_report(*db, options, *out);
     fmt::print("wrote {}\n", *out);
     return kOk;
   };

@@ -1,0 +1,154 @@
+// Variant registry of the CPU backend: names, argument validation, declared
+// capabilities (with the reason a case is refused), dispatch, and the FLOP / byte
+// models used to turn a timing into fractions of the peaks.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "attnbench/attention_hooks.h"
+#include "attnbench/dtype.h"
+#include "cpu_kernels.h"
+#include "tensor_access.h"
+
+namespace attnbench::cpu {
+namespace {
+
+constexpr const char* kVariants[] = {"reference", "naive", "flash", "decode", nullptr};
+constexpr int kMaxHeadDim = 256;
+constexpr int kMaxDecodeQueries = 16;
+constexpr double kNaiveMaxScoreBytes = 4.0 * (1ull << 30);  // per head, materialised S
+
+Check invalid(std::string why) { return {AB_INVALID_ARGUMENT, std::move(why)}; }
+Check unsupported(std::string why) { return {AB_UNSUPPORTED, std::move(why)}; }
+
+bool is_variant(const char* v, const char* name) { return v && std::strcmp(v, name) == 0; }
+
+Check validate_lengths(const int32_t* lens, int batch, int padded, const char* what) {
+  if (!lens) return {};
+  for (int b = 0; b < batch; ++b) {
+    if (lens[b] < 0 || lens[b] > padded)
+      return invalid(std::string(what) + "[" + std::to_string(b) + "]=" + std::to_string(lens[b]) +
+                     " is outside [0, padded length " + std::to_string(padded) + "]");
+  }
+  return {};
+}
+
+Check validate_pages(const ab_attention_args& a) {
+  if (a.page_size < 0) return invalid("page_size must be >= 0");
+  if (a.page_size == 0) return {};
+  if (!a.block_table) return invalid("paged KV (page_size > 0) needs a block_table");
+  if (a.num_pages <= 0) return invalid("paged KV needs num_pages > 0");
+  if (static_cast<long long>(a.max_pages_per_seq) * a.page_size < a.len_k)
+    return invalid("max_pages_per_seq * page_size (" +
+                   std::to_string(static_cast<long long>(a.max_pages_per_seq) * a.page_size) +
+                   ") is smaller than len_k (" + std::to_string(a.len_k) + ")");
+  const auto* table = host_ptr<const int32_t>(a.block_table);
+  for (int b = 0; b < a.batch; ++b) {
+    const int pages = (len_k_of(a, b) + a.page_size - 1) / a.page_size;
+    for (int p = 0; p < pages; ++p) {
+      const int32_t page = table[static_cast<size_t>(b) * a.max_pages_per_seq + p];
+      if (page < 0 || page >= a.num_pages)
+        return invalid("block_table[" + std::to_string(b) + "][" + std::to_string(p) + "]=" +
+                       std::to_string(page) + " is outside [0, num_pages " + std::to_string(a.num_pages) + ")");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* const* variant_names() { return kVariants; }
+
+Check validate_args(const ab_attention_args& a) {
+  if (a.batch < 0) return invalid("batch must be >= 0 (got " + std::to_string(a.batch) + ")");
+  if (a.heads_q <= 0 || a.heads_kv <= 0)
+    return invalid("heads_q and heads_kv must be > 0 (got " + std::to_string(a.heads_q) + ", " +
+                   std::to_string(a.heads_kv) + ")");
+  if (a.heads_q % a.heads_kv != 0)
+    return invalid("heads_q % heads_kv != 0: heads_q (" + std::to_string(a.heads_q) +
+                   ") must be a multiple of heads_kv (" + std::to_string(a.heads_kv) + ")");
+  if (a.head_dim <= 0 || a.head_dim > kMaxHeadDim)
+    return invalid("head_dim must be in [1, " + std::to_string(kMaxHeadDim) + "] (got " +
+                   std::to_string(a.head_dim) + ")");
+  if (a.len_q < 0 || a.len_k < 0)
+    return invalid("negative length: len_q=" + std::to_string(a.len_q) + ", len_k=" + std::to_string(a.len_k));
+  if (a.dtype != AB_F32 && a.dtype != AB_BF16 && a.dtype != AB_F16)
+    return invalid("unknown dtype " + std::to_string(static_cast<int>(a.dtype)));
+  if (!std::isfinite(a.scale)) return invalid("scale must be finite");
+  if (!(a.softcap >= 0.0f) || !std::isfinite(a.softcap)) return invalid("softcap must be >= 0 and finite");
+  if (Check c = validate_lengths(a.seq_len_q, a.batch, a.len_q, "seq_len_q"); !c.ok()) return c;
+  if (Check c = validate_lengths(a.seq_len_k, a.batch, a.len_k, "seq_len_k"); !c.ok()) return c;
+  const bool has_q = a.batch > 0 && a.len_q > 0;
+  if (has_q && (!a.q || !a.o)) return invalid("q and o buffers are required");
+  if (has_q && a.len_k > 0 && (!a.k || !a.v)) return invalid("k and v buffers are required");
+  return validate_pages(a);
+}
+
+Check supports(const char* variant, const ab_attention_args& a) {
+  const bool known = is_variant(variant, "reference") || is_variant(variant, "naive") ||
+                     is_variant(variant, "flash") || is_variant(variant, "decode");
+  if (!known)
+    return unsupported(std::string("cpu backend has no variant '") + (variant ? variant : "(null)") +
+                       "' (it has reference, naive, flash, decode)");
+  if (Check c = validate_args(a); !c.ok()) return c;
+  if (a.page_size > 0 && (is_variant(variant, "naive") || is_variant(variant, "flash")))
+    return unsupported(std::string(variant) + " reads contiguous KV only; paged KV (page_size > 0) "
+                       "is implemented by decode (and reference)");
+  if (is_variant(variant, "decode") && a.len_q > kMaxDecodeQueries)
+    return unsupported("decode handles len_q <= " + std::to_string(kMaxDecodeQueries) + " (got " +
+                       std::to_string(a.len_q) + "); use flash for prefill");
+  if (is_variant(variant, "naive") && 4.0 * a.len_q * a.len_k > kNaiveMaxScoreBytes)
+    return unsupported("naive materialises len_q x len_k fp32 scores per head (" +
+                       std::to_string(static_cast<long long>(4.0 * a.len_q * a.len_k)) +
+                       " bytes), above its 4 GiB cap");
+  return {};
+}
+
+Check run_variant(const char* variant, const ab_attention_args& a) {
+  if (Check c = supports(variant, a); !c.ok()) return c;
+  try {
+    if (is_variant(variant, "reference")) reference_attention_cpu(a);
+    else if (is_variant(variant, "naive")) naive_attention(a);
+    else if (is_variant(variant, "flash")) flash_attention(a);
+    else decode_attention(a);
+  } catch (const std::bad_alloc&) {
+    return {AB_OUT_OF_MEMORY, std::string(variant) + ": out of host memory"};
+  } catch (const std::exception& e) {
+    return {AB_INTERNAL_ERROR, std::string(variant) + ": " + e.what()};
+  }
+  return {};
+}
+
+double attention_flops(const ab_attention_args& a) {
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  double pairs = 0;
+  for (int b = 0; b < a.batch; ++b) {
+    const int lq = len_q_of(a, b), lk = len_k_of(a, b);
+    for (int i = 0; i < lq; ++i) {
+      const KeyRange r = mask.keys_for(i, lq, lk);
+      pairs += r.empty() ? 0 : r.hi - r.lo;
+    }
+  }
+  return 4.0 * a.head_dim * pairs * a.heads_q;
+}
+
+double attention_bytes(const ab_attention_args& a) {
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const double es = static_cast<double>(dtype_size(a.dtype));
+  double bytes = 0;
+  for (int b = 0; b < a.batch; ++b) {
+    const int lq = len_q_of(a, b), lk = len_k_of(a, b);
+    int lo = lk, hi = 0;
+    for (int i = 0; i < lq; ++i) {
+      const KeyRange r = mask.keys_for(i, lq, lk);
+      if (!r.empty()) { lo = std::min(lo, r.lo); hi = std::max(hi, r.hi); }
+    }
+    bytes += 2.0 * lq * a.heads_q * a.head_dim * es;                          // Q and O
+    if (hi > lo) bytes += 2.0 * (hi - lo) * a.heads_kv * a.head_dim * es;     // K and V
+  }
+  return bytes;
+}
+
+}  // namespace attnbench::cpu
