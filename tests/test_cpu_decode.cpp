@@ -113,7 +113,14 @@ TEST_CASE("capabilities: paged only for decode, invalid shapes rejected", "[cpu]
   bad = c.args; bad.seq_len_k = too_long;
   CHECK(cpu::supports("decode", bad).status == AB_INVALID_ARGUMENT);
   CHECK_THAT(cpu::supports("decode", bad).reason, Catch::Contains("seq_len_k[0]=101"));
+  // supports() is a capability query asked before allocation: it accepts NULL buffers
+  // and leaves the block table's contents to run time.
+  bad = c.args; bad.q = bad.k = bad.v = bad.o = bad.block_table = nullptr;
+  CHECK(cpu::supports("decode", bad).ok());
+  CHECK(cpu::run_variant("decode", bad).status == AB_INVALID_ARGUMENT);
   c.table[0] = 999;  // a page outside the pool
-  CHECK(cpu::supports("decode", c.args).status == AB_INVALID_ARGUMENT);
+  CHECK(cpu::supports("decode", c.args).ok());
+  CHECK(cpu::run_variant("decode", c.args).status == AB_INVALID_ARGUMENT);
+  CHECK_THAT(cpu::run_variant("decode", c.args).reason, Catch::Contains("outside [0, num_pages"));
   CHECK(cpu::supports("nope", c.args).status == AB_UNSUPPORTED);
 }

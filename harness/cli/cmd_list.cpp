@@ -1,17 +1,46 @@
 #include <fmt/format.h>
 
+#include <map>
+
 #include "commands.h"
+#include "kv_method.h"
 #include "plugin_loader.h"
 #include "suite_file.h"
 #include "variant_registry.h"
 
 namespace attnbench::cli {
+namespace {
+
+/// One line per KV-cache method (CATALOG "KV-cache compression methods"); the names
+/// themselves come from the library so a new method is listed even before it is described here.
+std::string method_description(const std::string& name) {
+  static const std::map<std::string, std::string> text = {
+      {"full", "keeps every token (reference; compression 1x)"},
+      {"streaming", "StreamingLLM: attention sinks + recent window (budget, sink)"},
+      {"h2o", "H2O: heavy hitters by accumulated attention + recent tokens (budget, recent)"},
+      {"a2sf", "A2SF: H2O with a forgetting factor on accumulated attention (budget, lambda)"},
+      {"tova", "TOVA: evicts the token the last query attends least (budget)"},
+      {"snapkv", "SnapKV: pooled attention of an observation window at the prompt end (budget, window, pool)"},
+      {"pyramidkv", "PyramidKV: SnapKV with budgets shrinking across layers (budget, beta)"},
+      {"l2norm", "keeps the keys with the lowest L2 norm (budget)"},
+      {"expected_attention", "scores keys by attention expected from future queries (budget, window)"},
+      {"duo", "DuoAttention: retrieval heads keep all, streaming heads sinks + recent (retrieval, recent)"},
+      {"razor", "RazorAttention: duo plus a compensation token per streaming head"},
+      {"kivi", "KIVI: 2/4-bit keys per channel, values per token, fp residual (bits, group, residual)"},
+      {"int8", "symmetric int8 per token with an fp16 scale"},
+      {"random", "uniformly random tokens (budget, seed): the floor a method must beat"}};
+  const auto it = text.find(name);
+  return it == text.end() ? "" : it->second;
+}
+
+}  // namespace
+
 
 Command add_list_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("list", "List backends, variants or suites");
   auto what = std::make_shared<std::string>();
   auto suites_dir = std::make_shared<std::string>();
-  cmd->add_option("what", *what, "backends | variants | suites")
+  cmd->add_option("what", *what, "backends | variants | methods | suites")
       ->required()
       ->check(CLI::IsMember({"backends", "variants", "methods", "suites"}));
   cmd->add_option("--suites-dir", *suites_dir, "Directory of suite files");
@@ -27,7 +56,7 @@ Command add_list_command(CLI::App& app) {
     } else if (*what == "variants") {
       for (const auto& v : all_variants()) fmt::print("{:<10} {}{}\n", v.name, v.description, v.exact ? "" : " (approximate)");
     } else if (*what == "methods") {
-      fmt::print("no KV-cache methods are registered in this build\n");
+      for (const auto& name : kv::kv_method_names()) fmt::print("{:<19} {}\n", name, method_description(name));
     } else {
       const std::string dir = suites_dir->empty() ? default_suites_dir() : *suites_dir;
       for (const auto& name : list_suites(dir)) {

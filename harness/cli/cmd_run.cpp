@@ -28,7 +28,7 @@ std::vector<std::string> split_commas(const std::vector<std::string>& in) {
 Command add_run_command(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("run", "Run suites on backends and store the results");
   struct Args {
-    std::vector<std::string> suites, backends, variants;
+    std::vector<std::string> suites, backends, variants, methods, budgets;
     std::string filter, db = "results.db", suites_dir, shard = "1/1", threads;
     bool quick = false, no_peaks = false;
     uint64_t seed = 1;
@@ -40,6 +40,8 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--suite,-s", a->suites, "Suites to run (names or files), comma-separated");
   cmd->add_option("--backend,-b", a->backends, "Backends (default: all loaded), comma-separated");
   cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal'");
+  cmd->add_option("--method", a->methods, "Recall suites: KV method globs, e.g. 'snapkv,h2o' or 'kivi:bits=2'");
+  cmd->add_option("--budget", a->budgets, "Recall suites: token budgets replacing the suites' budget axis, e.g. 256,1024");
   cmd->add_option("--filter", a->filter, "Regex on the case key suite|backend|config|shape");
   cmd->add_flag("--quick", a->quick, "Run each suite's documented quick subset");
   cmd->add_option("--db", a->db, "Results database (created if missing)");
@@ -55,6 +57,15 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     sel.suites = split_commas(a->suites);
     sel.backends = split_commas(a->backends);
     sel.variants = split_commas(a->variants);
+    sel.methods = split_commas(a->methods);
+    for (const auto& b : split_commas(a->budgets)) {
+      size_t used = 0;
+      int value = 0;
+      try { value = std::stoi(b, &used); } catch (const std::exception&) { used = 0; }
+      if (used != b.size() || value < 1)
+        throw std::invalid_argument(fmt::format("invalid --budget '{}' (expected positive token counts)", b));
+      sel.budgets.push_back(value);
+    }
     sel.filter = a->filter;
     sel.quick = a->quick;
     sel.seed = a->seed;

@@ -17,5 +17,8 @@ Command add_list_command(CLI::App& app);
 Command add_run_command(CLI::App& app, const std::string& command_line);
 Command add_env_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
+Command add_compare_command(CLI::App& app);
+Command add_merge_command(CLI::App& app);
+Command add_reproduce_command(CLI::App& app, const std::string& command_line);
 
 }  // namespace attnbench::cli

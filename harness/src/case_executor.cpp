@@ -7,6 +7,7 @@
 #include "attnbench/dtype.h"
 #include "gbench_timer.h"
 #include "output_check.h"
+#include "recall_executor.h"
 #include "statistics.h"
 #include "variant_registry.h"
 
@@ -112,6 +113,8 @@ void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& d
 }  // namespace
 
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
+  // Recall cases run the KV methods in-process on the host: no device needed.
+  if (spec.recall) return execute_recall_case(spec, slot, seed);
   store::CaseRecord rec = describe(spec, slot);
   if (!slot.device) {
     rec.status = "no_device";

@@ -33,6 +33,7 @@ void Shape::validate() const {
 }
 
 std::string CaseSpec::key() const {
+  if (recall) return fmt::format("{}|{}|{}|{}", suite, backend, recall->config(), recall->shape());
   return fmt::format("{}|{}|{}|{}", suite, backend, config.canonical(), shape.canonical());
 }
 

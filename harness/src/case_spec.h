@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "attnbench/plugin_abi.h"
+#include "recall_case_spec.h"
 #include "variant_config.h"
 
 namespace attnbench {
@@ -43,6 +45,9 @@ struct CaseSpec {
   CheckMode check = CheckMode::kSampled;
   int repetitions = 5;
   double min_time = 0.05;  // seconds of kernel time per repetition (Google Benchmark)
+  /// Set for recall cases (phase "recall"): config and shape then come from it, and
+  /// `config`/`shape` above are unused. Shared because plans copy cases per backend.
+  std::shared_ptr<const RecallCaseSpec> recall;
 
   /// Unique key of the case within a run.
   std::string key() const;

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "case_executor.h"
+#include "recall_suite.h"
 #include "environment.h"
 #include "results_store.h"
 #include "suite_file.h"
@@ -25,7 +26,8 @@ std::string RunSelection::to_json() const {
   return nlohmann::json{{"suites", suites},   {"backends", backends}, {"variants", variants},
                         {"filter", filter},   {"quick", quick},       {"seed", seed},
                         {"shard", {shard_index, shard_count}},        {"repetitions", repetitions},
-                        {"backend_options", backend_options}}
+                        {"backend_options", backend_options}, {"methods", methods},
+                        {"budgets", budgets}}
       .dump();
 }
 
@@ -42,6 +44,9 @@ RunSelection RunSelection::from_json(const std::string& text) {
   s.shard_count = j.at("shard").at(1);
   s.repetitions = j.at("repetitions");
   s.backend_options = j.at("backend_options");
+  // Runs stored before recall selections existed have neither key.
+  s.methods = j.value("methods", std::vector<std::string>{});
+  s.budgets = j.value("budgets", std::vector<int>{});
   return s;
 }
 
@@ -73,6 +78,11 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     for (const auto& v : all_variants()) known |= fnmatch(base.c_str(), v.name, 0) == 0;
     if (!known) throw std::invalid_argument(fmt::format("no variant matches '{}' (see 'attnbench list variants')", g));
   }
+  check_method_globs(sel.methods);
+  // Recall cases need no plugin (the KV methods run in-process), so they go on "cpu"
+  // whenever the selection does not exclude it, even if no cpu plugin was loaded.
+  const bool recall_on_cpu =
+      sel.backends.empty() || std::find(sel.backends.begin(), sel.backends.end(), "cpu") != sel.backends.end();
   std::optional<std::regex> filter;
   if (!sel.filter.empty()) {
     try {
@@ -85,16 +95,23 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
   size_t index = 0;
   for (const auto& name : sel.suites) {
     const Suite suite = load_suite(resolve_suite(suites_dir, name), sel.quick);
+    const std::vector<CaseSpec> suite_cases = override_budgets(suite.cases, sel.budgets);
+    auto admit = [&](CaseSpec c, const std::string& backend) {
+      c.backend = backend;
+      if (sel.repetitions > 0) c.repetitions = sel.repetitions;
+      // --variant selects attention cases, --method recall cases.
+      if (c.recall ? !method_selected(sel.methods, *c.recall) : !matches_any(sel.variants, c)) return;
+      if (filter && !std::regex_search(c.key(), *filter)) return;
+      // Shards take every N-th case so that each gets a similar mix of sizes.
+      if (index++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) return;
+      cases.push_back(std::move(c));
+    };
     for (const auto& backend : backends)
-      for (CaseSpec c : suite.cases) {
-        c.backend = backend;
-        if (sel.repetitions > 0) c.repetitions = sel.repetitions;
-        if (!matches_any(sel.variants, c)) continue;
-        if (filter && !std::regex_search(c.key(), *filter)) continue;
-        // Shards take every N-th case so that each gets a similar mix of sizes.
-        if (index++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) continue;
-        cases.push_back(std::move(c));
-      }
+      for (const CaseSpec& c : suite_cases)
+        if (!c.recall) admit(c, backend);
+    if (recall_on_cpu)
+      for (const CaseSpec& c : suite_cases)
+        if (c.recall) admit(c, "cpu");
   }
   return cases;
 }
@@ -109,6 +126,7 @@ std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& ca
                                                  const RunSelection& sel) {
   std::map<std::string, BackendSlot> slots;
   for (const auto& c : cases) {
+    if (c.recall) continue;  // in-process on the host: no device to open, no peaks to measure
     if (slots.count(c.backend)) continue;
     BackendSlot& slot = slots[c.backend];
     slot.name = c.backend;
@@ -126,6 +144,8 @@ std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& ca
       }
     }
   }
+  for (const auto& c : cases)
+    if (c.recall) slots[c.backend].name = c.backend;  // keeps a slot opened for attention cases
   return slots;
 }
 
@@ -211,6 +231,8 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
       if (m.name == "flops_per_second") detail += fmt::format(" {:.1f} GFLOP/s", m.value / 1e9);
       if (m.name == "fraction_peak_flops") detail += fmt::format(" ({:.0f}% peak)", m.value * 100);
       if (m.name == "rel_error" && c.phase == "correctness") detail += fmt::format(" err {:.1e}", m.value);
+      if (m.name == "recall_accuracy") detail += fmt::format(" acc {:.2f}", m.value);
+      if (m.name == "compression_ratio" && rec.status == "ok") detail += fmt::format(" {:.1f}x", m.value);
     }
     if (!rec.message.empty()) detail += " - " + rec.message;
     say(opts, fmt::format("[{}/{}] {} {} {} {}: {}{}", index, cases.size(), c.suite, c.backend, rec.config, rec.shape,

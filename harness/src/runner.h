@@ -25,6 +25,8 @@ struct RunSelection {
   int shard_index = 1, shard_count = 1;     // 1-based i/N
   int repetitions = 0;                      // > 0 overrides the suite files
   std::string backend_options;              // passed to every backend's create()
+  std::vector<std::string> methods;         // recall cases: globs on KV method name or config
+  std::vector<int> budgets;                 // recall cases: replace the suites' budget axis
 
   std::string to_json() const;
   static RunSelection from_json(const std::string& text);
@@ -48,7 +50,9 @@ struct RunSummary {
 };
 
 /// Expands the selection into cases (backend set on each). Throws std::invalid_argument
-/// for unknown suites, backends or variants, and malformed suite files.
+/// for unknown suites, backends, variants or KV methods, and malformed suite files.
+/// Recall cases run in-process on the host and are planned once, on backend "cpu",
+/// when the selection includes cpu (or names no backend).
 std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
                                  const std::vector<std::string>& available_backends);
 

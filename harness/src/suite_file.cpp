@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "counter_rng.h"
+#include "recall_suite.h"
 
 namespace attnbench {
 namespace fs = std::filesystem;
@@ -153,7 +154,12 @@ Suite load_suite(const std::string& path, bool quick) {
                                             std::string(e.what()).substr(std::string(e.what()).rfind(':') + 2)));
   }
   if (!doc.is_object()) fail(path, "a suite file must be a JSON object");
-  check_keys(doc, {"suite", "description", "defaults", "groups"}, path);
+  check_keys(doc, {"suite", "kind", "description", "defaults", "groups"}, path);
+  // "kind": "recall" makes every group a recall group (recall_suite.h); an attention
+  // suite may still hold single recall groups (those with a "task").
+  if (doc.contains("kind") && !doc["kind"].is_string()) fail(path, "'kind' must be a string");
+  const std::string kind = doc.value("kind", std::string("attention"));
+  if (kind != "attention" && kind != "recall") fail(path, fmt::format("kind '{}' must be attention or recall", kind));
   Suite suite;
   suite.path = path;
   suite.name = doc.value("suite", fs::path(path).stem().string());
@@ -161,13 +167,23 @@ Suite load_suite(const std::string& path, bool quick) {
   suite.file_hash = fmt::format("{:016x}", gen::hash_string(text.c_str()));
   const json defaults = doc.value("defaults", json::object());
   if (!defaults.is_object()) fail(path, "'defaults' must be an object");
-  check_keys(defaults, {"axes", "phase", "check", "repetitions", "min_time"}, path + " defaults");
+  if (kind == "recall") check_recall_defaults(defaults, path);
+  else check_keys(defaults, {"axes", "phase", "check", "repetitions", "min_time"}, path + " defaults");
   if (!doc.contains("groups") || !doc["groups"].is_array() || doc["groups"].empty())
     fail(path, "'groups' must be a non-empty list");
   try {
     for (const json& g : doc["groups"]) {
       if (!g.is_object()) fail(path, "each group must be an object");
-      expand_group(suite, g, defaults, quick, path);
+      if (kind == "recall") expand_recall_group(suite, g, defaults, quick, path);
+      else if (is_recall_group(g)) {
+        // Attention defaults (axes, check) mean nothing to a recall group; timing settings carry over.
+        json timing = json::object();
+        for (const char* k : {"repetitions", "min_time"})
+          if (defaults.contains(k)) timing[k] = defaults[k];
+        expand_recall_group(suite, g, timing, quick, path);
+      } else {
+        expand_group(suite, g, defaults, quick, path);
+      }
     }
   } catch (const json::exception& e) {
     fail(path, fmt::format("wrong type of a field ({})", e.what()));

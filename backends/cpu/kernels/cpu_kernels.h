@@ -22,8 +22,12 @@ struct Check {
   bool ok() const { return status == AB_OK; }
 };
 
-/// Validates the shape and pointers of `a` (AB_INVALID_ARGUMENT with the reason).
+/// Validates the shape, lengths and page geometry of `a`, not its buffers
+/// (AB_INVALID_ARGUMENT with the reason): what supports() can judge before allocation.
 Check validate_args(const ab_attention_args& a);
+
+/// Validates the buffers of `a` and the block table's entries (run time only).
+Check validate_buffers(const ab_attention_args& a);
 
 /// Whether `variant` runs case `a`: AB_INVALID_ARGUMENT for a malformed case,
 /// AB_UNSUPPORTED with the reason for a valid case outside the variant's capability.

@@ -35,15 +35,22 @@ Check validate_lengths(const int32_t* lens, int batch, int padded, const char* w
   return {};
 }
 
-Check validate_pages(const ab_attention_args& a) {
+/// Page geometry only: supports() is asked before any buffer exists.
+Check validate_page_geometry(const ab_attention_args& a) {
   if (a.page_size < 0) return invalid("page_size must be >= 0");
   if (a.page_size == 0) return {};
-  if (!a.block_table) return invalid("paged KV (page_size > 0) needs a block_table");
   if (a.num_pages <= 0) return invalid("paged KV needs num_pages > 0");
   if (static_cast<long long>(a.max_pages_per_seq) * a.page_size < a.len_k)
     return invalid("max_pages_per_seq * page_size (" +
                    std::to_string(static_cast<long long>(a.max_pages_per_seq) * a.page_size) +
                    ") is smaller than len_k (" + std::to_string(a.len_k) + ")");
+  return {};
+}
+
+/// The block table's entries, read at run time when the buffer exists.
+Check validate_block_table(const ab_attention_args& a) {
+  if (a.page_size <= 0) return {};
+  if (!a.block_table) return invalid("paged KV (page_size > 0) needs a block_table");
   const auto* table = host_ptr<const int32_t>(a.block_table);
   for (int b = 0; b < a.batch; ++b) {
     const int pages = (len_k_of(a, b) + a.page_size - 1) / a.page_size;
@@ -80,10 +87,14 @@ Check validate_args(const ab_attention_args& a) {
   if (!(a.softcap >= 0.0f) || !std::isfinite(a.softcap)) return invalid("softcap must be >= 0 and finite");
   if (Check c = validate_lengths(a.seq_len_q, a.batch, a.len_q, "seq_len_q"); !c.ok()) return c;
   if (Check c = validate_lengths(a.seq_len_k, a.batch, a.len_k, "seq_len_k"); !c.ok()) return c;
+  return validate_page_geometry(a);
+}
+
+Check validate_buffers(const ab_attention_args& a) {
   const bool has_q = a.batch > 0 && a.len_q > 0;
   if (has_q && (!a.q || !a.o)) return invalid("q and o buffers are required");
   if (has_q && a.len_k > 0 && (!a.k || !a.v)) return invalid("k and v buffers are required");
-  return validate_pages(a);
+  return validate_block_table(a);
 }
 
 Check supports(const char* variant, const ab_attention_args& a) {
@@ -108,6 +119,7 @@ Check supports(const char* variant, const ab_attention_args& a) {
 
 Check run_variant(const char* variant, const ab_attention_args& a) {
   if (Check c = supports(variant, a); !c.ok()) return c;
+  if (Check c = validate_buffers(a); !c.ok()) return c;
   try {
     if (is_variant(variant, "reference")) reference_attention_cpu(a);
     else if (is_variant(variant, "naive")) naive_attention(a);

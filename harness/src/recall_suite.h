@@ -1,0 +1,49 @@
+// Recall groups of a suite file (suites/README.md "Recall suites"): a structured recall
+// task crossed with context length x depth (and the task's counts), KV-cache methods
+// and a budget axis, expanded into CaseSpecs whose `recall` field is set.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "case_spec.h"
+#include "suite_file.h"
+
+namespace attnbench {
+
+/// True if a group is a recall group (it names a "task").
+bool is_recall_group(const nlohmann::json& group);
+
+/// Checks the "defaults" object of a `"kind": "recall"` suite. Throws std::invalid_argument
+/// naming `where` and the field.
+void check_recall_defaults(const nlohmann::json& defaults, const std::string& where);
+
+/// Expands one recall group into suite.cases (tasks outermost, then methods, then budgets,
+/// so consecutive cases share generated data). A budget at or above the context length is
+/// skipped: the method would keep every token and only repeat "full". Throws
+/// std::invalid_argument naming the group and field on malformed content or unknown methods.
+void expand_recall_group(Suite& suite, const nlohmann::json& group, const nlohmann::json& defaults, bool quick,
+                         const std::string& where);
+
+/// Canonical config of `method` with its budget set to `budget` (kv::KvMethod::config()).
+std::string kv_config_with_budget(const std::string& method, int budget);
+
+/// True if the method of this config takes a token budget (eviction methods; not full,
+/// quantisers or duo/razor, whose memory is set by other parameters).
+bool kv_method_takes_budget(const std::string& method);
+
+/// Throws std::invalid_argument "unknown KV method 'x' (see 'attnbench list methods')" for a
+/// glob whose method part matches no KV method name.
+void check_method_globs(const std::vector<std::string>& globs);
+
+/// True if `globs` is empty or one matches the case's method name or canonical config
+/// ("kivi:bits=2" selects every kivi config with bits=2 first).
+bool method_selected(const std::vector<std::string>& globs, const RecallCaseSpec& spec);
+
+/// Replaces the budget of every budgeted recall case with each of `budgets` (the
+/// --budget override), keeping order and dropping duplicates and budgets >= len_k.
+/// Non-recall cases and budget-less methods pass through unchanged.
+std::vector<CaseSpec> override_budgets(const std::vector<CaseSpec>& cases, const std::vector<int>& budgets);
+
+}  // namespace attnbench
