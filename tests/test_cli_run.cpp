@@ -116,3 +116,25 @@ TEST_CASE("kill -9 mid-run leaves a consistent incomplete run that --resume comp
   CHECK(std::stoi(query_one(db, "SELECT count(*) FROM cases")) == planned);
   CHECK(run_attnbench("run --resume 1 --db " + db).code == 2);  // already complete
 }
+
+TEST_CASE("a GPU backend without a device records its cases as no_device, and is not a default") {
+  const std::string plugin = ATTNBENCH_BIN_DIR "/plugins/libattnbench-backend-cuda.so";
+  if (!std::filesystem::exists(plugin)) {
+    WARN("CUDA plugin not built here; nothing to check");
+    return;
+  }
+  if (run_attnbench("list backends").out.find("cuda     0 device(s)") == std::string::npos) {
+    WARN("a CUDA device is present; the no-device path is not exercised");
+    return;
+  }
+  TempDir t;
+  write_file(t / "tiny.json", tiny_suite_json());
+  const std::string db = t / "r.db";
+  const CmdResult named = run_attnbench("run --suite " + t / "tiny.json --backend cuda --no-peaks --db " + db);
+  INFO(named.err);
+  CHECK(named.code == 0);
+  CHECK(query_one(db, "SELECT count(*) || ' ' || min(status) || ' ' || max(status) FROM cases") == "4 no_device no_device");
+  CHECK_THAT(query_one(db, "SELECT message FROM cases LIMIT 1"), Catch::Contains("no device"));
+  REQUIRE(run_attnbench("run --suite " + t / "tiny.json --no-peaks --db " + db).code == 0);
+  CHECK(query_one(db, "SELECT group_concat(DISTINCT backend) FROM cases WHERE run_id = 2") == "cpu");
+}

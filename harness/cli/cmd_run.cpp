@@ -1,4 +1,6 @@
 #include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "plugin_loader.h"
@@ -23,6 +25,25 @@ std::vector<std::string> split_commas(const std::vector<std::string>& in) {
   return out;
 }
 
+/// On a terminal, finished cases overwrite one status line (a progress display) and
+/// only problems stay on screen; elsewhere (CI logs, pipes) every line is kept.
+void print_progress(const std::string& line, bool tty) {
+  if (!tty) {
+    fmt::print(stderr, "{}\n", line);
+    return;
+  }
+  const bool case_line = line.starts_with("[");
+  const bool problem = line.find(": failed") != std::string::npos || line.find(": error") != std::string::npos ||
+                       line.find(": oom") != std::string::npos;
+  if (case_line && !problem) {
+    winsize ws{};
+    const size_t width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 8 ? ws.ws_col - 1 : 119;
+    fmt::print(stderr, "\r\033[K{}", line.substr(0, width));
+  } else {
+    fmt::print(stderr, "\r\033[K{}\n", line);
+  }
+}
+
 }  // namespace
 
 Command add_run_command(CLI::App& app, const std::string& command_line) {
@@ -38,7 +59,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--suite,-s", a->suites, "Suites to run (names or files), comma-separated");
-  cmd->add_option("--backend,-b", a->backends, "Backends (default: all loaded), comma-separated");
+  cmd->add_option("--backend,-b", a->backends, "Backends (default: every loaded backend with a device), comma-separated");
   cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal'");
   cmd->add_option("--method", a->methods, "Recall suites: KV method globs, e.g. 'snapkv,h2o' or 'kivi:bits=2'");
   cmd->add_option("--budget", a->budgets, "Recall suites: token budgets replacing the suites' budget axis, e.g. 256,1024");
@@ -79,10 +100,12 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     opts.measure_peaks = !a->no_peaks;
     opts.command_line = command_line;
     if (resume->count()) opts.resume_run = a->resume;
-    opts.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+    const bool tty = isatty(STDERR_FILENO);
+    opts.progress = [tty](const std::string& line) { print_progress(line, tty); };
     const PluginScan plugins = scan_plugins(plugin_search_dirs());
     for (const auto& r : plugins.rejected) fmt::print(stderr, "attnbench: refused plugin {}: {}\n", r.path, r.reason);
     const RunSummary s = execute_run(sel, opts, plugins);
+    if (tty) fmt::print(stderr, "\n");
     fmt::print("run {}: {} cases: {} ok, {} failed, {} unsupported, {} no device, {} oom, {} errors{}\n", s.run_id,
                s.total, s.ok, s.failed, s.unsupported, s.no_device, s.oom, s.error,
                s.resumed_skipped ? fmt::format(", {} already stored", s.resumed_skipped) : "");

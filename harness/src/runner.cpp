@@ -122,6 +122,26 @@ void say(const RunOptions& o, const std::string& line) {
   if (o.progress) o.progress(line);
 }
 
+/// One line per finished case: the headline numbers of its phase (FLOP/s for
+/// prefill, bandwidth for decode, error for correctness, accuracy for recall).
+std::string progress_line(const CaseSpec& c, const store::CaseRecord& rec, int index, size_t total) {
+  std::string detail;
+  const bool memory_bound = c.phase == "decode";
+  for (const auto& m : rec.metrics) {
+    if (m.name == "time_median") detail += fmt::format(" {:.3f} ms", m.value * 1e3);
+    if (m.name == "flops_per_second" && !memory_bound) detail += fmt::format(" {:.1f} GFLOP/s", m.value / 1e9);
+    if (m.name == "fraction_peak_flops" && !memory_bound) detail += fmt::format(" ({:.0f}% peak)", m.value * 100);
+    if (m.name == "bytes_per_second" && memory_bound) detail += fmt::format(" {:.1f} GB/s", m.value / 1e9);
+    if (m.name == "fraction_peak_bandwidth" && memory_bound) detail += fmt::format(" ({:.0f}% peak)", m.value * 100);
+    if (m.name == "rel_error" && c.phase == "correctness") detail += fmt::format(" err {:.1e}", m.value);
+    if (m.name == "recall_accuracy") detail += fmt::format(" acc {:.2f}", m.value);
+    if (m.name == "compression_ratio" && rec.status == "ok") detail += fmt::format(" {:.1f}x", m.value);
+  }
+  if (!rec.message.empty()) detail += " - " + rec.message;
+  return fmt::format("[{}/{}] {} {} {} {}: {}{}", index, total, c.suite, c.backend, rec.config, rec.shape, rec.status,
+                     detail);
+}
+
 std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& cases, const PluginScan& plugins,
                                                  const RunSelection& sel) {
   std::map<std::string, BackendSlot> slots;
@@ -169,8 +189,15 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
       throw std::invalid_argument(fmt::format("run {} has an unreadable selection: {}", resumed->id, e.what()));
     }
   }
-  std::vector<std::string> available;
-  for (const auto& p : plugins.plugins) available.push_back(p->name());
+  std::vector<std::string> available, with_device;
+  for (const auto& p : plugins.plugins) {
+    available.push_back(p->name());
+    if (p->table().device_count() > 0) with_device.push_back(p->name());
+  }
+  // By default a run uses the backends that have a device here; a backend named with
+  // --backend but without a device still gets its cases, stored as `no_device`.
+  // The resolved list is what the run stores, so --resume plans the same cases.
+  if (sel.backends.empty()) sel.backends = with_device;
   const std::vector<CaseSpec> cases =
       plan_cases(sel, opts.suites_dir.empty() ? default_suites_dir() : opts.suites_dir, available);
   std::map<std::string, BackendSlot> slots = open_backends(cases, plugins, sel);
@@ -225,18 +252,7 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
     else if (rec.status == "no_device") ++summary.no_device;
     else if (rec.status == "oom") ++summary.oom;
     else ++summary.error;
-    std::string detail;
-    for (const auto& m : rec.metrics) {
-      if (m.name == "time_median") detail += fmt::format(" {:.3f} ms", m.value * 1e3);
-      if (m.name == "flops_per_second") detail += fmt::format(" {:.1f} GFLOP/s", m.value / 1e9);
-      if (m.name == "fraction_peak_flops") detail += fmt::format(" ({:.0f}% peak)", m.value * 100);
-      if (m.name == "rel_error" && c.phase == "correctness") detail += fmt::format(" err {:.1e}", m.value);
-      if (m.name == "recall_accuracy") detail += fmt::format(" acc {:.2f}", m.value);
-      if (m.name == "compression_ratio" && rec.status == "ok") detail += fmt::format(" {:.1f}x", m.value);
-    }
-    if (!rec.message.empty()) detail += " - " + rec.message;
-    say(opts, fmt::format("[{}/{}] {} {} {} {}: {}{}", index, cases.size(), c.suite, c.backend, rec.config, rec.shape,
-                          rec.status, detail));
+    say(opts, progress_line(c, rec, index, cases.size()));
   }
   db->finish_run(summary.run_id, "complete");
   return summary;

@@ -17,7 +17,7 @@ namespace attnbench {
 /// What to run; stored with the run (as JSON) so that --resume can plan it again.
 struct RunSelection {
   std::vector<std::string> suites;          // names or paths
-  std::vector<std::string> backends;        // empty: every loaded backend
+  std::vector<std::string> backends;        // empty: every loaded backend that has a device
   std::vector<std::string> variants;        // glob patterns on variant or canonical config
   std::string filter;                       // ECMAScript regex on the case key
   bool quick = false;
