@@ -120,7 +120,8 @@ std::string table_row(const CaseComparison& cc) {
 
 }  // namespace
 
-std::string render_comparison_section(const RunComparison& cmp) {
+std::string render_comparison_section(const RunComparison& cmp, const NoiseCheck* base_noise,
+                                      const NoiseCheck* cand_noise) {
   size_t faster = 0, slower = 0, same = 0, untimed = 0, worse = 0;
   for (const CaseComparison& cc : cmp.cases) {
     switch (cc.verdict) {
@@ -138,6 +139,9 @@ std::string render_comparison_section(const RunComparison& cmp) {
       "the repetitions (fixed seed). A case is faster or slower only when the whole interval is "
       "on one side of 1 and the change exceeds {}.</p>",
       cmp.base_run, cmp.cand_run, html_escape(format_percent(cmp.threshold)));
+  // How often this very rule cries wolf on each run's own repetitions.
+  if (base_noise) out += render_noise_note(*base_noise, fmt::format("Baseline run {}", base_noise->run));
+  if (cand_noise) out += render_noise_note(*cand_noise, fmt::format("Candidate run {}", cand_noise->run));
   out += fmt::format(
       "<div class=\"chips\"><span class=\"chip\"><b>{}</b> matched</span><span class=\"chip "
       "v-faster\"><b>{}</b> faster</span><span class=\"chip v-slower\"><b>{}</b> slower</span>"

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "noise_check.h"
 #include "run_comparison.h"
 
 namespace attnbench::reports {
@@ -13,6 +14,10 @@ namespace attnbench::reports {
 /// the interval drawn on a 0.5x..2x log bar, and the quality metrics' base ->
 /// candidate values (class "q-worse" / "q-better" where they moved beyond
 /// tolerance). Cases in only one of the runs are counted. All text is escaped.
-std::string render_comparison_section(const RunComparison& cmp);
+/// Next to the threshold, the A/A false-alarm rate of each run given
+/// (`base_noise`, `cand_noise`; either may be null) is shown.
+std::string render_comparison_section(const RunComparison& cmp,
+                                      const NoiseCheck* base_noise = nullptr,
+                                      const NoiseCheck* cand_noise = nullptr);
 
 }  // namespace attnbench::reports

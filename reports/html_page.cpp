@@ -144,9 +144,17 @@ void sort_for_table(std::vector<const CaseResult*>& cases) {
   });
 }
 
+/// "Measurement noise": the run's A/A check, when no comparison shows it.
+std::string noise_note(const NoiseCheck* noise) {
+  if (!noise) return {};
+  return "<div class=\"noise\" id=\"noise\"><h3>Measurement noise</h3>" +
+         render_noise_note(*noise) + "</div>";
+}
+
 std::string summary(const std::vector<const CaseResult*>& all,
-                    const std::vector<std::pair<std::string, std::vector<const CaseResult*>>>& suites) {
-  std::string out = "<section id=\"summary\"><h2>Summary</h2>" + status_chips(all);
+                    const std::vector<std::pair<std::string, std::vector<const CaseResult*>>>& suites,
+                    const NoiseCheck* noise) {
+  std::string out = "<section id=\"summary\"><h2>Summary</h2>" + status_chips(all) + noise_note(noise);
   if (suites.empty()) return out + "<p class=\"none\">This run recorded no cases.</p></section>";
   out += "<table class=\"summary\"><thead><tr><th>Suite</th><th class=\"num\">Cases</th>";
   for (const std::string& s : kStatusOrder) out += fmt::format("<th class=\"num\">{}</th>", s);
@@ -188,6 +196,13 @@ std::string render_html_page(const RunData& data, std::string_view source_name) 
 
 std::string render_html_page(const RunData& data, std::string_view source_name,
                              const RunComparison* comparison) {
+  NoiseCheck own = aa_noise_check(data, comparison ? comparison->threshold : 0.05);
+  return render_html_page(data, source_name, comparison, &own, nullptr);
+}
+
+std::string render_html_page(const RunData& data, std::string_view source_name,
+                             const RunComparison* comparison, const NoiseCheck* own_noise,
+                             const NoiseCheck* base_noise) {
   const RunInfo& r = data.run;
   auto suites = by_suite(data.cases);
   std::vector<const CaseResult*> all;
@@ -215,8 +230,8 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
   out += banner(r);
   out += provenance(r);
   out += machine_peaks(data.peaks);
-  out += summary(all, suites);
-  if (comparison) out += render_comparison_section(*comparison);
+  out += summary(all, suites, comparison ? nullptr : own_noise);
+  if (comparison) out += render_comparison_section(*comparison, base_noise, own_noise);
   out += render_roofline_section(data);
   out += render_recall_section(data);
   out += render_backend_section(data);

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "report_data.h"
+#include "noise_check.h"
 #include "run_comparison.h"
 
 namespace attnbench::reports {
@@ -21,7 +22,17 @@ std::string render_html_page(const RunData& data, std::string_view source_name);
 /// section. The <body> carries data-js-errors (incremented by window "error"
 /// events) and data-ready="1" once the page script has run, so a headless
 /// browser can check the page from its dumped DOM.
+/// The run's own A/A noise check (aa_noise_check at the comparison's threshold,
+/// else 5%) is shown in the summary without a comparison, else in it.
 std::string render_html_page(const RunData& data, std::string_view source_name,
                              const RunComparison* comparison);
+
+/// As above with the noise checks given: `own_noise` (of `data`) goes into a
+/// "Measurement noise" note in the summary when there is no comparison, else
+/// next to the threshold in the comparison section with `base_noise` (of the
+/// baseline run). Either may be null to leave it out.
+std::string render_html_page(const RunData& data, std::string_view source_name,
+                             const RunComparison* comparison, const NoiseCheck* own_noise,
+                             const NoiseCheck* base_noise);
 
 }  // namespace attnbench::reports

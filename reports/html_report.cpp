@@ -4,6 +4,7 @@
 
 #include "atomic_write.h"
 #include "html_page.h"
+#include "noise_check.h"
 #include "report_data.h"
 
 namespace attnbench::reports {
@@ -27,8 +28,13 @@ void write_html_report(const std::string& db_path, const HtmlReportOptions& opti
     baseline = load_run(base_db, options.baseline_run_id);
     comparison = compare_runs(*baseline, data, options.time_threshold);
   }
+  // The A/A check of each run, at the threshold the comparison uses.
+  NoiseCheck own_noise = aa_noise_check(data, options.time_threshold);
+  std::optional<NoiseCheck> base_noise;
+  if (baseline) base_noise = aa_noise_check(*baseline, options.time_threshold);
   std::string page = render_html_page(data, std::filesystem::path(db_path).filename().string(),
-                                      comparison ? &*comparison : nullptr);
+                                      comparison ? &*comparison : nullptr, &own_noise,
+                                      base_noise ? &*base_noise : nullptr);
   write_file_atomically(out_path, page);
 }
 

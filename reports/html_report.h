@@ -37,8 +37,12 @@ struct HtmlReportOptions {
  * per case_key present (status ok) in both runs, the ratio of median times
  * (this run / baseline) with a 95% bootstrap interval over the repetitions
  * (fixed seed: the same database gives the same page), a faster / slower / same
- * verdict, and the quality metrics of both runs. Throws std::runtime_error, as
- * above, also when the baseline run does not exist.
+ * verdict, and the quality metrics of both runs. Next to the threshold it shows
+ * each run's A/A false-alarm rate (aa_noise_check: the same verdict rule on the
+ * even vs odd repetitions of every case with at least 4) and the median
+ * MAD/median spread; without a baseline that line is a "Measurement noise" note
+ * in the summary. Throws std::runtime_error, as above, also when the baseline
+ * run does not exist.
  */
 void write_html_report(const std::string& db_path, const HtmlReportOptions& options,
                        const std::string& out_path);

@@ -77,6 +77,14 @@ const char* verdict_name(Verdict v) {
   }
 }
 
+Verdict time_verdict(const std::optional<RatioEstimate>& time, double threshold) {
+  if (!time) return Verdict::untimed;
+  const RatioEstimate& t = *time;
+  if (t.hi < 1 && t.ratio <= 1 - threshold) return Verdict::faster;
+  if (t.lo > 1 && t.ratio >= 1 + threshold) return Verdict::slower;
+  return Verdict::same;
+}
+
 std::optional<RatioEstimate> bootstrap_median_ratio(const std::vector<double>& base_in,
                                                     const std::vector<double>& cand_in,
                                                     int resamples, uint64_t seed, double confidence) {
@@ -128,12 +136,7 @@ RunComparison compare_runs(const RunData& base, const RunData& cand, double thre
     if (usable(bs).empty()) bs = {median_seconds(*it->second).value_or(NAN)};
     if (usable(cs).empty()) cs = {median_seconds(c).value_or(NAN)};
     cc.time = bootstrap_median_ratio(bs, cs);
-    if (cc.time) {
-      const RatioEstimate& t = *cc.time;
-      cc.verdict = Verdict::same;
-      if (t.hi < 1 && t.ratio <= 1 - threshold) cc.verdict = Verdict::faster;
-      else if (t.lo > 1 && t.ratio >= 1 + threshold) cc.verdict = Verdict::slower;
-    }
+    cc.verdict = time_verdict(cc.time, threshold);
     for (const QualitySpec& q : kQuality) {
       QualityDelta d = quality_delta(q, *it->second, c);
       if (d.base || d.cand) cc.quality.push_back(std::move(d));

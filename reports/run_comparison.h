@@ -36,6 +36,15 @@ enum class Verdict { faster, slower, same, untimed };
 /// "faster" / "slower" / "same" / "untimed".
 const char* verdict_name(Verdict v);
 
+/**
+ * The time verdict of one ratio estimate at relative `threshold`: "faster" when
+ * the whole interval is below 1 and the ratio is at most 1 - threshold,
+ * "slower" when the interval is above 1 and the ratio at least 1 + threshold,
+ * else "same"; "untimed" when there is no estimate. The one rule behind both
+ * compare_runs and the A/A noise check, so the two can never disagree.
+ */
+Verdict time_verdict(const std::optional<RatioEstimate>& time, double threshold);
+
 /// One quality metric in both runs; `worse` when it moved the bad way beyond
 /// tolerance (errors: > 10% relative and above 1e-12; accuracy-like: > 0.005).
 struct QualityDelta {
