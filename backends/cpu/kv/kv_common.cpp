@@ -197,5 +197,24 @@ uint64_t EvictionMethod::requested_bytes(const KvInput& in) const {
   return in.heads_kv * token_bytes(budget_tokens(p_, in.len_k), in.head_dim, elem_bytes());
 }
 
+void add_group_attention(const KvInput& in, int32_t j, int32_t t, const std::vector<int32_t>& cache,
+                         std::vector<double>& s, std::vector<double>& acc) {
+  const int32_t d = in.head_dim, Lk = in.len_k, g = in.heads_q / in.heads_kv;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  s.resize(cache.size());
+  for (int32_t h = j * g; h < (j + 1) * g; ++h) {
+    const float* q = in.q_context + (static_cast<size_t>(h) * Lk + t) * d;
+    double m = -INFINITY, z = 0;
+    for (size_t i = 0; i < cache.size(); ++i) {
+      const float* kr = in.k + (static_cast<size_t>(j) * Lk + cache[i]) * d;
+      float dot = 0.f;
+      for (int32_t c = 0; c < d; ++c) dot += q[c] * kr[c];
+      m = std::max(m, s[i] = dot * scale);
+    }
+    for (size_t i = 0; i < cache.size(); ++i) z += (s[i] = std::exp(s[i] - m));
+    for (size_t i = 0; i < cache.size(); ++i) acc[i] += s[i] / z;
+  }
+}
+
 }  // namespace detail
 }  // namespace attnbench::kv

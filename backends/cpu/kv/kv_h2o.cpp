@@ -49,8 +49,8 @@ class Accumulated final : public EvictionMethod {
   }
 
   std::vector<std::vector<int32_t>> select_online(const KvInput& in, int32_t b, int32_t r) const {
-    const int32_t Lk = in.len_k, d = in.head_dim, g = in.heads_q / in.heads_kv;
-    const double scale = 1.0 / std::sqrt(static_cast<double>(d)), lam = lambda();
+    const int32_t Lk = in.len_k;
+    const double lam = lambda();
     std::vector<std::vector<int32_t>> keep(in.heads_kv);
     tbb::parallel_for(0, in.heads_kv, [&](int j) {
       std::vector<int32_t> cache;  // ascending token ids
@@ -58,20 +58,8 @@ class Accumulated final : public EvictionMethod {
       for (int32_t t = 0; t < Lk; ++t) {
         cache.push_back(t);
         acc.push_back(0.0);
-        s.resize(cache.size());
         for (auto& a : acc) a *= lam;
-        for (int h = j * g; h < (j + 1) * g; ++h) {
-          const float* q = in.q_context + (static_cast<size_t>(h) * Lk + t) * d;
-          double m = -INFINITY, z = 0;
-          for (size_t i = 0; i < cache.size(); ++i) {
-            const float* kr = in.k + (static_cast<size_t>(j) * Lk + cache[i]) * d;
-            float dot = 0.f;
-            for (int c = 0; c < d; ++c) dot += q[c] * kr[c];
-            m = std::max(m, s[i] = dot * scale);
-          }
-          for (size_t i = 0; i < cache.size(); ++i) z += (s[i] = std::exp(s[i] - m));
-          for (size_t i = 0; i < cache.size(); ++i) acc[i] += s[i] / z;
-        }
+        add_group_attention(in, j, t, cache, s, acc);
         if (static_cast<int32_t>(cache.size()) > b) {  // evict among the non-recent slots
           const size_t lim = cache.size() - r;
           const size_t victim = std::min_element(acc.begin(), acc.begin() + lim) - acc.begin();

@@ -28,6 +28,12 @@ std::vector<int32_t> top_with(const std::vector<double>& score, int32_t count, s
 /// softmax attention of q_context row t; returns [heads_kv][len_k]. Exact, fp64.
 std::vector<std::vector<double>> accumulated_attention(const KvInput& in, const std::function<double(int32_t)>& w);
 
+/// Adds to acc[i] the softmax attention that query row t of every query head of KV
+/// group j pays to cached token cache[i] (scores over the cache only, as an online
+/// eviction method sees them). s is scratch of cache.size() entries.
+void add_group_attention(const KvInput& in, int32_t j, int32_t t, const std::vector<int32_t>& cache,
+                         std::vector<double>& s, std::vector<double>& acc);
+
 /// Budget in tokens per head, clipped to len_k; throws when budget < 1.
 int32_t budget_tokens(const KvParams& p, int32_t len_k);
 

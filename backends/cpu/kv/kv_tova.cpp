@@ -21,8 +21,7 @@ class Tova final : public EvictionMethod {
   }
   CompressedCache compress(const KvInput& in) const override {
     validate(in, true);
-    const int32_t b = budget_tokens(p_, in.len_k), Lk = in.len_k, d = in.head_dim, g = in.heads_q / in.heads_kv;
-    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    const int32_t b = budget_tokens(p_, in.len_k), Lk = in.len_k;
     std::vector<std::vector<int32_t>> keep(in.heads_kv);
     tbb::parallel_for(0, in.heads_kv, [&](int j) {
       std::vector<int32_t> cache;
@@ -31,19 +30,7 @@ class Tova final : public EvictionMethod {
       for (int32_t t = b; t < Lk; ++t) {
         cache.push_back(t);
         a.assign(cache.size(), 0.0);
-        s.resize(cache.size());
-        for (int h = j * g; h < (j + 1) * g; ++h) {
-          const float* q = in.q_context + (static_cast<size_t>(h) * Lk + t) * d;
-          double m = -INFINITY, z = 0;
-          for (size_t i = 0; i < cache.size(); ++i) {
-            const float* kr = in.k + (static_cast<size_t>(j) * Lk + cache[i]) * d;
-            float dot = 0.f;
-            for (int c = 0; c < d; ++c) dot += q[c] * kr[c];
-            m = std::max(m, s[i] = dot * scale);
-          }
-          for (size_t i = 0; i < cache.size(); ++i) z += (s[i] = std::exp(s[i] - m));
-          for (size_t i = 0; i < cache.size(); ++i) a[i] += s[i] / z;
-        }
+        add_group_attention(in, j, t, cache, s, a);
         cache.erase(cache.begin() + (std::min_element(a.begin(), a.end()) - a.begin()));
       }
       std::sort(cache.begin(), cache.end());
