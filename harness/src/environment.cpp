@@ -12,6 +12,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "generator_version.h"
+
 namespace attnbench {
 namespace {
 
@@ -52,6 +54,7 @@ store::RunRecord capture_environment() {
   r.compile_flags = trim(ATTNBENCH_CXX_FLAGS);
   nlohmann::json libs = {
       {"attnbench", ATTNBENCH_VERSION},
+      {"generator", std::to_string(gen::kGeneratorVersion)},
       {"sqlite", sqlite3_libversion()},
       {"oneTBB", fmt::format("{}.{}", TBB_VERSION_MAJOR, TBB_VERSION_MINOR)},
       {"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100)},
