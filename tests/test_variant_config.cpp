@@ -49,3 +49,17 @@ TEST_CASE("FLOP and byte models count what the mask leaves visible") {
   s.batch = 1;
   CHECK(visible_pairs(parse_variant_config("flash:causal"), s, lq, lk) == 4 * 5);
 }
+
+TEST_CASE("variant-specific options are declared by the registry and travel in the kernel name") {
+  // Tier-1 variants declare none: their kernel name is the bare variant, whatever the mask.
+  CHECK(parse_variant_config("flash:causal,window=8:0").kernel_name() == "flash");
+  for (const auto& v : all_variants()) {
+    if (v.options.empty()) continue;
+    const std::string text = std::string(v.name) + ":" + v.options[0] + "=3";
+    const VariantConfig c = parse_variant_config(text);
+    CHECK(c.params.at(v.options[0]) == "3");
+    CHECK(c.kernel_name() == text);
+    CHECK(parse_variant_config(c.canonical()).canonical() == c.canonical());
+  }
+  CHECK_THROWS_WITH(parse_variant_config("flash:k=3"), Catch::Contains("unknown option 'k=3'"));
+}

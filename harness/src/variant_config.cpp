@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 #include <vector>
@@ -38,7 +39,15 @@ std::string VariantConfig::canonical() const {
   if (causal) opts.emplace_back("causal");
   if (softcap > 0) opts.push_back(fmt::format("softcap={:g}", softcap));
   if (window_left >= 0 || window_right >= 0) opts.push_back(fmt::format("window={}:{}", window_left, window_right));
+  for (const auto& [key, value] : params) opts.push_back(fmt::format("{}={}", key, value));
   if (opts.empty()) return variant;
+  return fmt::format("{}:{}", variant, fmt::join(opts, ","));
+}
+
+std::string VariantConfig::kernel_name() const {
+  if (params.empty()) return variant;
+  std::vector<std::string> opts;
+  for (const auto& [key, value] : params) opts.push_back(fmt::format("{}={}", key, value));
   return fmt::format("{}:{}", variant, fmt::join(opts, ","));
 }
 
@@ -46,7 +55,8 @@ VariantConfig parse_variant_config(std::string_view text) {
   VariantConfig cfg;
   const size_t colon = text.find(':');
   cfg.variant = std::string(text.substr(0, colon));
-  if (!find_variant(cfg.variant))
+  const VariantInfo* info = find_variant(cfg.variant);
+  if (!info)
     throw std::invalid_argument(fmt::format("unknown variant '{}' (see 'attnbench list variants')", cfg.variant));
   if (colon == std::string_view::npos) return cfg;
   for (std::string_view opt : split(text.substr(colon + 1), ',')) {
@@ -67,8 +77,12 @@ VariantConfig parse_variant_config(std::string_view text) {
         throw std::invalid_argument(fmt::format("softcap '{}' is not a number", value));
       }
       if (!(cfg.softcap > 0)) throw std::invalid_argument("softcap must be positive");
+    } else if (!value.empty() && std::find(info->options.begin(), info->options.end(), key) != info->options.end()) {
+      cfg.params[std::string(key)] = std::string(value);
     } else {
-      throw std::invalid_argument(fmt::format("unknown option '{}' in '{}' (options: causal, window=L[:R], softcap=X)", opt, text));
+      std::string allowed = "causal, window=L[:R], softcap=X";
+      for (const char* o : info->options) allowed += fmt::format(", {}=...", o);
+      throw std::invalid_argument(fmt::format("unknown option '{}' in '{}' (options: {})", opt, text, allowed));
     }
   }
   return cfg;

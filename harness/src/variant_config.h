@@ -3,6 +3,7 @@
 // filters, the database and reports.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -15,9 +16,14 @@ struct VariantConfig {
   int window_left = -1;    // -1 = unlimited
   int window_right = -1;
   float softcap = 0.0f;    // 0 = off
+  /// Options the variant declares itself (VariantInfo::options), sorted by name.
+  std::map<std::string, std::string> params;
 
   /// Canonical string: variant, then options in a fixed order ("flash:causal,window=64:0").
   std::string canonical() const;
+  /// What a backend is asked to run: the variant name plus its own options
+  /// ("block_topk:block=64,k=8"); mask and logit options travel in ab_attention_args.
+  std::string kernel_name() const;
 };
 
 /// Parses "variant[:opt,opt=value,...]". Throws std::invalid_argument naming the bad

@@ -1,6 +1,5 @@
 #include "variant_registry.h"
 
-#include <array>
 
 #include "attnbench/attention_hooks.h"
 #include "attnbench/dtype.h"
@@ -8,12 +7,13 @@
 namespace attnbench {
 namespace {
 
-constexpr std::array<VariantInfo, 4> kVariants = {{
+// One line per variant; variant-specific option names are declared next to it.
+const VariantInfo kVariants[] = {
     {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
     {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},
     {"flash", "tiled exact attention with online softmax, O(L) extra memory", true, true},
     {"decode", "1..16 queries over a long KV cache, split along keys, log-sum-exp merge", true, true},
-}};
+};
 
 }  // namespace
 

@@ -15,6 +15,9 @@ struct VariantInfo {
   const char* description;
   bool exact;          // must match the oracle within the dtype threshold
   bool timed;          // false for the oracle itself
+  /// Variant-specific options (beyond causal/window/softcap), e.g. {"k", "block"} for a
+  /// block top-k variant; they travel to backends in the kernel string (kernel_name()).
+  std::span<const char* const> options = {};
 };
 
 /// All known variants, in display order.

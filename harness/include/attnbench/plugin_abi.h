@@ -13,6 +13,11 @@
  *          block_table: int32 [batch, max_pages_per_seq] mapping logical page -> pool page
  * heads_q must be a multiple of heads_kv (GQA group = heads_q / heads_kv).
  *
+ * Variant strings: a plain name from the plugin's `variants` list ("flash"), or a name
+ * followed by the variant's own options, ":key=value,..." in canonical (sorted) order
+ * ("block_topk:block=64,k=8"). Mask and logit options always travel in
+ * ab_attention_args. A plugin answers AB_UNSUPPORTED for an option it does not know.
+ *
  * Bump ATTNBENCH_PLUGIN_API_VERSION on any change to a struct or signature here.
  */
 #ifndef ATTNBENCH_PLUGIN_ABI_H
