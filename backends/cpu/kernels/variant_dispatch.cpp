@@ -6,10 +6,12 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "attnbench/attention_hooks.h"
 #include "attnbench/dtype.h"
 #include "cpu_kernels.h"
+#include "extra_variants.h"
 #include "tensor_access.h"
 
 namespace attnbench::cpu {
@@ -24,6 +26,14 @@ Check invalid(std::string why) { return {AB_INVALID_ARGUMENT, std::move(why)}; }
 Check unsupported(std::string why) { return {AB_UNSUPPORTED, std::move(why)}; }
 
 bool is_variant(const char* v, const char* name) { return v && std::strcmp(v, name) == 0; }
+
+/// The registered extra variant named by the base of `variant`, or nullptr.
+const ExtraVariant* find_extra(const char* variant) {
+  const std::string base = variant_base(variant);
+  for (const ExtraVariant& e : extra_variants())
+    if (base == e.name) return &e;
+  return nullptr;
+}
 
 Check validate_lengths(const int32_t* lens, int batch, int padded, const char* what) {
   if (!lens) return {};
@@ -66,7 +76,15 @@ Check validate_block_table(const ab_attention_args& a) {
 
 }  // namespace
 
-const char* const* variant_names() { return kVariants; }
+const char* const* variant_names() {
+  static const std::vector<const char*> names = [] {
+    std::vector<const char*> all(std::begin(kVariants), std::end(kVariants) - 1);
+    for (const ExtraVariant& e : extra_variants()) all.push_back(e.name);
+    all.push_back(nullptr);
+    return all;
+  }();
+  return names.data();
+}
 
 Check validate_args(const ab_attention_args& a) {
   if (a.batch < 0) return invalid("batch must be >= 0 (got " + std::to_string(a.batch) + ")");
@@ -98,11 +116,16 @@ Check validate_buffers(const ab_attention_args& a) {
 }
 
 Check supports(const char* variant, const ab_attention_args& a) {
+  if (const ExtraVariant* extra = find_extra(variant)) {
+    if (Check c = validate_args(a); !c.ok()) return c;
+    if (a.page_size > 0) return unsupported(std::string(extra->name) + " reads contiguous KV only");
+    return extra->supports(a, variant_options(variant));
+  }
   const bool known = is_variant(variant, "reference") || is_variant(variant, "naive") ||
                      is_variant(variant, "flash") || is_variant(variant, "decode");
   if (!known)
     return unsupported(std::string("cpu backend has no variant '") + (variant ? variant : "(null)") +
-                       "' (it has reference, naive, flash, decode)");
+                       "' (see its variants list; tier-1 variants take no options)");
   if (Check c = validate_args(a); !c.ok()) return c;
   if (a.page_size > 0 && (is_variant(variant, "naive") || is_variant(variant, "flash")))
     return unsupported(std::string(variant) + " reads contiguous KV only; paged KV (page_size > 0) "
@@ -121,7 +144,8 @@ Check run_variant(const char* variant, const ab_attention_args& a) {
   if (Check c = supports(variant, a); !c.ok()) return c;
   if (Check c = validate_buffers(a); !c.ok()) return c;
   try {
-    if (is_variant(variant, "reference")) reference_attention_cpu(a);
+    if (const ExtraVariant* extra = find_extra(variant)) extra->run(a, variant_options(variant));
+    else if (is_variant(variant, "reference")) reference_attention_cpu(a);
     else if (is_variant(variant, "naive")) naive_attention(a);
     else if (is_variant(variant, "flash")) flash_attention(a);
     else decode_attention(a);
