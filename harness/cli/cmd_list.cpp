@@ -54,7 +54,7 @@ Command add_list_command(CLI::App& app) {
       for (const auto& r : scan.rejected) fmt::print(stderr, "refused {}: {}\n", r.path, r.reason);
       if (scan.plugins.empty()) fmt::print(stderr, "no backend plugins found in {}\n", fmt::join(plugin_search_dirs(), ", "));
     } else if (*what == "variants") {
-      for (const auto& v : all_variants()) fmt::print("{:<10} {}{}\n", v.name, v.description, v.exact ? "" : " (approximate)");
+      for (const auto& v : all_variants()) fmt::print("{:<15} {}{}\n", v.name, v.description, v.exact ? "" : " (approximate)");
     } else if (*what == "methods") {
       for (const auto& name : kv::kv_method_names()) fmt::print("{:<19} {}\n", name, method_description(name));
     } else {

@@ -8,11 +8,38 @@ namespace attnbench {
 namespace {
 
 // One line per variant; variant-specific option names are declared next to it.
+constexpr const char* kBlockTopkOptions[] = {"block", "k", "per_query"};
+constexpr const char* kTopkDecodeOptions[] = {"k", "vote"};
+constexpr const char* kHyperOptions[] = {"bits", "block", "samples"};
+constexpr const char* kNeighborhoodOptions[] = {"dilation", "stride", "blocked", "block"};
+constexpr const char* kPowerOptions[] = {"local", "block"};
+constexpr const char* kStridedHeadsOptions[] = {"local"};
+constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"};
+constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 const VariantInfo kVariants[] = {
     {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
     {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},
     {"flash", "tiled exact attention with online softmax, O(L) extra memory", true, true},
     {"decode", "1..16 queries over a long KV cache, split along keys, log-sum-exp merge", true, true},
+    {"linear", "blockwise linear attention (Lightning): feature=elu1|relu|taylor|performer, block, features, fdim; "
+     "state D x d per head; FLOPs dense-equivalent", false, true, kLinearOptions},
+    {"based", "BASED (causal): softmax over the last swa keys + Taylor linear attention (fdim) over older ones; "
+     "block, linear=0|1; FLOPs dense-equivalent", false, true, kBasedOptions},
+    {"sliding_window", "neighborhood attention over the mask window (window=L:R, in dilated steps) with "
+     "dilation/stride/blocked(+block); exact softmax over the selected keys; FLOPs dense-equivalent", false, true,
+     kNeighborhoodOptions},
+    {"neighborhood", "Generalized Neighborhood Attention: same pattern and options as sliding_window; "
+     "FLOPs dense-equivalent", false, true, kNeighborhoodOptions},
+    {"power", "PowerAttention (causal): local window plus key blocks 2^i blocks back (local, block); "
+     "FLOPs dense-equivalent", false, true, kPowerOptions},
+    {"strided_heads", "S2-Attention: head h attends keys j % H == h plus a local window (local); "
+     "FLOPs dense-equivalent", false, true, kStridedHeadsOptions},
+    {"block_topk", "MoBA-style routing: per query block keep the top-k key blocks by mean(q).mean(K_block) "
+     "plus the local block, exact softmax over them; FLOPs dense-equivalent", false, true, kBlockTopkOptions},
+    {"topk_decode", "decode (len_q <= 16): exact top-k keys by q.k per head (vote=1: TokenSelect soft voting "
+     "across a GQA group), softmax over them; FLOPs dense-equivalent", false, true, kTopkDecodeOptions},
+    {"hyper", "HyperAttention, non-causal: angular-LSH sort, exact diagonal blocks plus sampled key columns "
+     "(rescaled); FLOPs dense-equivalent", false, true, kHyperOptions},
 };
 
 }  // namespace

@@ -5,21 +5,16 @@
 #include <vector>
 
 #include "counter_rng.h"
+// Shared with the CPU linear-attention kernels (header-only).
+#include "../../backends/cpu/kernels/linear_feature_maps.h"
 
 namespace attnbench::recall {
 namespace {
 
 std::vector<double> features(FeatureMap f, const double* x, int d) {
-  std::vector<double> phi;
-  if (f == FeatureMap::elu1) {
-    for (int i = 0; i < d; ++i) phi.push_back(x[i] > 0 ? x[i] + 1.0 : std::exp(x[i]));
-  } else {  // taylor2: phi(q).phi(k) = 1 + q.k/sqrt(d) + (q.k)^2/(2d)
-    const double r4 = std::pow(static_cast<double>(d), 0.25), r2 = std::sqrt(2.0 * d);
-    phi.push_back(1.0);
-    for (int i = 0; i < d; ++i) phi.push_back(x[i] / r4);
-    for (int i = 0; i < d; ++i)
-      for (int j = 0; j < d; ++j) phi.push_back(x[i] * x[j] / r2);
-  }
+  const auto kind = f == FeatureMap::elu1 ? linear_attn::FeatureKind::elu1 : linear_attn::FeatureKind::taylor;
+  std::vector<double> phi(static_cast<size_t>(linear_attn::feature_dim(kind, d, 0)));
+  linear_attn::apply_feature_map<double>(kind, x, d, nullptr, 0, phi.data());
   return phi;
 }
 

@@ -1,4 +1,9 @@
 #include "extra_variants.h"
+#include "linear_attention.h"  // linear, based
+#include "topk_block.h"   // block_topk
+#include "topk_decode.h"  // topk_decode
+#include "topk_hyper.h"   // hyper
+#include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
 
 #include <cstring>
 #include <vector>
@@ -8,6 +13,15 @@ namespace attnbench::cpu {
 std::span<const ExtraVariant> extra_variants() {
   // One line per variant: {"name", supports_fn, run_fn}.
   static const std::vector<ExtraVariant> table = {
+      {"linear", linear_supports, linear_run},
+      {"based", based_supports, based_run},
+      {"sliding_window", sliding_window_supports, sliding_window_run},
+      {"neighborhood", neighborhood_supports, neighborhood_run},
+      {"power", power_supports, power_run},
+      {"strided_heads", strided_heads_supports, strided_heads_run},
+      {"block_topk", block_topk_supports, block_topk_run},
+      {"topk_decode", topk_decode_supports, topk_decode_run},
+      {"hyper", hyper_supports, hyper_run},
   };
   return table;
 }

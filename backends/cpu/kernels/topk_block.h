@@ -1,0 +1,28 @@
+// `block_topk` (MoBA-style block routing) on the CPU: keys are cut into blocks of
+// `block` tokens; queries are grouped by position into blocks aligned with the key
+// blocks (query row i sits at key position i + len_k - len_q). Each query block
+// scores every visible key block by mean(Q_block) . mean(K_block) (per_query=1: each
+// query row scores with its own q, MoBA's per-token gating), keeps the top `k` blocks
+// plus its local (diagonal) block, and runs exact softmax attention over the kept
+// keys that the mask leaves visible. Routing scores use raw q . k (no scale/softcap).
+// Options: block (default 64), k (default 8), per_query (0|1, default 0).
+#pragma once
+
+#include <vector>
+
+#include "extra_variants.h"
+
+namespace attnbench::cpu {
+
+/// Capability check of block_topk: validates its options (ranges, unknown keys).
+Check block_topk_supports(const ab_attention_args& a, const VariantOptions& options);
+
+/// Runs block_topk (options already accepted by block_topk_supports).
+void block_topk_run(const ab_attention_args& a, const VariantOptions& options);
+
+/// The routing step on its own: among key blocks `candidates`, the k with the largest
+/// q . means[j*d ..] (ties: lower block first), plus `local`; sorted, no duplicates.
+std::vector<int> block_topk_route(const float* q, const float* means, int d, const std::vector<int>& candidates,
+                                  int k, int local);
+
+}  // namespace attnbench::cpu

@@ -1,0 +1,137 @@
+#include "topk_common.h"
+
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+namespace attnbench::cpu::topk {
+namespace {
+
+Check refuse(const char* variant, const std::string& why) {
+  return {AB_UNSUPPORTED, std::string(variant) + ": " + why};
+}
+
+float tanh_f(float x) { return std::tanh(x); }
+
+/// Softmax-weighted sum of V rows; logits[j] belongs to key keys_at(j).
+template <class KeyAt, class WeightAt>
+void softmax_accumulate(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& lh,
+                        int n, KeyAt key_at, WeightAt weight_at, std::vector<float>& s, float* out) {
+  std::fill(out, out + d, 0.0f);
+  if (n == 0) return;
+  s.resize(n);
+  float m = -INFINITY;
+  for (int j = 0; j < n; ++j) {
+    s[j] = lh.apply(dot(q, kv.k(b, h, key_at(j)), d), tanh_f);
+    m = std::max(m, s[j]);
+  }
+  double sum = 0;
+  for (int j = 0; j < n; ++j) {
+    const float p = weight_at(j) * std::exp(s[j] - m);
+    sum += p;
+    const float* vr = kv.v(b, h, key_at(j));
+    for (int c = 0; c < d; ++c) out[c] += p * vr[c];
+  }
+  if (!(sum > 0)) {
+    std::fill(out, out + d, 0.0f);
+    return;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int c = 0; c < d; ++c) out[c] *= inv;
+}
+
+}  // namespace
+
+Check parse_int_options(const char* variant, const VariantOptions& options,
+                        std::initializer_list<IntOption> spec, int* values) {
+  int i = 0;
+  for (const IntOption& o : spec) values[i++] = o.fallback;
+  for (const auto& [key, value] : options) {
+    int idx = 0;
+    const IntOption* found = nullptr;
+    for (const IntOption& o : spec) {
+      if (key == o.name) { found = &o; break; }
+      ++idx;
+    }
+    if (!found) {
+      std::string known;
+      for (const IntOption& o : spec) known += (known.empty() ? "" : ", ") + std::string(o.name);
+      return refuse(variant, "unknown option '" + key + "' (options: " + known + ")");
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long x = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || errno == ERANGE)
+      return refuse(variant, "option " + key + "='" + value + "' is not an integer");
+    if (x < found->lo || x > found->hi)
+      return refuse(variant, "option " + key + "=" + value + " is outside [" + std::to_string(found->lo) + ", " +
+                                 std::to_string(found->hi) + "]");
+    values[idx] = static_cast<int>(x);
+  }
+  return {};
+}
+
+KvF32::KvF32(const ab_attention_args& a) : heads_kv_(a.heads_kv), len_k_(a.len_k), d_(a.head_dim) {
+  if (a.dtype == AB_F32) {
+    k_ = host_ptr<const float>(a.k);
+    v_ = host_ptr<const float>(a.v);
+    return;
+  }
+  const size_t rows = static_cast<size_t>(a.batch) * a.heads_kv * a.len_k;
+  k_copy_.resize(rows * d_);
+  v_copy_.resize(rows * d_);
+  tbb::parallel_for(size_t(0), rows, [&](size_t r) {
+    load_row_f32(a.dtype, a.k, r * d_, k_copy_.data() + r * d_, d_);
+    load_row_f32(a.dtype, a.v, r * d_, v_copy_.data() + r * d_, d_);
+  });
+  k_ = k_copy_.data();
+  v_ = v_copy_.data();
+}
+
+std::vector<int> select_top_k(const float* scores, int n, int k) {
+  std::vector<int> idx(n);
+  for (int j = 0; j < n; ++j) idx[j] = j;
+  if (k < n) {
+    const auto better = [&](int x, int y) { return scores[x] > scores[y] || (scores[x] == scores[y] && x < y); };
+    std::nth_element(idx.begin(), idx.begin() + k, idx.end(), better);
+    idx.resize(std::max(k, 0));
+    std::sort(idx.begin(), idx.end());
+  }
+  return idx;
+}
+
+float dot(const float* x, const float* y, int d) {
+  V16 acc = v_zero();
+  int c = 0;
+  for (; c + 16 <= d; c += 16) acc = v_fmadd(v_load(x + c), v_load(y + c), acc);
+  float tail = 0.0f;
+  for (; c < d; ++c) tail += x[c] * y[c];
+  return v_reduce_add(acc) + tail;
+}
+
+void attend_ranges(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
+                   const std::vector<KeyRange>& ranges, std::vector<float>& scratch, float* out) {
+  thread_local std::vector<int> keys;
+  keys.clear();
+  for (const KeyRange& r : ranges)
+    for (int t = r.lo; t < r.hi; ++t) keys.push_back(t);
+  attend_indices(q, kv, b, h, d, logits, keys, scratch, out);
+}
+
+void attend_indices(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
+                    const std::vector<int>& keys, std::vector<float>& scratch, float* out) {
+  softmax_accumulate(q, kv, b, h, d, logits, static_cast<int>(keys.size()),
+                     [&](int j) { return keys[j]; }, [](int) { return 1.0f; }, scratch, out);
+}
+
+void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
+                     const std::vector<int>& keys, const std::vector<float>& weights, std::vector<float>& scratch,
+                     float* out) {
+  softmax_accumulate(q, kv, b, h, d, logits, static_cast<int>(keys.size()),
+                     [&](int j) { return keys[j]; }, [&](int j) { return weights[j]; }, scratch, out);
+}
+
+}  // namespace attnbench::cpu::topk

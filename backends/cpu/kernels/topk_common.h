@@ -1,0 +1,71 @@
+// Shared pieces of the selection-based variants (block_topk, topk_decode, hyper):
+// integer option parsing with reasons, fp32 views of K and V, and exact softmax
+// attention of one query row over a list of key ranges or key indices.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "attnbench/attention_hooks.h"
+#include "extra_variants.h"
+#include "tensor_access.h"
+
+namespace attnbench::cpu::topk {
+
+/// One integer option: name, default and inclusive range.
+struct IntOption {
+  const char* name;
+  int fallback;
+  int lo;
+  int hi;
+};
+
+/// Parses `options` against `spec` into `values` (same order as spec). Refuses unknown
+/// keys, non-integers and out-of-range values with AB_UNSUPPORTED naming `variant`.
+Check parse_int_options(const char* variant, const VariantOptions& options,
+                        std::initializer_list<IntOption> spec, int* values);
+
+/// K and V as fp32 [batch, heads_kv, len_k, d]: the buffers themselves for fp32
+/// storage, converted copies otherwise.
+class KvF32 {
+ public:
+  /// Views (fp32) or converts (bf16/fp16, in parallel) K and V of `a`.
+  explicit KvF32(const ab_attention_args& a);
+  /// Key row t of KV head h of batch b.
+  const float* k(int b, int h, int t) const { return k_ + offset(b, h, t); }
+  /// Value row t of KV head h of batch b.
+  const float* v(int b, int h, int t) const { return v_ + offset(b, h, t); }
+
+ private:
+  size_t offset(int b, int h, int t) const { return row_offset(b, h, t, heads_kv_, len_k_, d_); }
+  int heads_kv_, len_k_, d_;
+  std::vector<float> k_copy_, v_copy_;
+  const float* k_ = nullptr;
+  const float* v_ = nullptr;
+};
+
+/// Indices of the k largest of scores[0..n) (ties: lower index first), in ascending
+/// index order; all n indices when k >= n.
+std::vector<int> select_top_k(const float* scores, int n, int k);
+
+/// Dot product of two fp32 rows of length d.
+float dot(const float* x, const float* y, int d);
+
+/// Exact softmax attention of query row `q` over the keys of `ranges` (disjoint,
+/// any order) of KV head (b, h): logits = LogitsHook(scale, softcap)(q . k), output
+/// written to `out` (d floats). Zeros when the ranges hold no key. `scratch` is reused.
+void attend_ranges(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
+                   const std::vector<KeyRange>& ranges, std::vector<float>& scratch, float* out);
+
+/// Same over an explicit list of key indices.
+void attend_indices(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
+                    const std::vector<int>& keys, std::vector<float>& scratch, float* out);
+
+/// Weighted softmax over key indices: key j counts weights[j] times in numerator and
+/// denominator (sampled keys standing for many); zeros when the total weight is 0.
+void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
+                     const std::vector<int>& keys, const std::vector<float>& weights, std::vector<float>& scratch,
+                     float* out);
+
+}  // namespace attnbench::cpu::topk

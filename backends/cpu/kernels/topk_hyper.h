@@ -1,0 +1,23 @@
+// `hyper` (HyperAttention) on the CPU, non-causal without a window: queries and keys
+// of each head are hashed by `bits` random hyperplanes (angular LSH, fixed seed, one
+// set per call), stably sorted by bucket, and cut into nb = ceil(len_q / block) blocks
+// (query block j = sorted queries [j*block, ...), key block j = sorted keys
+// [j*len_k/nb, (j+1)*len_k/nb)). Each query attends exactly to its diagonal key block
+// plus `samples` keys drawn uniformly (with replacement, fixed seed per head) that lie
+// outside that block, each standing for len_k/samples keys in the softmax. With
+// samples >= len_k every off-block key is used once instead, so bits=0 with
+// block >= len_q, or samples >= len_k, is exact attention.
+// Options: bits (0..16, default 4), block (default 64), samples (default 64).
+#pragma once
+
+#include "extra_variants.h"
+
+namespace attnbench::cpu {
+
+/// Capability check of hyper: options valid; refuses causal and windowed masks.
+Check hyper_supports(const ab_attention_args& a, const VariantOptions& options);
+
+/// Runs hyper (options already accepted by hyper_supports).
+void hyper_run(const ab_attention_args& a, const VariantOptions& options);
+
+}  // namespace attnbench::cpu
