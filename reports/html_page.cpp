@@ -8,6 +8,7 @@
 
 #include "analysis_sections.h"
 #include "comparison_table.h"
+#include "efficiency.h"
 #include "format_units.h"
 #include "html_escape.h"
 #include "page_assets.h"
@@ -224,6 +225,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
   if (comparison) out += "<a href=\"#comparison\">Comparison</a>";
   out += "<a href=\"#roofline\">Roofline</a><a href=\"#recall\">KV recall</a>"
          "<a href=\"#backends\">Backends</a>";
+  // Only runs with approximate (sparse / linear / top-k) variants get this section.
+  const std::string approximate = render_efficiency_section(data);
+  if (!approximate.empty()) out += "<a href=\"#approximate\">Approximate</a>";
   for (size_t i = 0; i < suites.size(); ++i)
     out += fmt::format("<a href=\"#suite-{}\">{}</a>", i, html_escape(suites[i].first));
   out += "</nav></header>";
@@ -235,6 +239,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
   out += render_roofline_section(data);
   out += render_recall_section(data);
   out += render_backend_section(data);
+  out += approximate;
 
   for (size_t i = 0; i < suites.size(); ++i) {
     auto& [name, cases] = suites[i];

@@ -76,6 +76,9 @@ figure.chart svg{max-width:100%;height:auto}
 p.note{color:var(--muted);font-size:12.5px;margin:4px 0 10px;max-width:80em}
 .heatmaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px;margin:6px 0 14px}
 .heatmaps figure.chart{margin:0}
+figure.chart.small{max-width:600px}
+.approx-group{margin:14px 0 22px}
+table.efficiency-lengths{width:auto;min-width:50%}
 table.pareto,table.backends{width:auto;min-width:60%}
 tr.front td:first-child{box-shadow:inset 3px 0 0 var(--ok)}
 tr.dominated td{color:#52606d}

@@ -125,6 +125,8 @@ store::CaseRecord execute_recall_case(const CaseSpec& spec, const BackendSlot& s
     if (r.has_depth) rec.metrics.push_back({"needle_depth", r.task.depth, "ratio"});
     if (r.budget > 0) rec.metrics.push_back({"budget_tokens", static_cast<double>(r.budget), "count"});
     rec.metrics.push_back({"questions", static_cast<double>(rc.n_questions), "count"});
+    // Method-specific measurements (e.g. retrieval_offload's fraction of keys scanned).
+    for (const auto& [name, value] : cache.extra_metrics) rec.metrics.push_back({name, value, "ratio"});
     const std::string why = recall_failure(budget, m);
     if (!why.empty()) {
       rec.status = "failed";

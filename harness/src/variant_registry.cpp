@@ -11,6 +11,8 @@ namespace {
 constexpr const char* kBlockTopkOptions[] = {"block", "k", "per_query"};
 constexpr const char* kTopkDecodeOptions[] = {"k", "vote"};
 constexpr const char* kHyperOptions[] = {"bits", "block", "samples"};
+constexpr const char* kHipOptions[] = {"block", "k"};
+constexpr const char* kFlexprefillOptions[] = {"block", "sample", "gamma"};
 constexpr const char* kNeighborhoodOptions[] = {"dilation", "stride", "blocked", "block"};
 constexpr const char* kPowerOptions[] = {"local", "block"};
 constexpr const char* kStridedHeadsOptions[] = {"local"};
@@ -40,6 +42,12 @@ const VariantInfo kVariants[] = {
      "across a GQA group), softmax over them; FLOPs dense-equivalent", false, true, kTopkDecodeOptions},
     {"hyper", "HyperAttention, non-causal: angular-LSH sort, exact diagonal blocks plus sampled key columns "
      "(rescaled); FLOPs dense-equivalent", false, true, kHyperOptions},
+    {"hip", "HiP Attention: per query block, hierarchical top-k (k groups split in halves scored by their centre "
+     "key, top-k kept, down to block size) plus the local block, exact softmax over them; FLOPs dense-equivalent",
+     false, true, kHipOptions},
+    {"flexprefill", "FlexPrefill: per head and query block, the last `sample` queries estimate key-block attention "
+     "mass; keep the smallest block set reaching gamma plus the local block; FLOPs dense-equivalent", false, true,
+     kFlexprefillOptions},
 };
 
 }  // namespace

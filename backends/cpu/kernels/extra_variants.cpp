@@ -3,6 +3,8 @@
 #include "topk_block.h"   // block_topk
 #include "topk_decode.h"  // topk_decode
 #include "topk_hyper.h"   // hyper
+#include "topk_hip.h"  // hip
+#include "topk_flexprefill.h"  // flexprefill
 #include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
 
 #include <cstring>
@@ -22,6 +24,8 @@ std::span<const ExtraVariant> extra_variants() {
       {"block_topk", block_topk_supports, block_topk_run},
       {"topk_decode", topk_decode_supports, topk_decode_run},
       {"hyper", hyper_supports, hyper_run},
+      {"hip", hip_supports, hip_run},
+      {"flexprefill", flexprefill_supports, flexprefill_run},
   };
   return table;
 }

@@ -50,7 +50,8 @@ std::unique_ptr<KvMethod> make_kv_method(std::string_view config) {
       {"full", make_full}, {"streaming", make_streaming}, {"h2o", make_h2o}, {"a2sf", make_a2sf},
       {"tova", make_tova}, {"snapkv", make_snapkv}, {"pyramidkv", make_pyramidkv},
       {"l2norm", make_l2norm}, {"expected_attention", make_expected_attention}, {"duo", make_duo},
-      {"razor", make_razor}, {"kivi", make_kivi}, {"int8", make_int8}, {"random", make_random}};
+      {"razor", make_razor}, {"kivi", make_kivi}, {"int8", make_int8}, {"random", make_random},
+      {"retrieval_offload", make_retrieval_offload}, {"leank", make_leank}, {"spatten", make_spatten}};
   auto it = table.find(p.name);
   if (it == table.end()) throw std::invalid_argument("kv: unknown method '" + p.name + "'");
   return it->second(p);
@@ -58,7 +59,8 @@ std::unique_ptr<KvMethod> make_kv_method(std::string_view config) {
 
 std::vector<std::string> kv_method_names() {
   return {"full", "streaming", "h2o", "a2sf", "tova", "snapkv", "pyramidkv", "l2norm",
-          "expected_attention", "duo", "razor", "kivi", "int8", "random"};
+          "expected_attention", "duo", "razor", "kivi", "int8", "random",
+          "retrieval_offload", "leank", "spatten"};
 }
 
 BudgetCheck check_budget(const KvMethod& m, const KvInput& in, const CompressedCache& c) {

@@ -60,5 +60,8 @@ std::unique_ptr<KvMethod> make_razor(const KvParams&);
 std::unique_ptr<KvMethod> make_kivi(const KvParams&);
 std::unique_ptr<KvMethod> make_int8(const KvParams&);
 std::unique_ptr<KvMethod> make_random(const KvParams&);
+std::unique_ptr<KvMethod> make_retrieval_offload(const KvParams&);
+std::unique_ptr<KvMethod> make_leank(const KvParams&);
+std::unique_ptr<KvMethod> make_spatten(const KvParams&);
 
 }  // namespace attnbench::kv::detail

@@ -62,6 +62,8 @@ struct CompressedCache {
   std::vector<HeadCache> heads;
   uint64_t bytes_kept = 0;  ///< sum of heads[].bytes
   uint64_t bytes_full = 0;  ///< the uncompressed cache at elem_bytes per element
+  /// Method-specific metrics (e.g. retrieval_offload "scanned_fraction"); empty for most.
+  std::map<std::string, double> extra_metrics;
   /// bytes_full / bytes_kept.
   double compression_ratio() const { return bytes_kept ? static_cast<double>(bytes_full) / bytes_kept : 0.0; }
 };
