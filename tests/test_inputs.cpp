@@ -83,3 +83,28 @@ TEST_CASE("the output check catches unwritten elements and wrong values") {
   std::memset(bytes.data() + 40, 0xFF, 4);
   CHECK(check_output(cfg, s, in, bytes, CheckMode::kNone, 1).nonfinite == 1);
 }
+
+TEST_CASE("shared prefixes repeat sequence 0's first keys and values in every sequence") {
+  Shape s;
+  s.batch = 3;
+  s.heads_kv = 2;
+  s.heads_q = 2;
+  s.len_q = 1;
+  s.len_k = 10;
+  s.head_dim = 4;
+  s.shared_prefix = 6;
+  const HostInputs in = make_inputs(s, 1);
+  auto at = [&](const std::vector<float>& t, int b, int h, int tok) {
+    return t[((static_cast<size_t>(b) * s.heads_kv + h) * s.len_k + tok) * s.head_dim];
+  };
+  for (int b = 1; b < 3; ++b)
+    for (int h = 0; h < 2; ++h) {
+      for (int tok = 0; tok < 6; ++tok) {
+        CHECK(at(in.k, b, h, tok) == at(in.k, 0, h, tok));
+        CHECK(at(in.v, b, h, tok) == at(in.v, 0, h, tok));
+      }
+      CHECK(at(in.k, b, h, 6) != at(in.k, 0, h, 6));  // the suffix stays per sequence
+    }
+  s.shared_prefix = 11;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("shared_prefix"));
+}

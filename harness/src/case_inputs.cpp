@@ -37,6 +37,15 @@ HostInputs make_inputs(const Shape& s, uint64_t seed) {
   round_to_dtype(s.dtype, in.q);
   round_to_dtype(s.dtype, in.k);
   round_to_dtype(s.dtype, in.v);
+  // Shared prompts (prefix_shared, ChunkAttention): every sequence starts with batch 0's tokens.
+  const size_t prefix = static_cast<size_t>(std::min(s.shared_prefix, s.len_k)) * s.head_dim;
+  const size_t head_stride = static_cast<size_t>(s.len_k) * s.head_dim;
+  for (int b = 1; b < s.batch && prefix > 0; ++b)
+    for (int h = 0; h < s.heads_kv; ++h)
+      for (std::vector<float>* t : {&in.k, &in.v}) {
+        const float* src = t->data() + static_cast<size_t>(h) * head_stride;
+        std::copy(src, src + prefix, t->data() + (static_cast<size_t>(b) * s.heads_kv + h) * head_stride);
+      }
 
   if (s.varlen) {
     const gen::StreamKey lens{seed, case_hash, gen::kTensorAux};

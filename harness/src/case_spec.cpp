@@ -13,6 +13,7 @@ std::string Shape::canonical() const {
                               head_dim, dtype_name(dtype));
   if (page_size > 0) s += fmt::format(",page={}", page_size);
   if (varlen) s += ",varlen";
+  if (shared_prefix > 0) s += fmt::format(",prefix={}", shared_prefix);
   return s;
 }
 
@@ -25,6 +26,7 @@ void Shape::validate() const {
   if (heads_q % heads_kv != 0) fail(fmt::format("heads_q {} is not a multiple of heads_kv {}", heads_q, heads_kv));
   if (len_q < 0 || len_k < 0) fail("lengths must not be negative");
   if (head_dim < 1 || head_dim > 256) fail("head_dim must be in 1..256");
+  if (shared_prefix < 0 || shared_prefix > len_k) fail("shared_prefix must be in 0..len_k");
   if (page_size < 0 || (page_size > 0 && (page_size & (page_size - 1)) != 0))
     fail("page_size must be 0 or a power of two");
   const double elements = static_cast<double>(batch) * (static_cast<double>(heads_q) * len_q * 2 +

@@ -23,6 +23,7 @@ struct Shape {
   ab_dtype dtype = AB_F32;
   int page_size = 0;     // > 0: paged KV cache with this many tokens per page
   bool varlen = false;
+  int shared_prefix = 0; // > 0: every sequence's first shared_prefix K/V tokens equal batch 0's
 
   /// Canonical string, e.g. "b=1,hq=8,hkv=2,lq=1,lk=4096,d=128,bf16,page=64".
   std::string canonical() const;

@@ -21,7 +21,7 @@ using nlohmann::json;
 namespace {
 
 const std::vector<std::string> kAxes = {"batch", "heads_q", "heads_kv", "gqa", "len_q", "len_k", "len",
-                                        "head_dim", "dtype", "page_size", "varlen"};
+                                        "head_dim", "dtype", "page_size", "varlen", "shared_prefix"};
 
 [[noreturn]] void fail(const std::string& where, const std::string& why) {
   throw std::invalid_argument(fmt::format("{}: {}", where, why));
@@ -58,6 +58,7 @@ void apply_axis(Shape& s, const std::string& axis, const json& v, const std::str
     else if (axis == "len_k") s.len_k = x;
     else if (axis == "head_dim") s.head_dim = x;
     else if (axis == "page_size") s.page_size = x;
+    else if (axis == "shared_prefix") s.shared_prefix = x;
   }
 }
 
