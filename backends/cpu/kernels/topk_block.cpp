@@ -21,8 +21,6 @@ Check parse(const VariantOptions& options, BlockTopkOptions& o) {
   return c;
 }
 
-int floor_div(long long x, int y) { return static_cast<int>(x >= 0 ? x / y : -((-x + y - 1) / y)); }
-
 /// Mean key of every key block: [batch, heads_kv, blocks, d] (blocks of len_k; the last
 /// block may be short and averages what it has).
 std::vector<float> block_means(const ab_attention_args& a, const topk::KvF32& kv, int block, int blocks) {
@@ -42,25 +40,6 @@ std::vector<float> block_means(const ab_attention_args& a, const topk::KvF32& kv
     }
   });
   return means;
-}
-
-/// Key blocks of [lo, hi) except `local`.
-std::vector<int> candidates_of(KeyRange r, int block, int local) {
-  std::vector<int> out;
-  if (r.empty()) return out;
-  for (int j = r.lo / block; j * block < r.hi; ++j)
-    if (j != local) out.push_back(j);
-  return out;
-}
-
-/// The kept blocks intersected with one row's visible range.
-std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRange r) {
-  std::vector<KeyRange> out;
-  for (int j : kept) {
-    const int lo = std::max(r.lo, j * block), hi = std::min(r.hi, (j + 1) * block);
-    if (hi > lo) out.push_back({lo, hi});
-  }
-  return out;
 }
 
 }  // namespace
@@ -99,7 +78,7 @@ void block_topk_run(const ab_attention_args& a, const VariantOptions& options) {
     if (lq <= 0) return;
     const int nkb = std::max(1, (lk + B - 1) / B);
     const float* kmeans = means.data() + (static_cast<size_t>(b) * a.heads_kv + hk) * blocks * d;
-    const int g0 = floor_div(off, B), g1 = floor_div(static_cast<long long>(lq) - 1 + off, B);
+    const int g0 = topk::floor_div(off, B), g1 = topk::floor_div(static_cast<long long>(lq) - 1 + off, B);
     tbb::parallel_for(g0, g1 + 1, [&](int g) {
       const int r0 = std::max(0, g * B - off), r1 = std::min(lq, (g + 1) * B - off);
       const int local = std::clamp(g, 0, nkb - 1);
@@ -115,12 +94,12 @@ void block_topk_run(const ab_attention_args& a, const VariantOptions& options) {
         if (!r.empty()) all = {std::min(all.lo, r.lo), std::max(all.hi, r.hi)};
       }
       std::vector<int> kept;
-      if (!o.per_query) kept = block_topk_route(qm.data(), kmeans, d, candidates_of(all, B, local), o.k, local);
+      if (!o.per_query) kept = block_topk_route(qm.data(), kmeans, d, topk::candidates_of(all, B, local), o.k, local);
       for (int i = r0; i < r1; ++i) {
         const float* qi = q.data() + static_cast<size_t>(i - r0) * d;
         const KeyRange r = mask.keys_for(i, lq, lk);
-        if (o.per_query) kept = block_topk_route(qi, kmeans, d, candidates_of(r, B, local), o.k, local);
-        topk::attend_ranges(qi, kv, b, hk, d, logits, kept_ranges(kept, B, r), scratch, out.data());
+        if (o.per_query) kept = block_topk_route(qi, kmeans, d, topk::candidates_of(r, B, local), o.k, local);
+        topk::attend_ranges(qi, kv, b, hk, d, logits, topk::kept_ranges(kept, B, r), scratch, out.data());
         store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
       }
     });

@@ -134,4 +134,23 @@ void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const
                      [&](int j) { return keys[j]; }, [&](int j) { return weights[j]; }, scratch, out);
 }
 
+int floor_div(long long x, int y) { return static_cast<int>(x >= 0 ? x / y : -((-x + y - 1) / y)); }
+
+std::vector<int> candidates_of(KeyRange r, int block, int local) {
+  std::vector<int> out;
+  if (r.empty()) return out;
+  for (int j = r.lo / block; j * block < r.hi; ++j)
+    if (j != local) out.push_back(j);
+  return out;
+}
+
+std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRange r) {
+  std::vector<KeyRange> out;
+  for (int j : kept) {
+    const int lo = std::max(r.lo, j * block), hi = std::min(r.hi, (j + 1) * block);
+    if (hi > lo) out.push_back({lo, hi});
+  }
+  return out;
+}
+
 }  // namespace attnbench::cpu::topk

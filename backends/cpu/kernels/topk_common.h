@@ -68,4 +68,13 @@ void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const
                      const std::vector<int>& keys, const std::vector<float>& weights, std::vector<float>& scratch,
                      float* out);
 
+/// Floor of x / y for y > 0 (query blocks may start at negative key positions).
+int floor_div(long long x, int y);
+
+/// Key blocks (of `block` keys) overlapping [r.lo, r.hi), except `local`.
+std::vector<int> candidates_of(KeyRange r, int block, int local);
+
+/// The kept key blocks intersected with one row's visible range.
+std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRange r);
+
 }  // namespace attnbench::cpu::topk

@@ -46,18 +46,6 @@ Check parse(const VariantOptions& options, FlexOptions& o) {
 
 float tanh_f(float x) { return std::tanh(x); }
 
-int floor_div(long long x, int y) { return static_cast<int>(x >= 0 ? x / y : -((-x + y - 1) / y)); }
-
-/// The kept blocks intersected with one row's visible range.
-std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRange r) {
-  std::vector<KeyRange> out;
-  for (int j : kept) {
-    const int lo = std::max(r.lo, j * block), hi = std::min(r.hi, (j + 1) * block);
-    if (hi > lo) out.push_back({lo, hi});
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<int> flexprefill_select(const std::vector<float>& mass, float gamma, int local) {
@@ -108,7 +96,7 @@ void flexprefill_run(const ab_attention_args& a, const VariantOptions& options) 
     const int lq = len_q_of(a, b), lk = len_k_of(a, b), off = lk - lq;
     if (lq <= 0) return;
     const int nkb = std::max(1, (lk + B - 1) / B);
-    const int g0 = floor_div(off, B), g1 = floor_div(static_cast<long long>(lq) - 1 + off, B);
+    const int g0 = topk::floor_div(off, B), g1 = topk::floor_div(static_cast<long long>(lq) - 1 + off, B);
     tbb::parallel_for(g0, g1 + 1, [&](int g) {
       const int r0 = std::max(0, g * B - off), r1 = std::min(lq, (g + 1) * B - off);
       const int local = std::clamp(g, 0, nkb - 1);
@@ -147,7 +135,7 @@ void flexprefill_run(const ab_attention_args& a, const VariantOptions& options) 
       }
       for (int i = r0; i < r1; ++i) {
         const float* qi = q.data() + size_t(i - r0) * d;
-        topk::attend_ranges(qi, kv, b, hk, d, logits, kept_ranges(kept, B, mask.keys_for(i, lq, lk)), scratch,
+        topk::attend_ranges(qi, kv, b, hk, d, logits, topk::kept_ranges(kept, B, mask.keys_for(i, lq, lk)), scratch,
                             out.data());
         store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
       }

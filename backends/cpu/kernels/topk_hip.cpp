@@ -21,27 +21,6 @@ Check parse(const VariantOptions& options, HipOptions& o) {
   return c;
 }
 
-int floor_div(long long x, int y) { return static_cast<int>(x >= 0 ? x / y : -((-x + y - 1) / y)); }
-
-/// Key blocks of [lo, hi) except `local`.
-std::vector<int> candidates_of(KeyRange r, int block, int local) {
-  std::vector<int> out;
-  if (r.empty()) return out;
-  for (int j = r.lo / block; j * block < r.hi; ++j)
-    if (j != local) out.push_back(j);
-  return out;
-}
-
-/// The kept blocks intersected with one row's visible range.
-std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRange r) {
-  std::vector<KeyRange> out;
-  for (int j : kept) {
-    const int lo = std::max(r.lo, j * block), hi = std::min(r.hi, (j + 1) * block);
-    if (hi > lo) out.push_back({lo, hi});
-  }
-  return out;
-}
-
 /// A group: candidate indices [i0, i1).
 struct Group {
   int i0, i1;
@@ -114,7 +93,7 @@ void hip_run(const ab_attention_args& a, const VariantOptions& options) {
     const int lq = len_q_of(a, b), lk = len_k_of(a, b), off = lk - lq;
     if (lq <= 0) return;
     const int nkb = std::max(1, (lk + B - 1) / B);
-    const int g0 = floor_div(off, B), g1 = floor_div(static_cast<long long>(lq) - 1 + off, B);
+    const int g0 = topk::floor_div(off, B), g1 = topk::floor_div(static_cast<long long>(lq) - 1 + off, B);
     tbb::parallel_for(g0, g1 + 1, [&](int g) {
       const int r0 = std::max(0, g * B - off), r1 = std::min(lq, (g + 1) * B - off);
       const int local = std::clamp(g, 0, nkb - 1);
@@ -130,11 +109,11 @@ void hip_run(const ab_attention_args& a, const VariantOptions& options) {
         if (!r.empty()) all = {std::min(all.lo, r.lo), std::max(all.hi, r.hi)};
       }
       const std::vector<int> kept =
-          hip_route(candidates_of(all, B, local), B, all.lo, all.hi, o.k,
+          hip_route(topk::candidates_of(all, B, local), B, all.lo, all.hi, o.k,
                     [&](int t) { return topk::dot(qm.data(), kv.k(b, hk, t), d); }, local);
       for (int i = r0; i < r1; ++i) {
         const float* qi = q.data() + static_cast<size_t>(i - r0) * d;
-        topk::attend_ranges(qi, kv, b, hk, d, logits, kept_ranges(kept, B, mask.keys_for(i, lq, lk)), scratch,
+        topk::attend_ranges(qi, kv, b, hk, d, logits, topk::kept_ranges(kept, B, mask.keys_for(i, lq, lk)), scratch,
                             out.data());
         store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
       }
