@@ -4,23 +4,9 @@
 // storage, and KV long enough to be split across threads and merged.
 #include <catch2/catch.hpp>
 
-#include "test_cpu_common.h"
+#include "test_cpu_checks.h"
 
 using namespace cpu_test;
-
-namespace {
-
-void expect_matches(const char* variant, const Shape& s, unsigned seed) {
-  Case c = make_case(s, seed);
-  const Outcome r = run_and_compare(variant, c);
-  INFO(variant << ": " << describe(s) << " -> " << r.check.reason);
-  REQUIRE(r.check.ok());
-  INFO("rel L2 error " << r.rel_l2 << ", max abs " << r.max_abs << ", NaN rows " << r.nan_rows);
-  CHECK(r.nan_rows == 0);
-  CHECK(r.rel_l2 < tolerance(s.dtype));
-}
-
-}  // namespace
 
 TEST_CASE("decode: contiguous KV, queries 1..16, GQA groups, odd lengths", "[cpu][decode]") {
   unsigned seed = 1;
@@ -31,7 +17,7 @@ TEST_CASE("decode: contiguous KV, queries 1..16, GQA groups, odd lengths", "[cpu
           Shape s;
           s.batch = 2; s.heads_q = hq; s.heads_kv = hkv; s.len_q = lq; s.len_k = lk;
           s.head_dim = lk == 3000 ? 128 : 64; s.causal = causal;
-          expect_matches("decode", s, seed++);
+          expect_matches_oracle("decode", s, seed++);
         }
 }
 
@@ -42,7 +28,7 @@ TEST_CASE("decode: head dims and 16-bit storage", "[cpu][decode]") {
       Shape s;
       s.batch = 2; s.heads_q = 8; s.heads_kv = 2; s.len_q = 3; s.len_k = 1100; s.head_dim = d;
       s.dtype = t; s.causal = true;
-      expect_matches("decode", s, seed++);
+      expect_matches_oracle("decode", s, seed++);
     }
 }
 
@@ -54,8 +40,8 @@ TEST_CASE("decode: paged KV with several page sizes and a shuffled block table",
       s.batch = 3; s.heads_q = 8; s.heads_kv = 2; s.len_q = 2; s.len_k = 1500; s.head_dim = 128;
       s.dtype = t; s.causal = true; s.page_size = ps;
       s.seq_len_k = {1500, 700, 33};  // partial last pages, shorter sequences
-      expect_matches("decode", s, seed++);
-      expect_matches("reference", s, seed++);
+      expect_matches_oracle("decode", s, seed++);
+      expect_matches_oracle("reference", s, seed++);
     }
 }
 
@@ -64,20 +50,20 @@ TEST_CASE("decode: window, softcap, varlen and empty KV", "[cpu][decode]") {
   Shape s;
   s.batch = 3; s.heads_q = 4; s.heads_kv = 1; s.len_q = 5; s.len_k = 2100; s.head_dim = 64;
   s.causal = true; s.window_left = 300; s.window_right = 0;
-  expect_matches("decode", s, seed++);
+  expect_matches_oracle("decode", s, seed++);
   s.window_left = -1; s.softcap = 20.0f;
-  expect_matches("decode", s, seed++);
+  expect_matches_oracle("decode", s, seed++);
   s.softcap = 0.0f;
   s.seq_len_q = {5, 1, 0};
   s.seq_len_k = {2100, 0, 900};  // batch 1: no keys -> zero rows
-  expect_matches("decode", s, seed++);
+  expect_matches_oracle("decode", s, seed++);
   s.seq_len_q.clear(); s.seq_len_k.clear();
   s.len_k = 0;
-  expect_matches("decode", s, seed++);
+  expect_matches_oracle("decode", s, seed++);
   s.len_k = 10; s.len_q = 16; s.causal = true;  // more queries than keys: early rows see none
-  expect_matches("decode", s, seed++);
+  expect_matches_oracle("decode", s, seed++);
   s.len_q = 0;
-  expect_matches("decode", s, seed++);
+  expect_matches_oracle("decode", s, seed++);
 }
 
 TEST_CASE("decode capability: refuses prefill and says why", "[cpu][decode]") {

@@ -4,21 +4,11 @@
 // first, so an unwritten valid row fails.
 #include <catch2/catch.hpp>
 
-#include "test_cpu_common.h"
+#include "test_cpu_checks.h"
 
 using namespace cpu_test;
 
 namespace {
-
-void expect_matches(const char* variant, const Shape& s, unsigned seed) {
-  Case c = make_case(s, seed);
-  const Outcome r = run_and_compare(variant, c);
-  INFO(variant << ": " << describe(s) << " -> " << r.check.reason);
-  REQUIRE(r.check.ok());
-  INFO("rel L2 error " << r.rel_l2 << ", max abs " << r.max_abs << ", NaN rows " << r.nan_rows);
-  CHECK(r.nan_rows == 0);
-  CHECK(r.rel_l2 < tolerance(s.dtype));
-}
 
 /// The prefill variants: flash, naive and the reference plumbing.
 const char* const kPrefill[] = {"flash", "naive", "reference"};
@@ -35,7 +25,7 @@ TEST_CASE("prefill variants: self/cross x causal/non-causal, GQA groups, head di
             Shape s;
             s.batch = 2; s.heads_q = hq; s.heads_kv = hkv; s.len_q = lq; s.len_k = lk;
             s.head_dim = d; s.causal = causal;
-            expect_matches(variant, s, seed++);
+            expect_matches_oracle(variant, s, seed++);
           }
         }
       }
@@ -52,7 +42,7 @@ TEST_CASE("prefill variants: 16-bit storage", "[cpu][kernels]") {
           Shape s;
           s.batch = 1; s.heads_q = 4; s.heads_kv = 2; s.len_q = lq; s.len_k = lk;
           s.head_dim = 80; s.dtype = t; s.causal = causal;
-          expect_matches(variant, s, seed++);
+          expect_matches_oracle(variant, s, seed++);
         }
 }
 
@@ -63,14 +53,14 @@ TEST_CASE("prefill variants: sliding window, softcap and their combinations", "[
       Shape s;
       s.batch = 1; s.heads_q = 4; s.heads_kv = 4; s.len_q = 257; s.len_k = 257; s.head_dim = 64;
       s.window_left = left; s.window_right = right; s.causal = right == 0;
-      expect_matches(variant, s, seed++);
+      expect_matches_oracle(variant, s, seed++);
     }
     Shape s;
     s.batch = 2; s.heads_q = 4; s.heads_kv = 1; s.len_q = 100; s.len_k = 257; s.head_dim = 128;
     s.causal = true; s.softcap = 5.0f;
-    expect_matches(variant, s, seed++);
+    expect_matches_oracle(variant, s, seed++);
     s.softcap = 30.0f; s.window_left = 33;
-    expect_matches(variant, s, seed++);
+    expect_matches_oracle(variant, s, seed++);
   }
 }
 
@@ -83,7 +73,7 @@ TEST_CASE("prefill variants: varlen in the padded layout", "[cpu][kernels]") {
       s.causal = causal;
       s.seq_len_q = {100, 1, 0, 57};
       s.seq_len_k = {130, 17, 5, 0};  // batch 3: no keys at all -> zero rows
-      expect_matches(variant, s, seed++);
+      expect_matches_oracle(variant, s, seed++);
     }
   }
 }
@@ -96,17 +86,17 @@ TEST_CASE("prefill variants: empty and single-element shapes", "[cpu][kernels]")
       s.batch = 2; s.heads_q = 2; s.heads_kv = 1; s.len_q = lq; s.len_k = lk; s.head_dim = 64;
       for (bool causal : {false, true}) {
         s.causal = causal;
-        expect_matches(variant, s, seed++);
+        expect_matches_oracle(variant, s, seed++);
       }
     }
     Shape none;  // a window that excludes every key: rows exist but see nothing
     none.heads_q = 2; none.heads_kv = 2; none.len_q = 17; none.len_k = 40; none.head_dim = 64;
     none.causal = true; none.window_left = 0; none.window_right = -1;
     none.len_q = 60;  // queries before the first key: bottom-right alignment, pos < 0
-    expect_matches(variant, none, seed++);
+    expect_matches_oracle(variant, none, seed++);
     Shape batch0;
     batch0.batch = 0;
-    expect_matches(variant, batch0, seed++);
+    expect_matches_oracle(variant, batch0, seed++);
   }
 }
 
@@ -115,7 +105,7 @@ TEST_CASE("flash and naive agree with the oracle on a longer causal prefill", "[
     Shape s;
     s.batch = 1; s.heads_q = 2; s.heads_kv = 1; s.len_q = 700; s.len_k = 700; s.head_dim = 128;
     s.causal = true;
-    expect_matches(variant, s, 500);
+    expect_matches_oracle(variant, s, 500);
   }
 }
 

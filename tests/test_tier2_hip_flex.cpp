@@ -6,39 +6,13 @@
 
 #include <cmath>
 
-#include "test_cpu_common.h"
+#include "test_cpu_checks.h"
 #include "topk_flexprefill.h"
 #include "topk_hip.h"
 
 using namespace cpu_test;
 
 namespace {
-
-void expect_exact(const std::string& variant, const Shape& s, unsigned seed) {
-  Case c = make_case(s, seed);
-  const Outcome r = run_and_compare(variant.c_str(), c);
-  INFO(variant << ": " << describe(s) << " -> " << r.check.reason);
-  REQUIRE(r.check.ok());
-  INFO("rel L2 error " << r.rel_l2 << ", max abs " << r.max_abs << ", NaN rows " << r.nan_rows);
-  CHECK(r.nan_rows == 0);
-  CHECK(r.rel_l2 < tolerance(s.dtype));
-}
-
-void set_inputs(Case& c, std::vector<float> q, std::vector<float> k, std::vector<float> v) {
-  REQUIRE(c.shape.dtype == AB_F32);
-  REQUIRE(q.size() == c.qf.size());
-  REQUIRE(k.size() == c.kf.size());
-  c.qf = std::move(q); c.kf = std::move(k); c.vf = std::move(v);
-  c.q = store_rounded(AB_F32, c.qf); c.k = store_rounded(AB_F32, c.kf); c.v = store_rounded(AB_F32, c.vf);
-  c.args.q = Case::buf(c.q); c.args.k = Case::buf(c.k); c.args.v = Case::buf(c.v);
-}
-
-std::vector<float> out_row(const Case& c, int h, int i) {
-  const int d = c.shape.head_dim;
-  const float* o = reinterpret_cast<const float*>(c.o.data());
-  const size_t off = (static_cast<size_t>(h) * c.shape.len_q + i) * d;
-  return {o + off, o + off + d};
-}
 
 /// Exact softmax attention (fp64) of query (0, i) over the given keys; batch 0, one head.
 std::vector<double> attend_keys(const Case& c, int i, const std::vector<int>& keys) {
@@ -61,17 +35,6 @@ std::vector<double> attend_keys(const Case& c, int i, const std::vector<int>& ke
   return out;
 }
 
-void expect_row(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t e = 0; e < got.size(); ++e) CHECK(got[e] == Approx(want[e]).margin(1e-5));
-}
-
-std::vector<int> range(int lo, int hi) {
-  std::vector<int> r;
-  for (int t = lo; t < hi; ++t) r.push_back(t);
-  return r;
-}
-
 /// Keys of the given blocks (of `block` tokens) that lie in [lo, hi).
 std::vector<int> keys_of(const std::vector<int>& blocks, int block, int lo, int hi) {
   std::vector<int> r;
@@ -90,17 +53,17 @@ TEST_CASE("hip and flexprefill keeping every block equal exact attention", "[cpu
       for (auto [lq, lk] : {std::pair{37, 37}, {13, 101}, {101, 13}, {1, 50}, {111, 111}}) {
         Shape s;
         s.heads_q = 4; s.heads_kv = 2; s.len_q = lq; s.len_k = lk; s.head_dim = 40; s.causal = causal;
-        expect_exact(variant, s, seed++);
+        expect_matches_oracle(variant, s, seed++);
       }
   Shape w;  // sliding window, batch 2, varlen
   w.batch = 2; w.heads_q = 2; w.len_q = 70; w.len_k = 70; w.head_dim = 32; w.causal = true;
   w.window_left = 20; w.window_right = 0; w.seq_len_q = {70, 33}; w.seq_len_k = {70, 41};
-  expect_exact("hip:block=8,k=1000", w, seed++);
-  expect_exact("flexprefill:block=8,gamma=1", w, seed++);
+  expect_matches_oracle("hip:block=8,k=1000", w, seed++);
+  expect_matches_oracle("flexprefill:block=8,gamma=1", w, seed++);
   Shape h = w;  // 16-bit storage, softcap, no window
   h.window_left = h.window_right = -1; h.dtype = AB_BF16; h.softcap = 5.0f;
-  expect_exact("hip:block=16,k=100", h, seed++);
-  expect_exact("flexprefill:block=16,gamma=1,sample=2", h, seed++);
+  expect_matches_oracle("hip:block=16,k=100", h, seed++);
+  expect_matches_oracle("flexprefill:block=16,gamma=1,sample=2", h, seed++);
 }
 
 TEST_CASE("hip routing: hierarchical halving by centre keys", "[cpu][tier2][hip]") {

@@ -4,40 +4,12 @@
 // and shapes are refused with a reason.
 #include <catch2/catch.hpp>
 
-#include "test_cpu_common.h"
+#include "test_cpu_checks.h"
 #include "topk_block.h"
 
 using namespace cpu_test;
 
 namespace {
-
-void expect_exact(const std::string& variant, const Shape& s, unsigned seed) {
-  Case c = make_case(s, seed);
-  const Outcome r = run_and_compare(variant.c_str(), c);
-  INFO(variant << ": " << describe(s) << " -> " << r.check.reason);
-  REQUIRE(r.check.ok());
-  INFO("rel L2 error " << r.rel_l2 << ", max abs " << r.max_abs << ", NaN rows " << r.nan_rows);
-  CHECK(r.nan_rows == 0);
-  CHECK(r.rel_l2 < tolerance(s.dtype));
-}
-
-/// Replaces the inputs of an fp32 case by the given values (same sizes).
-void set_inputs(Case& c, std::vector<float> q, std::vector<float> k, std::vector<float> v) {
-  REQUIRE(c.shape.dtype == AB_F32);
-  REQUIRE(q.size() == c.qf.size());
-  REQUIRE(k.size() == c.kf.size());
-  c.qf = std::move(q); c.kf = std::move(k); c.vf = std::move(v);
-  c.q = store_rounded(AB_F32, c.qf); c.k = store_rounded(AB_F32, c.kf); c.v = store_rounded(AB_F32, c.vf);
-  c.args.q = Case::buf(c.q); c.args.k = Case::buf(c.k); c.args.v = Case::buf(c.v);
-}
-
-/// Output row (b=0, head h, row i) of an fp32 case after a run.
-std::vector<float> out_row(const Case& c, int h, int i) {
-  const int d = c.shape.head_dim;
-  const float* o = reinterpret_cast<const float*>(c.o.data());
-  const size_t off = (static_cast<size_t>(h) * c.shape.len_q + i) * d;
-  return {o + off, o + off + d};
-}
 
 /// Exact softmax attention (fp64) of query (h, i) over the given keys of KV head hk; batch 0.
 std::vector<double> attend_keys(const Case& c, int h, int i, int hk, const std::vector<int>& keys) {
@@ -62,17 +34,6 @@ std::vector<double> attend_keys(const Case& c, int h, int i, int hk, const std::
   return out;
 }
 
-void expect_row(const std::vector<float>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t e = 0; e < got.size(); ++e) CHECK(got[e] == Approx(want[e]).margin(1e-5));
-}
-
-std::vector<int> range(int lo, int hi) {
-  std::vector<int> r;
-  for (int t = lo; t < hi; ++t) r.push_back(t);
-  return r;
-}
-
 }  // namespace
 
 TEST_CASE("block_topk keeping every block equals exact attention", "[cpu][tier2][block_topk]") {
@@ -82,15 +43,15 @@ TEST_CASE("block_topk keeping every block equals exact attention", "[cpu][tier2]
       for (auto [lq, lk] : {std::pair{37, 37}, {13, 101}, {101, 13}, {1, 50}}) {
         Shape s;
         s.heads_q = 4; s.heads_kv = 2; s.len_q = lq; s.len_k = lk; s.head_dim = 40; s.causal = causal;
-        expect_exact(std::string("block_topk:") + opts, s, seed++);
+        expect_matches_oracle(std::string("block_topk:") + opts, s, seed++);
       }
   Shape w;  // sliding window, batch 2, varlen
   w.batch = 2; w.heads_q = 2; w.len_q = 70; w.len_k = 70; w.head_dim = 32; w.causal = true;
   w.window_left = 20; w.window_right = 0; w.seq_len_q = {70, 33}; w.seq_len_k = {70, 41};
-  expect_exact("block_topk:block=8,k=1000", w, seed++);
+  expect_matches_oracle("block_topk:block=8,k=1000", w, seed++);
   Shape h = w;  // 16-bit storage, softcap, no window
   h.window_left = h.window_right = -1; h.dtype = AB_BF16; h.softcap = 5.0f;
-  expect_exact("block_topk:block=16,k=100", h, seed++);
+  expect_matches_oracle("block_topk:block=16,k=100", h, seed++);
 }
 
 TEST_CASE("block_topk routing keeps the best-scoring blocks plus the local one", "[cpu][tier2][block_topk]") {
@@ -138,12 +99,12 @@ TEST_CASE("topk_decode with k >= len_k equals exact attention", "[cpu][tier2][to
           Shape s;
           s.batch = 2; s.heads_q = hq; s.heads_kv = hkv; s.len_q = lq; s.len_k = 300; s.head_dim = 64;
           s.causal = causal;
-          expect_exact(std::string("topk_decode:") + opts, s, seed++);
+          expect_matches_oracle(std::string("topk_decode:") + opts, s, seed++);
         }
   Shape v;  // varlen, bf16
   v.batch = 2; v.heads_q = 4; v.heads_kv = 1; v.len_q = 3; v.len_k = 200; v.head_dim = 64;
   v.causal = true; v.dtype = AB_BF16; v.seq_len_q = {3, 1}; v.seq_len_k = {200, 77};
-  expect_exact("topk_decode:k=200,vote=1", v, seed++);
+  expect_matches_oracle("topk_decode:k=200,vote=1", v, seed++);
 }
 
 TEST_CASE("topk_decode keeps the top-k keys, shared across a group with vote=1", "[cpu][tier2][topk_decode]") {
@@ -179,12 +140,12 @@ TEST_CASE("hyper covering every key equals exact attention", "[cpu][tier2][hyper
       for (ab_dtype t : {AB_F32, AB_BF16}) {
         Shape s;
         s.heads_q = 4; s.heads_kv = 2; s.len_q = lq; s.len_k = lk; s.head_dim = 40; s.dtype = t;
-        expect_exact(std::string("hyper:") + opts, s, seed++);
+        expect_matches_oracle(std::string("hyper:") + opts, s, seed++);
       }
   Shape v;  // varlen, softcap
   v.batch = 2; v.heads_q = 2; v.len_q = 60; v.len_k = 60; v.head_dim = 32; v.softcap = 4.0f;
   v.seq_len_q = {60, 21}; v.seq_len_k = {45, 60};
-  expect_exact("hyper:bits=3,block=16,samples=60", v, seed++);
+  expect_matches_oracle("hyper:bits=3,block=16,samples=60", v, seed++);
 }
 
 TEST_CASE("hyper attends to its diagonal block of the sorted order", "[cpu][tier2][hyper]") {
