@@ -18,6 +18,7 @@ constexpr const char* kPowerOptions[] = {"local", "block"};
 constexpr const char* kStridedHeadsOptions[] = {"local"};
 constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"};
 constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
+constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
 const VariantInfo kVariants[] = {
     {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
     {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},
@@ -48,6 +49,9 @@ const VariantInfo kVariants[] = {
     {"flexprefill", "FlexPrefill: per head and query block, the last `sample` queries estimate key-block attention "
      "mass; keep the smallest block set reaching gamma plus the local block; FLOPs dense-equivalent", false, true,
      kFlexprefillOptions},
+    {"prefix_shared", "decode with the first `prefix` keys shared by all sequences (stored once, batch 0): prefix "
+     "chunks serve all sequences' queries together, own suffix per sequence, log-sum-exp merge (ChunkAttention); "
+     "prefix (required), chunk", true, true, kPrefixSharedOptions},
 };
 
 }  // namespace

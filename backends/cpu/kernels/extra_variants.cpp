@@ -5,6 +5,7 @@
 #include "topk_hyper.h"   // hyper
 #include "topk_hip.h"  // hip
 #include "topk_flexprefill.h"  // flexprefill
+#include "prefix_shared.h"  // prefix_shared
 #include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
 
 #include <cstring>
@@ -26,6 +27,7 @@ std::span<const ExtraVariant> extra_variants() {
       {"hyper", hyper_supports, hyper_run},
       {"hip", hip_supports, hip_run},
       {"flexprefill", flexprefill_supports, flexprefill_run},
+      {"prefix_shared", prefix_shared_supports, prefix_shared_run},
   };
   return table;
 }
