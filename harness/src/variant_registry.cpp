@@ -1,13 +1,12 @@
 #include "variant_registry.h"
 
-
 #include "attnbench/attention_hooks.h"
 #include "attnbench/dtype.h"
 
 namespace attnbench {
 namespace {
 
-// One line per variant; variant-specific option names are declared next to it.
+// Variant-specific option names (beyond causal/window/softcap), one array per variant.
 constexpr const char* kBlockTopkOptions[] = {"block", "k", "per_query"};
 constexpr const char* kTopkDecodeOptions[] = {"k", "vote"};
 constexpr const char* kHyperOptions[] = {"bits", "block", "samples"};
@@ -19,6 +18,8 @@ constexpr const char* kStridedHeadsOptions[] = {"local"};
 constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"};
 constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
+
+// One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
     {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
     {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},

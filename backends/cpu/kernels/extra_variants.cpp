@@ -1,15 +1,16 @@
 #include "extra_variants.h"
-#include "linear_attention.h"  // linear, based
-#include "topk_block.h"   // block_topk
-#include "topk_decode.h"  // topk_decode
-#include "topk_hyper.h"   // hyper
-#include "topk_hip.h"  // hip
-#include "topk_flexprefill.h"  // flexprefill
-#include "prefix_shared.h"  // prefix_shared
-#include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
 
 #include <cstring>
 #include <vector>
+
+#include "linear_attention.h"        // linear, based
+#include "prefix_shared.h"           // prefix_shared
+#include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
+#include "topk_block.h"              // block_topk
+#include "topk_decode.h"             // topk_decode
+#include "topk_flexprefill.h"        // flexprefill
+#include "topk_hip.h"                // hip
+#include "topk_hyper.h"              // hyper
 
 namespace attnbench::cpu {
 
