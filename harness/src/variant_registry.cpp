@@ -8,7 +8,7 @@ namespace {
 
 // Variant-specific option names (beyond causal/window/softcap), one array per variant.
 constexpr const char* kBlockTopkOptions[] = {"block", "k", "per_query"};
-constexpr const char* kTopkDecodeOptions[] = {"k", "vote"};
+constexpr const char* kTopkDecodeOptions[] = {"k", "vote", "score", "rank", "recycle"};
 constexpr const char* kHyperOptions[] = {"bits", "block", "samples"};
 constexpr const char* kHipOptions[] = {"block", "k"};
 constexpr const char* kFlexprefillOptions[] = {"block", "sample", "gamma"};
@@ -41,9 +41,10 @@ const VariantInfo kVariants[] = {
     {"block_topk", "MoBA-style routing: per query block keep the top-k key blocks by mean(q).mean(K_block) "
      "plus the local block, exact softmax over them; FLOPs dense-equivalent", false, true, kBlockTopkOptions},
     {"topk_decode", "decode (len_q <= 16): exact top-k keys by q.k per head (vote=1: TokenSelect soft voting "
-     "across a GQA group), softmax over them; FLOPs dense-equivalent", false, true, kTopkDecodeOptions},
-    {"hyper", "HyperAttention, non-causal: angular-LSH sort, exact diagonal blocks plus sampled key columns "
-     "(rescaled); FLOPs dense-equivalent", false, true, kHyperOptions},
+     "across a GQA group; score=loki: ranked in a rank-r PCA key subspace; recycle=s: Recycled Attention across "
+     "the call's query rows), softmax over them; FLOPs dense-equivalent", false, true, kTopkDecodeOptions},
+    {"hyper", "HyperAttention: angular-LSH sort, exact diagonal blocks plus sampled key columns (rescaled); "
+     "causal/window: both masked by original positions; FLOPs dense-equivalent", false, true, kHyperOptions},
     {"hip", "HiP Attention: per query block, hierarchical top-k (k groups split in halves scored by their centre "
      "key, top-k kept, down to block size) plus the local block, exact softmax over them; FLOPs dense-equivalent",
      false, true, kHipOptions},

@@ -43,12 +43,9 @@ std::vector<int> sort_by_bucket(const std::vector<int>& buckets) {
 
 }  // namespace
 
-Check hyper_supports(const ab_attention_args& a, const VariantOptions& options) {
+Check hyper_supports(const ab_attention_args& /*a*/, const VariantOptions& options) {
   HyperOptions o;
   if (Check c = parse(options, o); !c.ok()) return c;
-  if (a.causal || a.window_left >= 0 || a.window_right >= 0)
-    return {AB_UNSUPPORTED, "hyper implements non-causal attention without a window only (causal HyperAttention "
-                            "is not implemented)"};
   return {};
 }
 
@@ -59,6 +56,8 @@ void hyper_run(const ab_attention_args& a, const VariantOptions& options) {
   const int d = a.head_dim;
   const topk::KvF32 kv(a);
   const LogitsHook logits{a.scale, a.softcap};
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const bool masked = a.causal || a.window_left >= 0 || a.window_right >= 0;
   std::vector<float> planes(static_cast<size_t>(o.bits) * d);
   std::mt19937 rng(kSeed);
   std::normal_distribution<float> normal;
@@ -81,6 +80,41 @@ void hyper_run(const ab_attention_args& a, const VariantOptions& options) {
     for (int j = 0; j < nb; ++j)
       for (long long p = j * static_cast<long long>(lk) / nb; p < (j + 1) * static_cast<long long>(lk) / nb; ++p)
         k_block[k_order[p]] = j;
+    if (masked) {  // per query: visible block keys plus samples from the visible range
+      std::vector<double> draws(std::min(o.samples, lk));
+      std::mt19937 srng(kSeed + 7919u * static_cast<unsigned>(bh));
+      std::uniform_real_distribution<double> unit(0.0, 1.0);
+      for (double& u : draws) u = unit(srng);
+      tbb::parallel_for(0, nb, [&](int j) {
+        const int k0 = static_cast<int>(static_cast<long long>(j) * lk / nb);
+        const int k1 = static_cast<int>(static_cast<long long>(j + 1) * lk / nb);
+        std::vector<int> keys;
+        std::vector<float> weights, out(d), scratch;
+        for (int p = j * o.block; p < std::min(lq, (j + 1) * o.block); ++p) {
+          const int i = q_order[p];
+          const KeyRange r = mask.keys_for(i, lq, lk);
+          const int n = r.empty() ? 0 : r.hi - r.lo;
+          keys.clear();
+          weights.clear();
+          for (int s = k0; s < k1; ++s)
+            if (k_order[s] >= r.lo && k_order[s] < r.hi) keys.push_back(k_order[s]), weights.push_back(1.0f);
+          if (o.samples >= lk) {
+            for (int t = r.lo; t < r.hi; ++t)
+              if (k_block[t] != j) keys.push_back(t), weights.push_back(1.0f);
+          } else if (n > 0) {
+            const float w = static_cast<float>(n) / static_cast<float>(o.samples);
+            for (double u : draws) {
+              const int t = r.lo + std::min(n - 1, static_cast<int>(u * n));
+              if (k_block[t] != j) keys.push_back(t), weights.push_back(w);
+            }
+          }
+          topk::attend_weighted(q.data() + static_cast<size_t>(i) * d, kv, b, hk, d, logits, keys, weights, scratch,
+                                out.data());
+          store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
+        }
+      });
+      return;
+    }
     // Off-block columns: every key when samples >= lk, else uniform draws of weight lk/samples.
     std::vector<int> sampled;
     float sample_weight = 1.0f;

@@ -1,4 +1,4 @@
-// `hyper` (HyperAttention) on the CPU, non-causal without a window: queries and keys
+// `hyper` (HyperAttention) on the CPU: queries and keys
 // of each head are hashed by `bits` random hyperplanes (angular LSH, fixed seed, one
 // set per call), stably sorted by bucket, and cut into nb = ceil(len_q / block) blocks
 // (query block j = sorted queries [j*block, ...), key block j = sorted keys
@@ -7,6 +7,15 @@
 // outside that block, each standing for len_k/samples keys in the softmax. With
 // samples >= len_k every off-block key is used once instead, so bits=0 with
 // block >= len_q, or samples >= len_k, is exact attention.
+//
+// Causal (and sliding-window) masks use a simpler form than the paper's recursive
+// causal split: the diagonal block of the sorted order is masked by original
+// positions (a key is used only if the mask lets the query see it, i.e. its original
+// position <= the query's under causal), and each query draws its `samples` columns
+// uniformly from its own visible key range (one set of uniform draws per head mapped
+// onto each query's range, draws inside the diagonal block dropped), each standing
+// for visible/samples keys. With samples >= len_k every visible off-block key is used
+// once, so the result is exact masked attention.
 // Options: bits (0..16, default 4), block (default 64), samples (default 64).
 #pragma once
 
@@ -14,7 +23,7 @@
 
 namespace attnbench::cpu {
 
-/// Capability check of hyper: options valid; refuses causal and windowed masks.
+/// Capability check of hyper: options valid (every mask is accepted).
 Check hyper_supports(const ab_attention_args& a, const VariantOptions& options);
 
 /// Runs hyper (options already accepted by hyper_supports).
