@@ -69,41 +69,18 @@ void block_topk_run(const ab_attention_args& a, const VariantOptions& options) {
   const int blocks = std::max(1, (a.len_k + B - 1) / B);
   const topk::KvF32 kv(a);
   const std::vector<float> means = block_means(a, kv, B, blocks);
-  const MaskHook mask{a.causal, a.window_left, a.window_right};
-  const LogitsHook logits{a.scale, a.softcap};
-
-  tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) {
-    const int b = bh / a.heads_q, h = bh % a.heads_q, hk = kv_head_of(h, a.heads_q, a.heads_kv);
-    const int lq = len_q_of(a, b), lk = len_k_of(a, b), off = lk - lq;
-    if (lq <= 0) return;
-    const int nkb = std::max(1, (lk + B - 1) / B);
-    const float* kmeans = means.data() + (static_cast<size_t>(b) * a.heads_kv + hk) * blocks * d;
-    const int g0 = topk::floor_div(off, B), g1 = topk::floor_div(static_cast<long long>(lq) - 1 + off, B);
-    tbb::parallel_for(g0, g1 + 1, [&](int g) {
-      const int r0 = std::max(0, g * B - off), r1 = std::min(lq, (g + 1) * B - off);
-      const int local = std::clamp(g, 0, nkb - 1);
-      std::vector<float> q(static_cast<size_t>(r1 - r0) * d), qm(d, 0.0f), out(d), scratch;
-      for (int i = r0; i < r1; ++i) {
-        float* qi = q.data() + static_cast<size_t>(i - r0) * d;
-        load_row_f32(a.dtype, a.q, row_offset(b, h, i, a.heads_q, a.len_q, d), qi, d);
-        for (int c = 0; c < d; ++c) qm[c] += qi[c] / static_cast<float>(r1 - r0);
-      }
-      KeyRange all{lk, 0};  // union of the rows' visible ranges
-      for (int i = r0; i < r1; ++i) {
-        const KeyRange r = mask.keys_for(i, lq, lk);
-        if (!r.empty()) all = {std::min(all.lo, r.lo), std::max(all.hi, r.hi)};
-      }
-      std::vector<int> kept;
-      if (!o.per_query) kept = block_topk_route(qm.data(), kmeans, d, topk::candidates_of(all, B, local), o.k, local);
-      for (int i = r0; i < r1; ++i) {
-        const float* qi = q.data() + static_cast<size_t>(i - r0) * d;
-        const KeyRange r = mask.keys_for(i, lq, lk);
-        if (o.per_query) kept = block_topk_route(qi, kmeans, d, topk::candidates_of(r, B, local), o.k, local);
-        topk::attend_ranges(qi, kv, b, hk, d, logits, topk::kept_ranges(kept, B, r), scratch, out.data());
-        store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
-      }
-    });
-  });
+  auto kmeans = [&](const topk::QueryBlock& qb) {
+    return means.data() + (static_cast<size_t>(qb.b) * a.heads_kv + qb.hk) * blocks * d;
+  };
+  // Whole-block gating (the catalogue's definition) or MoBA's per-query gating.
+  const topk::BlockRouter per_block = [&](const topk::QueryBlock& qb) {
+    return block_topk_route(qb.mean.data(), kmeans(qb), d, topk::candidates_of(qb.visible, B, qb.local), o.k,
+                            qb.local);
+  };
+  const topk::RowRouter per_query = [&](const topk::QueryBlock& qb, int i, KeyRange r) {
+    return block_topk_route(qb.row(i), kmeans(qb), d, topk::candidates_of(r, B, qb.local), o.k, qb.local);
+  };
+  topk::attend_routed_blocks(a, kv, B, per_block, o.per_query ? per_query : topk::RowRouter{});
 }
 
 }  // namespace attnbench::cpu

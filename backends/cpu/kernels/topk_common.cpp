@@ -153,4 +153,44 @@ std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRa
   return out;
 }
 
+void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block, const BlockRouter& route_block,
+                          const RowRouter& route_row) {
+  if (a.batch <= 0 || a.len_q <= 0) return;
+  const int d = a.head_dim, B = block;
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const LogitsHook logits{a.scale, a.softcap};
+  tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) {
+    const int b = bh / a.heads_q, h = bh % a.heads_q, hk = kv_head_of(h, a.heads_q, a.heads_kv);
+    const int lq = len_q_of(a, b), lk = len_k_of(a, b), off = lk - lq;
+    if (lq <= 0) return;
+    const int nkb = std::max(1, (lk + B - 1) / B);
+    const int g0 = floor_div(off, B), g1 = floor_div(static_cast<long long>(lq) - 1 + off, B);
+    tbb::parallel_for(g0, g1 + 1, [&](int g) {
+      QueryBlock qb;
+      qb.b = b, qb.h = h, qb.hk = hk, qb.lq = lq, qb.lk = lk, qb.d = d;
+      qb.r0 = std::max(0, g * B - off), qb.r1 = std::min(lq, (g + 1) * B - off);
+      qb.local = std::clamp(g, 0, nkb - 1);
+      qb.q.resize(static_cast<size_t>(qb.r1 - qb.r0) * d);
+      qb.mean.assign(d, 0.0f);
+      qb.visible = {lk, 0};
+      for (int i = qb.r0; i < qb.r1; ++i) {
+        float* qi = qb.q.data() + static_cast<size_t>(i - qb.r0) * d;
+        load_row_f32(a.dtype, a.q, row_offset(b, h, i, a.heads_q, a.len_q, d), qi, d);
+        for (int c = 0; c < d; ++c) qb.mean[c] += qi[c] / static_cast<float>(qb.r1 - qb.r0);
+        const KeyRange r = mask.keys_for(i, lq, lk);
+        if (!r.empty()) qb.visible = {std::min(qb.visible.lo, r.lo), std::max(qb.visible.hi, r.hi)};
+      }
+      std::vector<float> out(d), scratch;
+      std::vector<int> kept;
+      if (!route_row) kept = route_block(qb);
+      for (int i = qb.r0; i < qb.r1; ++i) {
+        const KeyRange r = mask.keys_for(i, lq, lk);
+        if (route_row) kept = route_row(qb, i, r);
+        attend_ranges(qb.row(i), kv, b, hk, d, logits, kept_ranges(kept, B, r), scratch, out.data());
+        store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
+      }
+    });
+  });
+}
+
 }  // namespace attnbench::cpu::topk

@@ -3,6 +3,7 @@
 // attention of one query row over a list of key ranges or key indices.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -76,5 +77,32 @@ std::vector<int> candidates_of(KeyRange r, int block, int local);
 
 /// The kept key blocks intersected with one row's visible range.
 std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRange r);
+
+/// One query block of one (batch, head), aligned with the key blocks under the causal
+/// bottom-right alignment: rows [r0, r1) whose positions fall in key block `local`.
+struct QueryBlock {
+  int b, h, hk;       // batch, query head, its KV head
+  int lq, lk;         // lengths of this sequence
+  int r0, r1;         // query rows of the block
+  int local;          // the diagonal key block (clamped to the sequence)
+  int d;
+  KeyRange visible;   // union of the rows' visible key ranges (empty: lo >= hi)
+  std::vector<float> q;     // fp32 queries, (r1 - r0) x d
+  std::vector<float> mean;  // mean of the block's queries
+  /// fp32 query of row i (r0 <= i < r1).
+  const float* row(int i) const { return q.data() + static_cast<size_t>(i - r0) * d; }
+};
+
+/// Key blocks one query block keeps (indices of blocks of `block` keys).
+using BlockRouter = std::function<std::vector<int>(const QueryBlock&)>;
+/// Key blocks one row keeps, given its visible range (per-query routing).
+using RowRouter = std::function<std::vector<int>(const QueryBlock&, int row, KeyRange visible)>;
+
+/// The block-sparse driver of the routing variants (block_topk, hip, flexprefill): for
+/// every (batch, head) and aligned query block, asks `route_block` (or `route_row`, when
+/// given, once per row) which key blocks to keep, then writes each row's exact softmax
+/// attention over the kept blocks within its visible range.
+void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block, const BlockRouter& route_block,
+                          const RowRouter& route_row = {});
 
 }  // namespace attnbench::cpu::topk
