@@ -90,23 +90,6 @@ struct Partial {
   float* l;  // [rows] running sum
 };
 
-/// Online-softmax update of one row for a block of 16 scores (in place: the
-/// scores become probabilities); returns the accumulator rescale factor.
-inline float softmax_row(float* s, float* lsum, float& m, int k0, int nk, int lo, int hi, bool need_mask,
-                         float softcap2) {
-  V16 sc = v_load(s);
-  if (softcap2 > 0.0f) sc = v_mul(v_set1(softcap2), v_tanh(v_mul(sc, v_set1(1.0f / softcap2))));
-  if (need_mask) sc = v_mask_keys(sc, k0, lo, std::min(hi, k0 + nk));
-  const float mx = std::max(m, v_reduce_max(sc));
-  const float m_use = mx == -INFINITY ? 0.0f : mx;  // all masked so far: no -inf - -inf
-  const float alpha = v_reduce_max(v_exp2(v_set1(m - m_use)));
-  const V16 p = v_exp2(v_sub(sc, v_set1(m_use)));
-  v_store(s, p);
-  v_store(lsum, v_fmadd(v_load(lsum), v_set1(alpha), p));
-  m = mx;
-  return alpha;
-}
-
 /// One work item: keys [c0, c1) of (b, hk) for all rows of the GQA group.
 /// ST is the storage type the microkernels read (DT, or fp32 for padded copies).
 template <ab_dtype DT, bool DIRECT>
@@ -179,7 +162,7 @@ void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int
                         r == 0 ? knext : nullptr, row_bytes);
     const bool need_mask = nk < kKeys || !(k0 >= all_lo && k0 + kKeys <= all_hi);
     for (int r = 0; r < rows; ++r)
-      alpha[r] = softmax_row(p + r * kKeys, lsum + r * kKeys, m[r], k0, nk, lo[r % lq], hi[r % lq],
+      alpha[r] = decode_softmax_row(p + r * kKeys, lsum + r * kKeys, m[r], k0, nk, lo[r % lq], hi[r % lq],
                              need_mask, softcap2);
     for (int r = rows; r < rows4; ++r) alpha[r] = 0.0f;  // padding rows: keep zero
     const void* vrows[kKeys];

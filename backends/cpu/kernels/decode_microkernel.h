@@ -6,6 +6,8 @@
 // byte low lets the core keep up with memory.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 
@@ -102,6 +104,23 @@ inline void decode_values(float* o, size_t o_stride, const float* alpha, const f
     case 1: decode_values_block<ST, 1>(o, o_stride, alpha, p, v, nk, u, pf, pf_bytes); break;
     default: break;
   }
+}
+
+/// Online-softmax update of one row for a block of 16 scores (in place: the
+/// scores become probabilities); returns the accumulator rescale factor.
+inline float decode_softmax_row(float* s, float* lsum, float& m, int k0, int nk, int lo, int hi, bool need_mask,
+                                float softcap2) {
+  V16 sc = v_load(s);
+  if (softcap2 > 0.0f) sc = v_mul(v_set1(softcap2), v_tanh(v_mul(sc, v_set1(1.0f / softcap2))));
+  if (need_mask) sc = v_mask_keys(sc, k0, lo, std::min(hi, k0 + nk));
+  const float mx = std::max(m, v_reduce_max(sc));
+  const float m_use = mx == -INFINITY ? 0.0f : mx;  // all masked so far: no -inf - -inf
+  const float alpha = v_reduce_max(v_exp2(v_set1(m - m_use)));
+  const V16 p = v_exp2(v_sub(sc, v_set1(m_use)));
+  v_store(s, p);
+  v_store(lsum, v_fmadd(v_load(lsum), v_set1(alpha), p));
+  m = mx;
+  return alpha;
 }
 
 }  // namespace attnbench::cpu

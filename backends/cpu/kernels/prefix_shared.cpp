@@ -65,23 +65,6 @@ void block_rows(const ab_attention_args& a, const void* base, int kb, int hk, in
   }
 }
 
-/// Online-softmax update of one row for 16 scores (in place: scores become
-/// probabilities); returns the accumulator rescale factor (as in decode).
-inline float softmax_row(float* s, float* lsum, float& m, int k0, int nk, int lo, int hi, bool need_mask,
-                         float softcap2) {
-  V16 sc = v_load(s);
-  if (softcap2 > 0.0f) sc = v_mul(v_set1(softcap2), v_tanh(v_mul(sc, v_set1(1.0f / softcap2))));
-  if (need_mask) sc = v_mask_keys(sc, k0, lo, std::min(hi, k0 + nk));
-  const float mx = std::max(m, v_reduce_max(sc));
-  const float m_use = mx == -INFINITY ? 0.0f : mx;
-  const float alpha = v_reduce_max(v_exp2(v_set1(m - m_use)));
-  const V16 p = v_exp2(v_sub(sc, v_set1(m_use)));
-  v_store(s, p);
-  v_store(lsum, v_fmadd(v_load(lsum), v_set1(alpha), p));
-  m = mx;
-  return alpha;
-}
-
 /// Partials of all (b, hk): `slots` chunks per (b, hk), rows_max rows per slot.
 struct Partials {
   float *o, *m, *l;
@@ -165,7 +148,7 @@ void attend_chunk(const ab_attention_args& a, int kb, int hk, int c0, int c1, in
     const bool need_mask = nk < kKeys || !(k0 >= all_lo && k0 + kKeys <= all_hi);
     for (int r = 0; r < rows; ++r) {
       const int i = (r % rows_max) % lq;
-      alpha[r] = softmax_row(p + r * kKeys, lsum + r * kKeys, m[r], k0, nk, lo[i], hi[i], need_mask, softcap2);
+      alpha[r] = decode_softmax_row(p + r * kKeys, lsum + r * kKeys, m[r], k0, nk, lo[i], hi[i], need_mask, softcap2);
     }
     for (int r = rows; r < rows4; ++r) alpha[r] = 0.0f;
     const void* vrows[kKeys];
