@@ -1,5 +1,8 @@
 #include "variant_registry.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "attnbench/attention_hooks.h"
 #include "attnbench/dtype.h"
 
@@ -18,6 +21,7 @@ constexpr const char* kStridedHeadsOptions[] = {"local"};
 constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"};
 constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
+constexpr const char* kTreeOptions[] = {"branch", "chunk"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
@@ -54,6 +58,9 @@ const VariantInfo kVariants[] = {
     {"prefix_shared", "decode with the first `prefix` keys shared by all sequences (stored once, batch 0): prefix "
      "chunks serve all sequences' queries together, own suffix per sequence, log-sum-exp merge (ChunkAttention); "
      "prefix (required), chunk", true, true, kPrefixSharedOptions},
+    {"tree", "speculative-decoding tree verification: the last len_q keys are a complete branch-ary draft tree "
+     "(BFS order), each node attends the prefix and its ancestors; prefix and tree parts computed separately and "
+     "merged by log-sum-exp (LongSpec); branch (default 2), chunk", true, true, kTreeOptions},
 };
 
 }  // namespace
@@ -66,16 +73,24 @@ const VariantInfo* find_variant(std::string_view name) {
   return nullptr;
 }
 
+KeyMask key_mask(const VariantConfig& cfg) {
+  KeyMask m{{cfg.causal, cfg.window_left, cfg.window_right}, 0};
+  if (cfg.variant == "tree") {
+    const auto it = cfg.params.find("branch");
+    m.tree_branch = it == cfg.params.end() ? 2 : std::max(1, std::atoi(it->second.c_str()));
+  }
+  return m;
+}
+
 double visible_pairs(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
-  const MaskHook mask{cfg.causal, cfg.window_left, cfg.window_right};
+  const KeyMask mask = key_mask(cfg);
   double pairs = 0;
   for (int b = 0; b < s.batch; ++b) {
     const int lq = seq_len_q ? seq_len_q[b] : s.len_q;
     const int lk = seq_len_k ? seq_len_k[b] : s.len_k;
     double per_head = 0;
     for (int i = 0; i < lq; ++i) {
-      const KeyRange r = mask.keys_for(i, lq, lk);
-      per_head += r.hi - r.lo;
+      per_head += static_cast<double>(mask.count(i, lq, lk));
     }
     pairs += per_head * s.heads_q;
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "case_spec.h"
+#include "reference_attention.h"
 
 namespace attnbench {
 
@@ -25,6 +26,10 @@ std::span<const VariantInfo> all_variants();
 
 /// The entry for `name`, or nullptr.
 const VariantInfo* find_variant(std::string_view name);
+
+/// Keys each query row of `cfg` sees, as the oracle judges them: the causal/window mask,
+/// or the draft-tree mask for `tree` (option branch, default 2).
+KeyMask key_mask(const VariantConfig& cfg);
 
 /// Number of (query, key) pairs the mask leaves visible, summed over batch and query heads.
 double visible_pairs(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);

@@ -41,6 +41,35 @@ struct MaskHook {
   }
 };
 
+/// Tree mask for speculative-decoding verification (Medusa, SpecInfer): the last len_q
+/// keys are the nodes of a draft tree, the keys before them its shared prefix. Nodes are
+/// numbered in breadth-first order of a complete `branch`-ary tree (node n > 0 has parent
+/// (n - 1) / branch), so a parent always precedes its children. Query row i is node i:
+/// it sees every prefix key and the tree keys of its ancestors and itself. branch = 1
+/// is a chain, i.e. plain bottom-right causal attention.
+struct TreeHook {
+  int branch;  // >= 1
+
+  AB_INLINE int parent(int node) const { return node == 0 ? -1 : (node - 1) / branch; }
+
+  /// Depth of a node (the root is 0): it sees depth + 1 tree keys.
+  AB_INLINE int depth(int node) const {
+    int dep = 0;
+    for (int n = node; n > 0; n = parent(n)) ++dep;
+    return dep;
+  }
+
+  /// Whether key `k` is visible from query row `q_row` (requires len_q <= len_k).
+  AB_INLINE bool visible(int q_row, int k, int len_q, int len_k) const {
+    const int prefix = len_k - len_q;
+    if (k < prefix) return k >= 0;
+    const int node = k - prefix;
+    int n = q_row;
+    while (n > node) n = parent(n);  // ancestors have smaller numbers
+    return n == node;
+  }
+};
+
 /// Logits hook: scale, then optional soft-capping (Gemma-2 style tanh cap).
 struct LogitsHook {
   float scale;
