@@ -171,6 +171,8 @@ std::vector<EfficiencyGroup> efficiency_groups(const RunData& data) {
     p.len_k = *c.len_k;
     p.variant_seconds = *seconds;
     p.rel_error = c.metric_value("rel_error");
+    p.mass_kept = c.metric_value("attention_mass_kept");
+    p.predicted_speedup = c.metric_value("predicted_speedup");
     p.shape = c.shape;
     auto it = exact.find(shape_key(c));
     if (it != exact.end()) {
@@ -215,7 +217,9 @@ std::string render_efficiency_section(const RunData& data) {
       "backend (flash with the same causal mask; decode for decode-phase cases). Speedup = "
       "baseline time / variant time. The efficiency length is the smallest context length from "
       "which the variant is faster than the baseline at every longer measured length, on this "
-      "machine.</p>";
+      "machine. Mass kept is the exact softmax mass on the keys the kernel really used, and the "
+      "predicted speedup is 1 / (fraction of visible keys it used), both read back by running the kernel "
+      "with one-hot values (blank where that probe would have taken too long).</p>";
   out += "<table class=\"efficiency sortable\"><thead><tr><th>Suite</th><th>Config</th>"
          "<th>Backend</th><th>Dtype</th><th>Phase</th><th>Shape</th><th>Baseline</th>"
          "<th>Best speedup</th><th>Max rel_error</th><th>Efficiency length</th></tr></thead><tbody>";
@@ -250,17 +254,20 @@ std::string render_efficiency_section(const RunData& data) {
                                                        html_escape(g.baseline_config) + "</span>",
                        html_escape(efficiency_length_text(g)));
     out += "<table class=\"efficiency-lengths\"><thead><tr><th>len_q</th><th>len_k</th>"
-           "<th>Variant time</th><th>Baseline time</th><th>Speedup</th><th>rel_error</th>"
-           "</tr></thead><tbody>";
+           "<th>Variant time</th><th>Baseline time</th><th>Speedup</th><th>Predicted speedup</th>"
+           "<th>rel_error</th><th>Mass kept</th></tr></thead><tbody>";
     for (const EfficiencyPoint& p : g.points) {
       bool win = p.speedup && *p.speedup > 1.0;
       out += fmt::format(
           "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
-          "<td class=\"num\">{}</td><td class=\"num\">{}{}{}</td><td class=\"num\">{}</td></tr>",
+          "<td class=\"num\">{}</td><td class=\"num\">{}{}{}</td><td class=\"num\">{}</td>"
+          "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
           p.len_q, p.len_k, format_seconds(p.variant_seconds),
           p.baseline_seconds ? format_seconds(*p.baseline_seconds) : kDash, win ? "<b>" : "",
           p.speedup ? format_speedup(*p.speedup) : kDash, win ? "</b>" : "",
-          p.rel_error ? format_scientific(*p.rel_error) : kDash);
+          p.predicted_speedup ? format_speedup(*p.predicted_speedup) : kDash,
+          p.rel_error ? format_scientific(*p.rel_error) : kDash,
+          p.mass_kept ? fmt::format("{:.3f}", *p.mass_kept) : kDash);
     }
     out += "</tbody></table>";
     // Without a single baseline there is nothing to plot; the table says so.

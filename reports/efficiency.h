@@ -22,6 +22,8 @@ struct EfficiencyPoint {
   std::optional<double> baseline_seconds;   // of the matching exact case, when one exists
   std::optional<double> speedup;            // baseline_seconds / variant_seconds
   std::optional<double> rel_error;          // the variant's rel_error metric
+  std::optional<double> mass_kept;          // attention_mass_kept (one-hot probe), when measured
+  std::optional<double> predicted_speedup;  // 1 / attended_fraction: what the sparsity alone allows
   std::string shape;                        // the variant case's shape string
 };
 

@@ -6,8 +6,10 @@
 
 #include "attnbench/dtype.h"
 #include "gbench_timer.h"
+#include "mass_probe.h"
 #include "output_check.h"
 #include "recall_executor.h"
+#include "recall_variant_executor.h"
 #include "statistics.h"
 #include "variant_registry.h"
 
@@ -51,10 +53,11 @@ double flops_peak(const ab_peaks& p, ab_dtype t) {
 }
 
 /// Runs once on a poisoned output and compares with the oracle; false if the case failed.
+/// `seconds` receives the kernel time of that run.
 bool check_correctness(const CaseSpec& spec, Backend& be, DeviceInputs& dev, const HostInputs& host, uint64_t seed,
-                       store::CaseRecord& rec) {
+                       store::CaseRecord& rec, double& seconds) {
   be.fill(dev.o.get(), 0xFF, dev.o_bytes);  // all-ones bytes are NaN in fp32, bf16 and fp16
-  be.run(spec.config.kernel_name().c_str(), dev.args);
+  seconds = be.run(spec.config.kernel_name().c_str(), dev.args);
   std::vector<uint8_t> out(dev.o_bytes);
   if (dev.o_bytes) be.download(out.data(), dev.o.get(), dev.o_bytes);
   const CheckResult c = check_output(spec.config, spec.shape, host, out, spec.check, seed);
@@ -78,6 +81,31 @@ bool check_correctness(const CaseSpec& spec, Backend& be, DeviceInputs& dev, con
     return false;
   }
   return true;
+}
+
+/// Device time one case may spend probing attention mass (one-hot runs); beyond it
+/// the probe is skipped and the message says so.
+constexpr double kMassProbeBudgetSeconds = 3.0;
+
+/// For approximate variants: attention mass kept and attended fraction over the checked
+/// rows (see mass_probe.h), and the speedup the measured sparsity predicts.
+void record_attention_mass(const CaseSpec& spec, Backend& be, const HostInputs& host, uint64_t seed,
+                           double kernel_seconds, store::CaseRecord& rec) {
+  const int runs = mass_probe_runs(spec.shape);
+  if (runs * kernel_seconds > kMassProbeBudgetSeconds) {
+    rec.message = fmt::format("attention mass not probed: {} one-hot runs would take about {:.1f} s", runs,
+                              runs * kernel_seconds);
+    return;
+  }
+  const ab_attention_args a = make_args(spec.config, spec.shape, host);
+  const CheckMode mode = spec.check == CheckMode::kFull ? CheckMode::kFull : CheckMode::kSampled;
+  const std::vector<RowId> rows = checked_rows(spec.shape, a, mode, seed, 64);
+  const MassProbeResult m = probe_attention_mass(be, spec.config, spec.shape, host, rows);
+  if (m.rows == 0) return;
+  rec.metrics.push_back({"attention_mass_kept", m.mass_kept, "ratio"});
+  rec.metrics.push_back({"attended_fraction", m.attended_fraction, "ratio"});
+  if (m.attended_fraction > 0) rec.metrics.push_back({"predicted_speedup", 1.0 / m.attended_fraction, "ratio"});
+  if (rec.flops) rec.metrics.push_back({"attended_flops", *rec.flops * m.attended_fraction, "FLOP"});
 }
 
 void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& dev, store::CaseRecord& rec) {
@@ -114,7 +142,9 @@ void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& d
 }  // namespace
 
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
-  // Recall cases run the KV methods in-process on the host: no device needed.
+  // Recall cases run the KV methods in-process on the host (no device needed); recall
+  // variant cases run their questions through the slot's device.
+  if (spec.recall && spec.recall->is_variant()) return execute_recall_variant_case(spec, slot, seed);
   if (spec.recall) return execute_recall_case(spec, slot, seed);
   store::CaseRecord rec = describe(spec, slot);
   if (!slot.device) {
@@ -135,8 +165,11 @@ store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCac
       return rec;
     }
     DeviceInputs dev = upload_inputs(*slot.device, spec.config, spec.shape, host);
-    if (!check_correctness(spec, *slot.device, dev, host, seed, rec)) return rec;
+    double check_seconds = 0;
+    if (!check_correctness(spec, *slot.device, dev, host, seed, rec, check_seconds)) return rec;
     const VariantInfo* info = find_variant(spec.config.variant);
+    if (info && !info->exact && spec.check != CheckMode::kNone)
+      record_attention_mass(spec, *slot.device, host, seed, check_seconds, rec);
     if (spec.phase != "correctness" && (!info || info->timed)) time_and_summarize(spec, slot, dev, rec);
   } catch (const BackendError& e) {
     rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
 
 #include "attnbench/dtype.h"
 #include "counter_rng.h"
@@ -144,6 +145,12 @@ DeviceInputs upload_inputs(Backend& be, const VariantConfig& cfg, const Shape& s
   d.args.o = d.o.get();
   d.args.block_table = d.block_table.get();
   return d;
+}
+
+void upload_values(Backend& be, const Shape& s, const HostInputs& h, const std::vector<float>& v, DeviceInputs& d) {
+  const std::vector<uint8_t> bytes = encoded(s.dtype, s.page_size > 0 ? to_pages(s, h, v) : v);
+  if (bytes.size() != d.v.bytes()) throw std::invalid_argument("upload_values: V has the wrong size for this case");
+  be.upload(d.v.get(), bytes.data(), bytes.size());
 }
 
 }  // namespace attnbench

@@ -36,4 +36,9 @@ ab_attention_args make_args(const VariantConfig& cfg, const Shape& shape, const 
 /// Uploads the inputs (encoded in the storage dtype; K/V scattered into pages when paged).
 DeviceInputs upload_inputs(Backend& backend, const VariantConfig& cfg, const Shape& shape, const HostInputs& host);
 
+/// Replaces the device values of `d` by `v` (contiguous [B,Hkv,Lk,d] like HostInputs::v;
+/// encoded in the storage dtype and scattered into pages when paged).
+void upload_values(Backend& backend, const Shape& shape, const HostInputs& host, const std::vector<float>& v,
+                   DeviceInputs& d);
+
 }  // namespace attnbench

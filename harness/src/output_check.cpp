@@ -30,6 +30,12 @@ std::vector<RowId> sample_rows(std::vector<RowId> all, uint64_t seed, int max_ro
 
 }  // namespace
 
+std::vector<RowId> checked_rows(const Shape& s, const ab_attention_args& a, CheckMode mode, uint64_t seed,
+                                int max_rows) {
+  std::vector<RowId> rows = valid_rows(s, a);
+  return mode == CheckMode::kSampled ? sample_rows(std::move(rows), seed, max_rows) : rows;
+}
+
 CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInputs& host,
                          const std::vector<uint8_t>& output, CheckMode mode, uint64_t seed, int max_rows) {
   CheckResult r;
@@ -45,7 +51,7 @@ CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInp
     for (size_t c = 0; c < d; ++c) r.nonfinite += !std::isfinite(out[c]);
   }
   if (mode == CheckMode::kNone) return r;
-  if (mode == CheckMode::kSampled) rows = sample_rows(std::move(rows), seed, max_rows);
+  if (mode == CheckMode::kSampled) rows = checked_rows(s, a, mode, seed, max_rows);
 
   std::vector<double> ref(rows.size() * d);
   reference_attention_rows(a, key_mask(cfg), host.q.data(), host.k.data(), host.v.data(), rows, ref.data());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "case_inputs.h"
+#include "reference_attention.h"
 
 namespace attnbench {
 
@@ -17,6 +18,11 @@ struct CheckResult {
   int64_t nonfinite = 0;      // NaN/Inf in valid rows (unwritten or overflowed)
   int64_t rows_checked = 0;
 };
+
+/// Rows a check looks at: every valid row (kFull, kNone), or up to `max_rows` of them
+/// for kSampled (the first and last rows always, the rest drawn from `seed`).
+std::vector<RowId> checked_rows(const Shape& shape, const ab_attention_args& args, CheckMode mode, uint64_t seed,
+                                int max_rows = 64);
 
 /// Checks `output` (raw bytes in the storage dtype, layout of Q) against the oracle.
 /// kSampled checks up to `max_rows` rows spread over batch, heads and positions.

@@ -86,10 +86,17 @@ void expand_group(Suite& suite, const json& g, const json& defaults, bool quick,
     if (!g["axes"].is_object()) fail(gwhere, "'axes' must be an object");
     for (const auto& [k, v] : g["axes"].items()) axes[k] = v;
   }
+  // The quick form may narrow the axes and replace the variant list.
+  json variants = g["variants"];
   if (quick && g.contains("quick") && g["quick"].is_object()) {
-    check_keys(g["quick"], {"axes"}, gwhere + " quick");
+    check_keys(g["quick"], {"axes", "variants"}, gwhere + " quick");
     const json quick_axes = g["quick"].value("axes", json::object());
     for (const auto& [k, v] : quick_axes.items()) axes[k] = v;
+    if (g["quick"].contains("variants")) {
+      variants = g["quick"]["variants"];
+      if (!variants.is_array() || variants.empty())
+        fail(gwhere + " quick", "'variants' must be a non-empty list of configuration strings");
+    }
   }
   for (const auto& [k, v] : axes.items()) {
     if (std::find(kAxes.begin(), kAxes.end(), k) == kAxes.end())
@@ -125,7 +132,7 @@ void expand_group(Suite& suite, const json& g, const json& defaults, bool quick,
       }
     shapes.swap(next);
   }
-  for (const json& vj : g["variants"]) {
+  for (const json& vj : variants) {
     if (!vj.is_string()) fail(gwhere, "variants must be strings");
     VariantConfig cfg;
     try { cfg = parse_variant_config(vj.get<std::string>()); } catch (const std::exception& e) { fail(gwhere, e.what()); }

@@ -75,6 +75,9 @@ const VariantInfo* find_variant(std::string_view name) {
 
 KeyMask key_mask(const VariantConfig& cfg) {
   KeyMask m{{cfg.causal, cfg.window_left, cfg.window_right}, 0};
+  // The window of sliding_window/neighborhood is the sparsity pattern under test, not the
+  // problem: their oracle (and dense-equivalent FLOPs) is attention under the causal mask alone.
+  if (cfg.variant == "sliding_window" || cfg.variant == "neighborhood") m.mask.window_left = m.mask.window_right = -1;
   if (cfg.variant == "tree") {
     const auto it = cfg.params.find("branch");
     m.tree_branch = it == cfg.params.end() ? 2 : std::max(1, std::atoi(it->second.c_str()));
