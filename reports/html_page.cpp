@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis_sections.h"
+#include "reproduce_targets.h"
 #include "comparison_table.h"
 #include "efficiency.h"
 #include "format_units.h"
@@ -223,6 +224,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
   out += "<nav class=\"toc\"><a href=\"#provenance\">Provenance</a><a href=\"#peaks\">Machine "
          "peaks</a><a href=\"#summary\">Summary</a>";
   if (comparison) out += "<a href=\"#comparison\">Comparison</a>";
+  // Only runs with reproduction targets (suite groups with a published figure) get this section.
+  const std::string targets = render_targets_section(data);
+  if (!targets.empty()) out += "<a href=\"#targets\">Targets</a>";
   out += "<a href=\"#roofline\">Roofline</a><a href=\"#recall\">KV recall</a>"
          "<a href=\"#backends\">Backends</a>";
   // Only runs with approximate (sparse / linear / top-k) variants get this section.
@@ -236,6 +240,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
   out += machine_peaks(data.peaks);
   out += summary(all, suites, comparison ? nullptr : own_noise);
   if (comparison) out += render_comparison_section(*comparison, base_noise, own_noise);
+  out += targets;
   out += render_roofline_section(data);
   out += render_recall_section(data);
   out += render_backend_section(data);

@@ -85,6 +85,7 @@ tr.dominated td{color:#52606d}
 td.best{font-weight:700;color:var(--ok)}
 td.ratio.lower{color:var(--ok)}
 td.ratio.higher{color:var(--bad)}
+td.verdict.reproduced{color:var(--ok);font-weight:600}td.verdict.not-reproduced{color:var(--bad);font-weight:600}
 .chip.v-faster,.badge.v-faster{background:var(--okbg);color:var(--ok)}
 .chip.v-slower,.badge.v-slower{background:var(--badbg);color:var(--bad)}
 .badge.v-same,.badge.v-untimed{background:var(--nabg);color:#52606d}

@@ -162,14 +162,24 @@ RunInfo read_run(sqlite3* db, const std::string& path, std::optional<int64_t> ru
   return read_run_row(q);
 }
 
+/// Whether `cases` has the group_name/target columns (schema version 2 on).
+bool has_target_columns(sqlite3* db, const std::string& path) {
+  Query q(db, path, "SELECT 1 FROM pragma_table_info('cases') WHERE name = 'target'");
+  return q.step();
+}
+
 std::vector<CaseResult> read_cases(sqlite3* db, const std::string& path, int64_t run_id) {
   std::vector<CaseResult> cases;
   std::unordered_map<int64_t, size_t> index;
   {
+    // A report may read a file written before version 2; those cases have no group or target.
+    const bool targets = has_target_columns(db, path);
     Query q(db, path,
-            "SELECT id, case_key, suite, suite_file_hash, phase, backend, device, variant, "
-            "config, dtype, batch, heads_q, heads_kv, len_q, len_k, head_dim, page_size, "
-            "shape, status, message, flops, bytes FROM cases WHERE run_id = ? ORDER BY id");
+            fmt::format("SELECT id, case_key, suite, suite_file_hash, phase, backend, device, variant, "
+                        "config, dtype, batch, heads_q, heads_kv, len_q, len_k, head_dim, page_size, "
+                        "shape, status, message, flops, bytes, {} FROM cases WHERE run_id = ? ORDER BY id",
+                        targets ? "group_name, coalesce(target, '')" : "'', ''")
+                .c_str());
     q.bind(1, run_id);
     while (q.step()) {
       CaseResult c;
@@ -195,6 +205,8 @@ std::vector<CaseResult> read_cases(sqlite3* db, const std::string& path, int64_t
       c.message = q.text(19);
       c.flops = q.opt_real(20);
       c.bytes = q.opt_real(21);
+      c.group = q.text(22);
+      c.target = q.text(23);
       index.emplace(c.id, cases.size());
       cases.push_back(std::move(c));
     }

@@ -42,6 +42,8 @@ struct CaseResult {
   int64_t id = 0;
   std::string case_key, suite, suite_file_hash, phase, backend, device, variant, config,
       dtype, shape, status, message;
+  std::string group;   // suite group ("" before schema version 2)
+  std::string target;  // reproduction target JSON; empty for ordinary cases
   std::optional<int64_t> batch, heads_q, heads_kv, len_q, len_k, head_dim, page_size;
   std::optional<double> flops, bytes;
   std::vector<Metric> metrics;  // ordered by name

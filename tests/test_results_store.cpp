@@ -3,6 +3,7 @@
 
 #include "cli_harness.h"
 #include "results_store.h"
+#include "store_schema.h"
 
 using namespace attnbench;
 using namespace attnbench::test;
@@ -79,4 +80,24 @@ TEST_CASE("newer schemas and non-attnbench files are refused") {
   write_file(t / "text.db", std::string(2048, 'x'));
   CHECK_THROWS_WITH(store::ResultsStore(t / "text.db"), Catch::Contains("not a readable SQLite file"));
   CHECK(read_file(t / "text.db") == std::string(2048, 'x'));
+}
+
+TEST_CASE("a version-1 database migrates forward and keeps its cases") {
+  TempDir t;
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open((t / "old.db").c_str(), &h) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(h, std::string(store::kMigrations[0]).c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_exec(h,
+               "PRAGMA user_version = 1;"
+               "INSERT INTO runs (id, started_at, status, command_line, seed, quick, selection)"
+               " VALUES (1, '2026-01-01', 'complete', 'x', 1, 0, '{}');"
+               "INSERT INTO cases (run_id, case_key, suite, suite_file_hash, phase, backend, device, variant, config,"
+               " dtype, shape, status) VALUES (1, 'k', 's', 'h', 'prefill', 'cpu', 'host', 'flash', 'flash', 'fp32',"
+               " 'b=1', 'ok')",
+               nullptr, nullptr, nullptr);
+  sqlite3_close(h);
+  { store::ResultsStore db(t / "old.db"); }
+  CHECK(query_one(t / "old.db", "PRAGMA user_version") == std::to_string(store::kMigrations.size()));
+  CHECK(query_one(t / "old.db", "SELECT case_key || '/' || group_name || '/' || coalesce(target, 'none') FROM cases") ==
+        "k//none");
 }

@@ -1,7 +1,10 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "atomic_write.h"
 #include "html_report.h"
+#include "report_data.h"
+#include "reproduce_targets.h"
 
 namespace attnbench::cli {
 
@@ -13,6 +16,7 @@ Command add_report_command(CLI::App& app) {
   auto baseline = std::make_shared<int64_t>(0);
   auto baseline_db = std::make_shared<std::string>();
   auto threshold = std::make_shared<double>(5.0);
+  auto targets_md = std::make_shared<std::string>();
   cmd->add_option("--db", *db, "Results database");
   auto* run_opt = cmd->add_option("--run", *run, "Run id (default: the newest)");
   cmd->add_option("-o,--output", *out, "Output HTML file");
@@ -20,6 +24,8 @@ Command add_report_command(CLI::App& app) {
   cmd->add_option("--baseline-db", *baseline_db, "Database holding the baseline run (default: --db)");
   cmd->add_option("--threshold", *threshold, "Relative time change, in percent, below which a case is 'same'")
       ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--targets-md", *targets_md,
+                  "Also write the reproduction targets (published vs measured) as a Markdown table to this file");
   return [=]() {
     reports::HtmlReportOptions options;
     if (run_opt->count()) options.run_id = *run;
@@ -28,6 +34,11 @@ Command add_report_command(CLI::App& app) {
     options.time_threshold = *threshold / 100.0;
     reports::write_html_report(*db, options, *out);
     fmt::print("wrote {}\n", *out);
+    if (!targets_md->empty()) {
+      const reports::RunData data = reports::load_run(*db, options.run_id);
+      reports::write_file_atomically(*targets_md, reports::render_targets_markdown(data));
+      fmt::print("wrote {}\n", *targets_md);
+    }
     return kOk;
   };
 }

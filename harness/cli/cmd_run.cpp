@@ -60,7 +60,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   auto a = std::make_shared<Args>();
   cmd->add_option("--suite,-s", a->suites, "Suites to run (names or files), comma-separated");
   cmd->add_option("--backend,-b", a->backends, "Backends (default: every loaded backend with a device), comma-separated");
-  cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal'");
+  cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal' (recall suites: variant cases)");
   cmd->add_option("--method", a->methods, "Recall suites: KV method globs, e.g. 'snapkv,h2o' or 'kivi:bits=2'");
   cmd->add_option("--budget", a->budgets, "Recall suites: token budgets replacing the suites' budget axis, e.g. 256,1024");
   cmd->add_option("--filter", a->filter, "Regex on the case key suite|backend|config|shape");

@@ -6,6 +6,7 @@
 
 #include "attnbench/dtype.h"
 #include "gbench_timer.h"
+#include "host_memory.h"
 #include "mass_probe.h"
 #include "output_check.h"
 #include "recall_executor.h"
@@ -57,7 +58,9 @@ double flops_peak(const ab_peaks& p, ab_dtype t) {
 bool check_correctness(const CaseSpec& spec, Backend& be, DeviceInputs& dev, const HostInputs& host, uint64_t seed,
                        store::CaseRecord& rec, double& seconds) {
   be.fill(dev.o.get(), 0xFF, dev.o_bytes);  // all-ones bytes are NaN in fp32, bf16 and fp16
+  const HostPeakMemory memory;
   seconds = be.run(spec.config.kernel_name().c_str(), dev.args);
+  if (const auto extra = memory.extra_bytes()) rec.metrics.push_back({"host_memory_peak_extra", *extra, "B"});
   std::vector<uint8_t> out(dev.o_bytes);
   if (dev.o_bytes) be.download(out.data(), dev.o.get(), dev.o_bytes);
   const CheckResult c = check_output(spec.config, spec.shape, host, out, spec.check, seed);
@@ -139,13 +142,7 @@ void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& d
   }
 }
 
-}  // namespace
-
-store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
-  // Recall cases run the KV methods in-process on the host (no device needed); recall
-  // variant cases run their questions through the slot's device.
-  if (spec.recall && spec.recall->is_variant()) return execute_recall_variant_case(spec, slot, seed);
-  if (spec.recall) return execute_recall_case(spec, slot, seed);
+store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
   store::CaseRecord rec = describe(spec, slot);
   if (!slot.device) {
     rec.status = "no_device";
@@ -183,6 +180,19 @@ store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCac
   }
   rec.metrics.push_back({"case_wall_time",
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "s"});
+  return rec;
+}
+
+}  // namespace
+
+store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
+  // Recall cases run the KV methods in-process on the host (no device needed); recall
+  // variant cases run their questions through the slot's device.
+  store::CaseRecord rec = spec.recall && spec.recall->is_variant() ? execute_recall_variant_case(spec, slot, seed)
+                          : spec.recall                            ? execute_recall_case(spec, slot, seed)
+                                                                   : execute_attention_case(spec, slot, cache, seed);
+  rec.group = spec.group;
+  rec.target = spec.target;
   return rec;
 }
 

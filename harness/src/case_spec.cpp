@@ -34,6 +34,8 @@ void Shape::validate() const {
   if (elements > 8e9) fail("tensors exceed 8e9 elements");
 }
 
+std::string CaseSpec::config_string() const { return recall ? recall->config() : config.canonical(); }
+
 std::string CaseSpec::key() const {
   if (recall) return fmt::format("{}|{}|{}|{}", suite, backend, recall->config(), recall->shape());
   return fmt::format("{}|{}|{}|{}", suite, backend, config.canonical(), shape.canonical());

@@ -39,6 +39,9 @@ struct CaseSpec {
   std::string suite;
   std::string suite_file_hash;
   std::string group;
+  /// JSON of the published figure this case helps reproduce (suite group "target");
+  /// empty for ordinary cases. Stored with the case so reports need no suite file.
+  std::string target;
   std::string phase;       // correctness | prefill | decode | ...
   std::string backend;
   VariantConfig config;
@@ -49,6 +52,9 @@ struct CaseSpec {
   /// Set for recall cases (phase "recall"): config and shape then come from it, and
   /// `config`/`shape` above are unused. Shared because plans copy cases per backend.
   std::shared_ptr<const RecallCaseSpec> recall;
+
+  /// Configuration string as stored: the variant config, or the recall case's config.
+  std::string config_string() const;
 
   /// Unique key of the case within a run.
   std::string key() const;

@@ -20,8 +20,8 @@ constexpr const char* kRunColumns =
 constexpr int kRunColumnCount = 17;
 constexpr const char* kCaseColumns =
     "case_key, suite, suite_file_hash, phase, backend, device, variant, config, dtype, batch, heads_q, heads_kv,"
-    " len_q, len_k, head_dim, page_size, shape, status, message, flops, bytes";
-constexpr int kCaseColumnCount = 21;
+    " len_q, len_k, head_dim, page_size, shape, status, message, flops, bytes, group_name, target";
+constexpr int kCaseColumnCount = 23;
 
 /// A raw prepared statement: rows are copied value by value (sqlite3_bind_value keeps
 /// each value's storage class, NULLs included), which the typed Statement cannot do.

@@ -1,6 +1,7 @@
-// One recall case: a structured recall task (suites/generators/recall_tasks.h) and the
-// KV-cache method that compresses its prefilled cache (backends/cpu/kv). Kept apart from
-// the suite parser so CaseSpec can hold one without pulling in JSON.
+// One recall case: a structured recall task (suites/generators/recall_tasks.h) and either
+// the KV-cache method that compresses its prefilled cache (backends/cpu/kv) or the
+// attention variant that answers its questions on a backend. Kept apart from the suite
+// parser so CaseSpec can hold one without pulling in JSON.
 #pragma once
 
 #include <string>
@@ -9,7 +10,7 @@
 
 namespace attnbench {
 
-/// Everything needed to generate a recall case and run one KV method on it.
+/// Everything needed to generate a recall case and run one KV method or attention variant on it.
 struct RecallCaseSpec {
   recall::TaskParams task;    ///< task, len_k, depth and the task's counts
   recall::RecallKnobs knobs;  ///< heads, head_dim and generator overrides (seed set at run time)
@@ -20,14 +21,22 @@ struct RecallCaseSpec {
   std::string method_entry;
   int budget = 0;             ///< token budget given to the method; 0 when the method takes none
   bool has_depth = true;      ///< false for tasks whose needles are not placed at `depth` (mqar)
+  /// Canonical attention variant config (e.g. "topk_decode:k=64") for a variant case, which
+  /// runs the questions through a backend kernel instead of a KV method; empty for KV cases.
+  std::string variant;
 
-  /// Config column: "kv=" + method, so a KV config never collides with an attention variant.
-  std::string config() const { return "kv=" + method; }
+  /// True for an attention-variant case (method and budget are then unused).
+  bool is_variant() const { return !variant.empty(); }
+  /// Config column: the variant config, or "kv=" + method, so a KV config never collides
+  /// with an attention variant and reports group both alike.
+  std::string config() const { return is_variant() ? variant : "kv=" + method; }
   /// Canonical shape: task, length, depth, heads, d and every task count or knob that
   /// changes the generated data, e.g. "task=single_needle,lk=1024,depth=0.2,hq=4,hkv=2,d=64".
   std::string shape() const;
-  /// Method name (the config before ':').
+  /// Method name (the config before ':'); empty for a variant case.
   std::string method_name() const { return method.substr(0, method.find(':')); }
+  /// Variant name (the variant config before ':'); empty for a KV case.
+  std::string variant_name() const { return variant.substr(0, variant.find(':')); }
 };
 
 }  // namespace attnbench

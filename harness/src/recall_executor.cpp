@@ -17,10 +17,12 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-/// The generated data of a case. Consecutive cases differ only in method (the suite
-/// expands methods inside each task cell), so one generation serves all of them. The
-/// runner executes cases one at a time; thread_local keeps that assumption harmless.
-const recall::RecallCase& generate(const RecallCaseSpec& r, uint64_t seed) {
+}  // namespace
+
+const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed) {
+  // Consecutive cases differ only in method or variant (the suite expands both inside
+  // each task cell), so one generation serves all of them. The runner executes cases one
+  // at a time; thread_local keeps that assumption harmless.
   struct Last {
     std::string key;
     recall::RecallCase data;
@@ -31,8 +33,8 @@ const recall::RecallCase& generate(const RecallCaseSpec& r, uint64_t seed) {
   if (last.key != key) {
     recall::RecallKnobs k = r.knobs;
     k.seed = seed;
-    // The case hash comes from the task shape alone, never the method, so every method
-    // of a cell sees the same haystack and needles.
+    // The case hash comes from the task shape alone, never the method or variant, so
+    // every case of a cell sees the same haystack and needles.
     k.case_hash = gen::hash_string(shape.c_str());
     last.key.clear();  // a throwing generation must not leave a stale key behind
     last.data = recall::make_task(r.task, k);
@@ -40,6 +42,8 @@ const recall::RecallCase& generate(const RecallCaseSpec& r, uint64_t seed) {
   }
   return last.data;
 }
+
+namespace {
 
 store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot) {
   const RecallCaseSpec& r = *spec.recall;
@@ -103,7 +107,7 @@ store::CaseRecord execute_recall_case(const CaseSpec& spec, const BackendSlot& s
   const RecallCaseSpec& r = *spec.recall;
   const auto t0 = Clock::now();
   try {
-    const recall::RecallCase& rc = generate(r, seed);
+    const recall::RecallCase& rc = recall_task_data(r, seed);
     const auto method = kv::make_kv_method(r.method);
     const kv::KvInput in = kv::kv_input(rc);
     const auto c0 = Clock::now();

@@ -12,11 +12,16 @@
 #include "case_spec.h"
 #include "kv_decode.h"
 #include "kv_method.h"
+#include "recall_tasks.h"
 #include "results_store.h"
 
 namespace attnbench {
 
-/// Executes the recall case `spec` (spec.recall set) and returns the record to store.
+/// The generated task of a recall case under `seed` (cached: the cases of one task cell
+/// share it). The reference stays valid until the next call with another shape or seed.
+const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed);
+
+/// Executes the KV-method recall case `spec` (spec.recall set) and returns the record to store.
 /// The KV methods run in-process on the host, so `slot` only names the device.
 store::CaseRecord execute_recall_case(const CaseSpec& spec, const BackendSlot& slot, uint64_t seed);
 

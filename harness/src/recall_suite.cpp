@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "kv_method.h"
+#include "variant_config.h"
 
 namespace attnbench {
 using nlohmann::json;
@@ -138,12 +139,27 @@ std::vector<std::pair<std::string, int>> method_configs(const std::string& entry
   return out;
 }
 
+/// Parses the "variants" list of a group: attention variant configs, run once per cell.
+std::vector<VariantConfig> variant_configs(const json& variants, const std::string& where) {
+  if (!variants.is_array()) fail(where, "'variants' must be a list of attention variant configs");
+  std::vector<VariantConfig> out;
+  for (const json& v : variants) {
+    if (!v.is_string()) fail(where, "variants must be strings");
+    try {
+      out.push_back(parse_variant_config(v.get<std::string>()));
+    } catch (const std::invalid_argument& e) {
+      fail(where, fmt::format("variant '{}': {}", v.get<std::string>(), e.what()));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool is_recall_group(const json& group) { return group.is_object() && group.contains("task"); }
 
 void check_recall_defaults(const json& defaults, const std::string& where) {
-  check_keys(defaults, {"axes", "methods", "knobs", "repetitions", "min_time"}, where + " defaults");
+  check_keys(defaults, {"axes", "methods", "variants", "knobs", "repetitions", "min_time"}, where + " defaults");
 }
 
 std::string kv_config_with_budget(const std::string& method, int budget) {
@@ -182,7 +198,7 @@ bool method_selected(const std::vector<std::string>& globs, const RecallCaseSpec
 }
 
 void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool quick, const std::string& where) {
-  check_keys(g, {"name", "task", "methods", "axes", "knobs", "quick", "repetitions", "min_time"}, where);
+  check_keys(g, {"name", "task", "methods", "variants", "axes", "knobs", "quick", "repetitions", "min_time"}, where);
   if (!g.contains("name") || !g["name"].is_string()) fail(where, "group needs a string 'name'");
   const std::string name = g["name"];
   const std::string gwhere = fmt::format("{} group '{}'", where, name);
@@ -194,24 +210,27 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
                              g["task"].get<std::string>()));
   }
 
-  // Axes and methods: defaults, then the group, then (for --quick) the group's quick block.
+  // Axes, methods and variants: defaults, then the group, then (for --quick) the group's quick block.
   json axes = defaults.value("axes", json::object());
   json methods = defaults.value("methods", json::array());
+  json variants = defaults.value("variants", json::array());
   json knobs = defaults.value("knobs", json::object());
   if (g.contains("axes")) {
     if (!g["axes"].is_object()) fail(gwhere, "'axes' must be an object");
     merge_axes(axes, g["axes"]);
   }
   if (g.contains("methods")) methods = g["methods"];
+  if (g.contains("variants")) variants = g["variants"];
   if (g.contains("knobs")) {
     if (!g["knobs"].is_object()) fail(gwhere, "'knobs' must be an object");
     for (const auto& [k, v] : g["knobs"].items()) knobs[k] = v;
   }
   if (quick && g.contains("quick") && g["quick"].is_object()) {
-    check_keys(g["quick"], {"axes", "methods"}, gwhere + " quick");
+    check_keys(g["quick"], {"axes", "methods", "variants"}, gwhere + " quick");
     const json quick_axes = g["quick"].value("axes", json::object());  // named: items() must not outlive it
     merge_axes(axes, quick_axes);
     if (g["quick"].contains("methods")) methods = g["quick"]["methods"];
+    if (g["quick"].contains("variants")) variants = g["quick"]["variants"];
   }
   if (axes.contains("len")) {  // the attention suites' name for a length, accepted here too
     axes["len_k"] = axes["len"];
@@ -224,7 +243,10 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
   }
   if (task == recall::RecallTask::mqar && (axes.contains("depth") || axes.contains("n_depths")))
     fail(gwhere, "mqar spreads its pairs over the context: it has no depth axis");
-  if (!methods.is_array() || methods.empty()) fail(gwhere, "'methods' must be a non-empty list of KV configs");
+  if (!methods.is_array()) fail(gwhere, "'methods' must be a list of KV configs");
+  const std::vector<VariantConfig> variant_list = variant_configs(variants, gwhere);
+  if (methods.empty() && variant_list.empty())
+    fail(gwhere, "needs at least one KV config in 'methods' or attention variant in 'variants'");
 
   std::vector<int> budgets;
   if (axes.contains("budget"))
@@ -294,6 +316,19 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
       r->budget = budget;
       r->has_depth = task != recall::RecallTask::mqar;
       CaseSpec c = proto;
+      c.recall = std::move(r);
+      if (seen.insert(c.key()).second) suite.cases.push_back(std::move(c));
+    }
+    // Variants have no budget axis: they keep what their own options say, once per cell.
+    for (const VariantConfig& cfg : variant_list) {
+      auto r = std::make_shared<RecallCaseSpec>();
+      r->task = cell.task;
+      r->knobs = cell.knobs;
+      r->knob_overrides = overrides;
+      r->variant = cfg.canonical();
+      r->has_depth = task != recall::RecallTask::mqar;
+      CaseSpec c = proto;
+      c.config = cfg;  // so --variant globs match recall variant cases as they match attention cases
       c.recall = std::move(r);
       if (seen.insert(c.key()).second) suite.cases.push_back(std::move(c));
     }

@@ -1,6 +1,7 @@
 // Recall groups of a suite file (suites/README.md "Recall suites"): a structured recall
 // task crossed with context length x depth (and the task's counts), KV-cache methods
-// and a budget axis, expanded into CaseSpecs whose `recall` field is set.
+// and a budget axis, plus attention variants (no budget axis), expanded into CaseSpecs
+// whose `recall` field is set.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -20,9 +21,10 @@ bool is_recall_group(const nlohmann::json& group);
 void check_recall_defaults(const nlohmann::json& defaults, const std::string& where);
 
 /// Expands one recall group into suite.cases (tasks outermost, then methods, then budgets,
-/// so consecutive cases share generated data). A budget at or above the context length is
-/// skipped: the method would keep every token and only repeat "full". Throws
-/// std::invalid_argument naming the group and field on malformed content or unknown methods.
+/// then the group's attention variants once per cell, so consecutive cases share generated
+/// data). A budget at or above the context length is skipped: the method would keep every
+/// token and only repeat "full". Throws std::invalid_argument naming the group and field on
+/// malformed content, unknown methods or unknown variants/options.
 void expand_recall_group(Suite& suite, const nlohmann::json& group, const nlohmann::json& defaults, bool quick,
                          const std::string& where);
 

@@ -94,14 +94,16 @@ void ResultsStore::add_case(int64_t run_id, const CaseRecord& c) {
   with_transaction(*db_, [&] {
     Statement s(db_->handle(),
                 "INSERT INTO cases (run_id, case_key, suite, suite_file_hash, phase, backend, device, variant, config,"
-                " dtype, batch, heads_q, heads_kv, len_q, len_k, head_dim, page_size, shape, status, message, flops, bytes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                " dtype, batch, heads_q, heads_kv, len_q, len_k, head_dim, page_size, shape, status, message, flops, bytes,"
+                " group_name, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, run_id).bind(2, c.case_key).bind(3, c.suite).bind(4, c.suite_file_hash).bind(5, c.phase)
         .bind(6, c.backend).bind(7, c.device).bind(8, c.variant).bind(9, c.config).bind(10, c.dtype)
         .bind(11, c.batch).bind(12, c.heads_q).bind(13, c.heads_kv).bind(14, c.len_q).bind(15, c.len_k)
         .bind(16, c.head_dim).bind(17, c.page_size).bind(18, c.shape).bind(19, c.status).bind(20, c.message);
     if (c.flops) s.bind(21, *c.flops); else s.bind_null(21);
     if (c.bytes) s.bind(22, *c.bytes); else s.bind_null(22);
+    s.bind(23, c.group);
+    if (!c.target.empty()) s.bind(24, c.target); else s.bind_null(24);
     s.run();
     const int64_t case_id = sqlite3_last_insert_rowid(db_->handle());
     Statement sample(db_->handle(), "INSERT INTO samples (case_id, repetition, iterations, seconds) VALUES (?, ?, ?, ?)");

@@ -39,6 +39,8 @@ struct Metric {
 /// Everything stored for one case.
 struct CaseRecord {
   std::string case_key, suite, suite_file_hash, phase, backend, device, variant, config, dtype, shape;
+  std::string group;   // suite group the case came from
+  std::string target;  // JSON of the reproduction target it measures; empty for none
   int batch = 0, heads_q = 0, heads_kv = 0, len_q = 0, len_k = 0, head_dim = 0, page_size = 0;
   std::string status = "ok";
   std::string message;

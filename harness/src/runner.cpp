@@ -61,6 +61,18 @@ bool matches_any(const std::vector<std::string>& globs, const CaseSpec& c) {
   return false;
 }
 
+/// Whether the selection keeps case `c`. --variant selects attention cases; in a recall
+/// suite --method and --variant pick from one grid (KV methods and attention variants on
+/// the same tasks), so naming only one of them keeps only that kind of recall case.
+bool selected(const RunSelection& sel, const CaseSpec& c) {
+  if (!c.recall) return matches_any(sel.variants, c);
+  if (c.recall->is_variant()) return sel.variants.empty() ? sel.methods.empty() : matches_any(sel.variants, c);
+  return sel.methods.empty() ? sel.variants.empty() : method_selected(sel.methods, *c.recall);
+}
+
+/// True for cases that run on a backend's device (attention cases and recall variant cases).
+bool needs_device(const CaseSpec& c) { return !c.recall || c.recall->is_variant(); }
+
 }  // namespace
 
 std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
@@ -79,7 +91,7 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     if (!known) throw std::invalid_argument(fmt::format("no variant matches '{}' (see 'attnbench list variants')", g));
   }
   check_method_globs(sel.methods);
-  // Recall cases need no plugin (the KV methods run in-process), so they go on "cpu"
+  // KV recall cases need no plugin (the KV methods run in-process), so they go on "cpu"
   // whenever the selection does not exclude it, even if no cpu plugin was loaded.
   const bool recall_on_cpu =
       sel.backends.empty() || std::find(sel.backends.begin(), sel.backends.end(), "cpu") != sel.backends.end();
@@ -99,8 +111,7 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     auto admit = [&](CaseSpec c, const std::string& backend) {
       c.backend = backend;
       if (sel.repetitions > 0) c.repetitions = sel.repetitions;
-      // --variant selects attention cases, --method recall cases.
-      if (c.recall ? !method_selected(sel.methods, *c.recall) : !matches_any(sel.variants, c)) return;
+      if (!selected(sel, c)) return;
       if (filter && !std::regex_search(c.key(), *filter)) return;
       // Shards take every N-th case so that each gets a similar mix of sizes.
       if (index++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) return;
@@ -108,10 +119,10 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     };
     for (const auto& backend : backends)
       for (const CaseSpec& c : suite_cases)
-        if (!c.recall) admit(c, backend);
+        if (needs_device(c)) admit(c, backend);
     if (recall_on_cpu)
       for (const CaseSpec& c : suite_cases)
-        if (c.recall) admit(c, "cpu");
+        if (!needs_device(c)) admit(c, "cpu");
   }
   return cases;
 }
@@ -146,7 +157,7 @@ std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& ca
                                                  const RunSelection& sel) {
   std::map<std::string, BackendSlot> slots;
   for (const auto& c : cases) {
-    if (c.recall) continue;  // in-process on the host: no device to open, no peaks to measure
+    if (!needs_device(c)) continue;  // KV recall: in-process on the host, no device to open or peaks to measure
     if (slots.count(c.backend)) continue;
     BackendSlot& slot = slots[c.backend];
     slot.name = c.backend;
@@ -165,7 +176,7 @@ std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& ca
     }
   }
   for (const auto& c : cases)
-    if (c.recall) slots[c.backend].name = c.backend;  // keeps a slot opened for attention cases
+    if (!needs_device(c)) slots[c.backend].name = c.backend;  // keeps a slot opened for device cases
   return slots;
 }
 

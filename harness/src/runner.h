@@ -51,8 +51,10 @@ struct RunSummary {
 
 /// Expands the selection into cases (backend set on each). Throws std::invalid_argument
 /// for unknown suites, backends, variants or KV methods, and malformed suite files.
-/// Recall cases run in-process on the host and are planned once, on backend "cpu",
-/// when the selection includes cpu (or names no backend).
+/// KV recall cases run in-process on the host and are planned once, on backend "cpu",
+/// when the selection includes cpu (or names no backend); recall variant cases go on
+/// every selected backend, like attention cases. In recall suites --method selects KV
+/// cases and --variant variant cases; naming only one of them drops the other kind.
 std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
                                  const std::vector<std::string>& available_backends);
 

@@ -8,7 +8,7 @@
 namespace attnbench::store {
 
 /// migrations[i] takes a database from user_version i to i + 1.
-inline constexpr std::array<std::string_view, 1> kMigrations = {R"sql(
+inline constexpr std::array<std::string_view, 2> kMigrations = {R"sql(
 CREATE TABLE runs (
   id            INTEGER PRIMARY KEY,
   started_at    TEXT NOT NULL,              -- ISO-8601 UTC
@@ -66,6 +66,12 @@ CREATE TABLE machine_peaks (
   PRIMARY KEY (run_id, backend, device, name)
 );
 CREATE INDEX cases_by_run ON cases(run_id);
+)sql",
+// 2: the suite group of each case, and the published figure a reproduction case is
+// measured against (JSON, NULL for ordinary cases), so reports need no suite files.
+R"sql(
+ALTER TABLE cases ADD COLUMN group_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN target TEXT;
 )sql"};
 
 }  // namespace attnbench::store

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -146,6 +147,100 @@ void expand_group(Suite& suite, const json& g, const json& defaults, bool quick,
   }
 }
 
+/// Canonical form of a config named by a target: a variant config, else (a KV method
+/// or a recall config such as "kv=duo") the string as written.
+std::string canonical_config(const std::string& text) {
+  try {
+    return parse_variant_config(text).canonical();
+  } catch (const std::exception&) {
+    return text;
+  }
+}
+
+/// Whether a config named by a target selects a case's config: equal, or the bare name
+/// of a parameterised config ("kv=duo" selects "kv=duo:recent=384,..."). The report
+/// (reports/reproduce_targets.cpp) applies the same rule.
+bool target_selects(const std::string& named, const std::string& config) {
+  return config == named || (config.size() > named.size() && config.compare(0, named.size(), named) == 0 &&
+                             config[named.size()] == ':' && named.find(':') == std::string::npos);
+}
+
+/// Validates one reproduction target against the cases its group expanded to and returns
+/// it in canonical form. Measures (read by reports/reproduce_targets):
+///   speedup:      time_median(baseline) / time_median(variant) per matching shape
+///   memory_ratio: (I/O bytes + host_memory_peak_extra) of baseline / of variant
+///   metric:       the value of `metric` of every case whose config is in `configs`
+/// `expect` ([lo, hi], or {config: [lo, hi]}) is the range that counts as reproduced.
+json parse_target(const json& t, const std::vector<CaseSpec>& group_cases, const std::string& where) {
+  if (!t.is_object()) fail(where, "'target' must be an object");
+  check_keys(t, {"source", "claim", "published", "measure", "variant", "baseline", "metric", "configs", "expect", "note"},
+             where + " target");
+  for (const char* k : {"source", "claim", "published", "measure"})
+    if (!t.contains(k) || !t[k].is_string()) fail(where, fmt::format("target needs a string '{}'", k));
+  json out = t;
+  std::set<std::string> all;
+  for (const CaseSpec& c : group_cases) all.insert(c.config_string());
+  const auto known = [&](const std::string& named) {
+    return std::any_of(all.begin(), all.end(), [&](const std::string& c) { return target_selects(named, c); });
+  };
+  const auto need_config = [&](const char* key) {
+    if (!t.contains(key) || !t[key].is_string()) fail(where, fmt::format("target needs a string '{}'", key));
+    const std::string c = canonical_config(t[key]);
+    if (!known(c)) fail(where, fmt::format("target {} '{}' is not a config of this group", key, c));
+    out[key] = c;
+  };
+  const std::string measure = t["measure"];
+  if (measure == "speedup" || measure == "memory_ratio") {
+    need_config("variant");
+    need_config("baseline");
+  } else if (measure == "metric") {
+    if (!t.contains("metric") || !t["metric"].is_string()) fail(where, "target needs a string 'metric'");
+    if (!t.contains("configs") || !t["configs"].is_array() || t["configs"].empty())
+      fail(where, "target 'configs' must be a non-empty list");
+    out["configs"] = json::array();
+    for (const json& c : t["configs"]) {
+      if (!c.is_string()) fail(where, "target configs must be strings");
+      const std::string name = canonical_config(c);
+      if (!known(name)) fail(where, fmt::format("target config '{}' is not a config of this group", name));
+      out["configs"].push_back(name);
+    }
+  } else {
+    fail(where, fmt::format("target measure '{}' must be speedup, memory_ratio or metric", measure));
+  }
+  const auto check_range = [&](const json& r) {
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number() || r[0] > r[1])
+      fail(where, "target expect must be [low, high] with low <= high");
+  };
+  if (t.contains("expect")) {
+    if (t["expect"].is_object()) {
+      json e = json::object();
+      for (const auto& [k, v] : t["expect"].items()) {
+        check_range(v);
+        const std::string name = canonical_config(k);
+        if (!known(name)) fail(where, fmt::format("target expect names '{}', not a config of this group", name));
+        e[name] = v;
+      }
+      out["expect"] = e;
+    } else {
+      check_range(t["expect"]);
+    }
+  }
+  return out;
+}
+
+/// A group's "target" (one object, or a list when several figures come from the same
+/// cases) as the JSON array stored with each of its cases.
+std::string parse_targets(const json& t, const std::vector<CaseSpec>& group_cases, const std::string& where) {
+  json out = json::array();
+  if (t.is_array()) {
+    if (t.empty()) fail(where, "'target' must not be an empty list");
+    for (const json& one : t) out.push_back(parse_target(one, group_cases, where));
+  } else {
+    out.push_back(parse_target(t, group_cases, where));
+  }
+  return out.dump();
+}
+
 }  // namespace
 
 Suite load_suite(const std::string& path, bool quick) {
@@ -180,8 +275,12 @@ Suite load_suite(const std::string& path, bool quick) {
   if (!doc.contains("groups") || !doc["groups"].is_array() || doc["groups"].empty())
     fail(path, "'groups' must be a non-empty list");
   try {
-    for (const json& g : doc["groups"]) {
+    for (json g : doc["groups"]) {
       if (!g.is_object()) fail(path, "each group must be an object");
+      // A group's reproduction target is checked against the cases it expands to.
+      const json target = g.contains("target") ? g["target"] : json();
+      g.erase("target");
+      const size_t first = suite.cases.size();
       if (kind == "recall") expand_recall_group(suite, g, defaults, quick, path);
       else if (is_recall_group(g)) {
         // Attention defaults (axes, check) mean nothing to a recall group; timing settings carry over.
@@ -191,6 +290,13 @@ Suite load_suite(const std::string& path, bool quick) {
         expand_recall_group(suite, g, timing, quick, path);
       } else {
         expand_group(suite, g, defaults, quick, path);
+      }
+      if (!target.is_null() && suite.cases.size() > first) {
+        const std::vector<CaseSpec> group_cases(suite.cases.begin() + static_cast<std::ptrdiff_t>(first),
+                                                suite.cases.end());
+        const std::string text =
+            parse_targets(target, group_cases, fmt::format("{} group '{}'", path, g.value("name", std::string())));
+        for (size_t i = first; i < suite.cases.size(); ++i) suite.cases[i].target = text;
       }
     }
   } catch (const json::exception& e) {

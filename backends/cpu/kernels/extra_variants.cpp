@@ -11,6 +11,7 @@
 #include "topk_flexprefill.h"        // flexprefill
 #include "topk_hip.h"                // hip
 #include "topk_hyper.h"              // hyper
+#include "tree_attention.h"           // tree
 
 namespace attnbench::cpu {
 
@@ -29,6 +30,7 @@ std::span<const ExtraVariant> extra_variants() {
       {"hip", hip_supports, hip_run},
       {"flexprefill", flexprefill_supports, flexprefill_run},
       {"prefix_shared", prefix_shared_supports, prefix_shared_run},
+      {"tree", tree_supports, tree_run},
   };
   return table;
 }

@@ -1,0 +1,258 @@
+#include "recall_variant_executor.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gbench_timer.h"
+#include "mass_probe.h"
+#include "recall_executor.h"
+#include "reference_attention.h"
+#include "statistics.h"
+#include "variant_registry.h"
+
+namespace attnbench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot, const VariantConfig& cfg) {
+  const RecallCaseSpec& r = *spec.recall;
+  store::CaseRecord rec;
+  rec.case_key = spec.key();
+  rec.suite = spec.suite;
+  rec.suite_file_hash = spec.suite_file_hash;
+  rec.phase = "recall";
+  rec.backend = spec.backend;
+  rec.device = slot.device ? slot.device->info().name : "none";
+  rec.variant = cfg.variant;
+  rec.config = r.config();  // the variant's canonical string: reports group variants as they group methods
+  rec.dtype = "fp32";
+  rec.shape = r.shape();
+  rec.batch = 1;  // one per question; set once the task is generated
+  rec.heads_q = r.knobs.heads_q;
+  rec.heads_kv = r.knobs.heads_kv;
+  rec.len_q = 1;
+  rec.len_k = r.task.len_k;
+  rec.head_dim = r.knobs.head_dim;
+  return rec;
+}
+
+/// Row (b, h, 0) answers question b through query head h.
+std::vector<RowId> all_rows(const Shape& s) {
+  std::vector<RowId> rows;
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.heads_q; ++h) rows.push_back({b, h, 0});
+  return rows;
+}
+
+/// The full-attention reference mask: the variant's own mask without its window. The
+/// question follows the whole context, so a window is one of the approximations under
+/// test here, not part of the task; errors and mass are measured against every key, as
+/// the KV path measures them against the full cache.
+KeyMask full_mask(const VariantConfig& cfg) {
+  KeyMask m = key_mask(cfg);
+  m.mask.window_left = m.mask.window_right = -1;
+  return m;
+}
+
+struct MassVsFull {
+  double mass_kept = 0, attended_fraction = 0;
+  int64_t rows = 0;
+};
+
+/// Attention mass kept and attended fraction against full attention, from the mass probe.
+/// The probe compares the kernel's weights with the softmax over the keys its mask shows,
+/// which for len_q = 1 without a window is every key. With a window, row r's mass is its
+/// probed mass times the full-softmax mass c_r inside the window (exact for a variant that
+/// renormalises inside its mask); c_r differs per row, so each row gets its own probe, run
+/// on a one-question sub-problem to keep the cost at one batched probe per head.
+MassVsFull mass_vs_full(Backend& be, const VariantConfig& cfg, const RecallAttention& in) {
+  const Shape& s = in.shape;
+  if (cfg.window_left < 0 && cfg.window_right < 0) {
+    const std::vector<RowId> rows = all_rows(s);
+    const MassProbeResult m = probe_attention_mass(be, cfg, s, in.host, rows);
+    return {m.mass_kept, m.attended_fraction, m.rows};
+  }
+  const int lk = s.len_k, d = s.head_dim;
+  const size_t kv_one = static_cast<size_t>(s.heads_kv) * lk * d, q_one = static_cast<size_t>(s.heads_q) * d;
+  Shape one = s;
+  one.batch = 1;
+  HostInputs sub;
+  sub.k.assign(in.host.k.begin(), in.host.k.begin() + kv_one);  // every question shares the context
+  sub.v.assign(in.host.v.begin(), in.host.v.begin() + kv_one);
+  const ab_attention_args a = make_args(cfg, s, in.host);
+  const KeyMask mask = key_mask(cfg), full = full_mask(cfg);
+  const double visible = static_cast<double>(mask.count(0, 1, lk));
+  MassVsFull out;
+  double mass = 0, attended = 0;
+  std::vector<double> p;
+  for (int b = 0; b < s.batch; ++b) {
+    sub.q.assign(in.host.q.begin() + b * q_one, in.host.q.begin() + (b + 1) * q_one);
+    for (int h = 0; h < s.heads_q; ++h) {
+      const RowId row{0, h, 0};
+      const MassProbeResult m = probe_attention_mass(be, cfg, one, sub, std::span<const RowId>(&row, 1));
+      ++out.rows;
+      if (m.rows == 0 || !reference_probabilities(a, full, in.host.q.data(), in.host.k.data(), {b, h, 0}, p)) continue;
+      double inside = 0;
+      for (int j = 0; j < lk; ++j)
+        if (mask.visible(0, j, 1, lk)) inside += p[j];
+      mass += inside * m.mass_kept;
+      attended += m.attended_fraction * visible;
+    }
+  }
+  if (out.rows > 0) {
+    out.mass_kept = mass / static_cast<double>(out.rows);
+    out.attended_fraction = attended / (static_cast<double>(out.rows) * lk);
+  }
+  return out;
+}
+
+/// Scores the downloaded output: accuracy per (question, head) row and the relative L2
+/// error against the fp64 full-attention oracle.
+void record_scores(const recall::RecallCase& rc, const VariantConfig& cfg, const RecallAttention& in,
+                   const std::vector<float>& o, store::CaseRecord& rec) {
+  const Shape& s = in.shape;
+  const int d = s.head_dim;
+  const std::vector<RowId> rows = all_rows(s);
+  std::vector<double> ref(rows.size() * d);
+  reference_attention_rows(make_args(cfg, s, in.host), full_mask(cfg), in.host.q.data(), in.host.k.data(),
+                           in.host.v.data(), rows, ref.data());
+  int correct = 0;
+  double err2 = 0, ref2 = 0;
+  std::vector<double> row(d);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    // Output rows are laid out [B, Hq, 1, d], i.e. in the order of `rows`.
+    for (int c = 0; c < d; ++c) {
+      row[c] = o[r * d + c];
+      const double e = row[c] - ref[r * d + c];
+      err2 += e * e;
+      ref2 += ref[r * d + c] * ref[r * d + c];
+    }
+    correct += recall::decode_correct(rc, rows[r].b, row.data());
+  }
+  rec.metrics.push_back({"recall_accuracy", static_cast<double>(correct) / static_cast<double>(rows.size()), "ratio"});
+  rec.metrics.push_back({"output_error_vs_full", std::sqrt(err2 / std::max(ref2, 1e-300)), "ratio"});
+}
+
+/// Google Benchmark timing of the kernel call, as time_and_summarize does for attention cases.
+void record_timing(const CaseSpec& spec, Backend& be, const std::string& kernel, const DeviceInputs& dev,
+                   store::CaseRecord& rec) {
+  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time,
+                                   [&] { return be.run(kernel.c_str(), dev.args); });
+  if (!t.error.empty()) {
+    rec.status = "error";
+    rec.message = t.error;
+    return;
+  }
+  std::vector<double> secs;
+  for (const auto& s : t.samples) {
+    rec.samples.push_back({s.repetition, s.iterations, s.seconds});
+    secs.push_back(s.seconds);
+  }
+  const Summary sum = summarize(secs);
+  rec.metrics.push_back({"time_median", sum.median, "s"});
+  rec.metrics.push_back({"time_min", sum.min, "s"});
+  rec.metrics.push_back({"time_mad", sum.mad, "s"});
+}
+
+}  // namespace
+
+RecallAttention recall_attention_inputs(const recall::RecallCase& rc) {
+  RecallAttention in;
+  Shape& s = in.shape;
+  s.batch = rc.n_questions;
+  s.heads_q = rc.heads_q;
+  s.heads_kv = rc.heads_kv;
+  s.len_q = 1;
+  s.len_k = rc.len_k;
+  s.head_dim = rc.head_dim;
+  s.dtype = AB_F32;
+  const size_t d = rc.head_dim, kv = static_cast<size_t>(rc.heads_kv) * rc.len_k * d;
+  in.host.q.resize(static_cast<size_t>(s.batch) * s.heads_q * d);
+  for (int b = 0; b < s.batch; ++b)  // q_question is [Hq, n_questions, d]
+    for (int h = 0; h < s.heads_q; ++h)
+      std::memcpy(&in.host.q[(static_cast<size_t>(b) * s.heads_q + h) * d],
+                  &rc.q_question[(static_cast<size_t>(h) * rc.n_questions + b) * d], d * sizeof(float));
+  in.host.k.resize(kv * s.batch);
+  in.host.v.resize(kv * s.batch);
+  for (int b = 0; b < s.batch; ++b) {
+    std::copy(rc.k.begin(), rc.k.end(), in.host.k.begin() + b * kv);
+    std::copy(rc.v.begin(), rc.v.end(), in.host.v.begin() + b * kv);
+  }
+  return in;
+}
+
+store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot& slot, uint64_t seed) {
+  const RecallCaseSpec& r = *spec.recall;
+  VariantConfig cfg;
+  try {
+    cfg = parse_variant_config(r.variant);
+  } catch (const std::exception&) {
+    cfg.variant = r.variant_name();  // the suite loader parsed it already; keep describe() total
+  }
+  store::CaseRecord rec = describe(spec, slot, cfg);
+  if (!slot.device) {
+    rec.status = "no_device";
+    rec.message = slot.no_device_reason;
+    return rec;
+  }
+  const auto t0 = Clock::now();
+  try {
+    Backend& be = *slot.device;
+    const recall::RecallCase& rc = recall_task_data(r, seed);
+    const RecallAttention in = recall_attention_inputs(rc);
+    rec.batch = in.shape.batch;
+    if (r.has_depth) rec.metrics.push_back({"needle_depth", r.task.depth, "ratio"});
+    rec.metrics.push_back({"questions", static_cast<double>(rc.n_questions), "count"});
+    const std::string kernel = cfg.kernel_name();
+    const std::string reason = be.unsupported_reason(kernel.c_str(), make_args(cfg, in.shape, in.host));
+    if (!reason.empty()) {
+      rec.status = "unsupported";
+      rec.message = reason;
+    } else {
+      DeviceInputs dev = upload_inputs(be, cfg, in.shape, in.host);
+      be.fill(dev.o.get(), 0xFF, dev.o_bytes);  // NaN in fp32: an unwritten element cannot pass
+      be.run(kernel.c_str(), dev.args);
+      std::vector<float> o(in.host.q.size());
+      be.download(o.data(), dev.o.get(), o.size() * sizeof(float));
+      int64_t nonfinite = 0;
+      for (float x : o) nonfinite += !std::isfinite(x);
+      rec.metrics.push_back({"nonfinite_outputs", static_cast<double>(nonfinite), "count"});
+      if (nonfinite > 0) {
+        rec.status = "failed";
+        rec.message = fmt::format("{} output elements are NaN/Inf (unwritten or overflowed)", nonfinite);
+      } else {
+        record_scores(rc, cfg, in, o, rec);
+        const MassVsFull m = mass_vs_full(be, cfg, in);
+        if (m.rows > 0) {
+          rec.metrics.push_back({"attention_mass_kept", m.mass_kept, "ratio"});
+          rec.metrics.push_back({"attended_fraction", m.attended_fraction, "ratio"});
+        }
+        const VariantInfo* info = find_variant(cfg.variant);
+        if (!info || info->timed) record_timing(spec, be, kernel, dev, rec);
+      }
+    }
+  } catch (const BackendError& e) {
+    rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
+    rec.message = e.what();
+  } catch (const std::bad_alloc&) {
+    rec.status = "oom";
+    rec.message = "host out of memory while generating or running the recall case";
+  } catch (const std::exception& e) {
+    rec.status = "error";
+    rec.message = e.what();
+  }
+  rec.metrics.push_back({"case_wall_time", seconds_since(t0), "s"});
+  return rec;
+}
+
+}  // namespace attnbench
