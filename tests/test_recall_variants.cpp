@@ -92,19 +92,23 @@ TEST_CASE("unknown variants and options are refused with a one-line message", "[
 TEST_CASE("the shipped recall suite runs variants on needle, multi-query and mqar", "[recall][variants]") {
   const Suite full = load_suite(kSuites + "/recall.json", false);
   const Suite quick = load_suite(kSuites + "/recall.json", true);
-  std::set<std::string> groups, names, quick_names;
+  std::set<std::string> groups, names, configs, quick_names;
   size_t needle = 0;
   for (const CaseSpec& c : variant_cases(full.cases)) {
     groups.insert(c.group);
     names.insert(c.recall->variant_name());
+    configs.insert(c.recall->variant);
     needle += c.group == "needle";
   }
   CHECK(groups == std::set<std::string>{"needle", "multi-query", "mqar"});
   for (const char* v : {"flash", "topk_decode", "sliding_window", "block_topk", "hyper", "hip", "flexprefill", "power",
                         "strided_heads", "linear", "based"})
     CHECK(names.count(v));
-  CHECK(needle == 5 * 11 * names.size());  // 5 lengths x 11 depths, one case per variant
-  for (const CaseSpec& c : variant_cases(quick.cases)) quick_names.insert(c.recall->variant_name());
+  CHECK(needle == 5 * 11 * configs.size());  // 5 lengths x 11 depths, one case per variant config
+  for (const CaseSpec& c : variant_cases(quick.cases)) {
+    quick_names.insert(c.recall->variant_name());
+    CHECK(configs.count(c.recall->variant));  // quick runs a subset of the full configs
+  }
   CHECK(quick_names ==
         std::set<std::string>{"flash", "topk_decode", "sliding_window", "linear", "based", "block_topk"});
 }

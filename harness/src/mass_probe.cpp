@@ -12,7 +12,7 @@ namespace attnbench {
 int mass_probe_runs(const Shape& s) { return s.head_dim > 0 ? (s.len_k + s.head_dim - 1) / s.head_dim : 0; }
 
 MassProbeResult probe_attention_mass(Backend& be, const VariantConfig& cfg, const Shape& s, const HostInputs& host,
-                                     std::span<const RowId> rows) {
+                                     std::span<const RowId> rows, const KeyMask* reference) {
   MassProbeResult r;
   const int d = s.head_dim, lk = s.len_k;
   DeviceInputs dev = upload_inputs(be, cfg, s, host);
@@ -39,7 +39,7 @@ MassProbeResult probe_attention_mass(Backend& be, const VariantConfig& cfg, cons
     ++r.runs;
   }
   const ab_attention_args a = dev.args;
-  const KeyMask mask = key_mask(cfg);
+  const KeyMask mask = reference ? *reference : key_mask(cfg);
   std::vector<double> p;
   double mass = 0, attended = 0, visible = 0;
   for (size_t i = 0; i < rows.size(); ++i) {

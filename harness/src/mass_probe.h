@@ -32,9 +32,11 @@ struct MassProbeResult {
 int mass_probe_runs(const Shape& shape);
 
 /// Runs configuration `cfg` on `backend` with `host`'s Q and K and one-hot values and
-/// measures, over `rows`, the attention mass kept and the attended fraction. Throws
+/// measures, over `rows`, the attention mass kept and the attended fraction, against the
+/// exact softmax under `reference` (default: key_mask(cfg), the oracle's mask). Throws
 /// BackendError on a failing run.
 MassProbeResult probe_attention_mass(Backend& backend, const VariantConfig& cfg, const Shape& shape,
-                                     const HostInputs& host, std::span<const RowId> rows);
+                                     const HostInputs& host, std::span<const RowId> rows,
+                                     const KeyMask* reference = nullptr);
 
 }  // namespace attnbench

@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot, const VariantConfig& cfg) {
+store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot) {
   const RecallCaseSpec& r = *spec.recall;
   store::CaseRecord rec;
   rec.case_key = spec.key();
@@ -33,7 +33,7 @@ store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot, const 
   rec.phase = "recall";
   rec.backend = spec.backend;
   rec.device = slot.device ? slot.device->info().name : "none";
-  rec.variant = cfg.variant;
+  rec.variant = r.variant_name();
   rec.config = r.config();  // the variant's canonical string: reports group variants as they group methods
   rec.dtype = "fp32";
   rec.shape = r.shape();
@@ -69,51 +69,12 @@ struct MassVsFull {
   int64_t rows = 0;
 };
 
-/// Attention mass kept and attended fraction against full attention, from the mass probe.
-/// The probe compares the kernel's weights with the softmax over the keys its mask shows,
-/// which for len_q = 1 without a window is every key. With a window, row r's mass is its
-/// probed mass times the full-softmax mass c_r inside the window (exact for a variant that
-/// renormalises inside its mask); c_r differs per row, so each row gets its own probe, run
-/// on a one-question sub-problem to keep the cost at one batched probe per head.
+/// Attention mass kept and attended fraction against full attention (every key: the
+/// question follows the whole context), from the one-hot mass probe.
 MassVsFull mass_vs_full(Backend& be, const VariantConfig& cfg, const RecallAttention& in) {
-  const Shape& s = in.shape;
-  if (cfg.window_left < 0 && cfg.window_right < 0) {
-    const std::vector<RowId> rows = all_rows(s);
-    const MassProbeResult m = probe_attention_mass(be, cfg, s, in.host, rows);
-    return {m.mass_kept, m.attended_fraction, m.rows};
-  }
-  const int lk = s.len_k, d = s.head_dim;
-  const size_t kv_one = static_cast<size_t>(s.heads_kv) * lk * d, q_one = static_cast<size_t>(s.heads_q) * d;
-  Shape one = s;
-  one.batch = 1;
-  HostInputs sub;
-  sub.k.assign(in.host.k.begin(), in.host.k.begin() + kv_one);  // every question shares the context
-  sub.v.assign(in.host.v.begin(), in.host.v.begin() + kv_one);
-  const ab_attention_args a = make_args(cfg, s, in.host);
-  const KeyMask mask = key_mask(cfg), full = full_mask(cfg);
-  const double visible = static_cast<double>(mask.count(0, 1, lk));
-  MassVsFull out;
-  double mass = 0, attended = 0;
-  std::vector<double> p;
-  for (int b = 0; b < s.batch; ++b) {
-    sub.q.assign(in.host.q.begin() + b * q_one, in.host.q.begin() + (b + 1) * q_one);
-    for (int h = 0; h < s.heads_q; ++h) {
-      const RowId row{0, h, 0};
-      const MassProbeResult m = probe_attention_mass(be, cfg, one, sub, std::span<const RowId>(&row, 1));
-      ++out.rows;
-      if (m.rows == 0 || !reference_probabilities(a, full, in.host.q.data(), in.host.k.data(), {b, h, 0}, p)) continue;
-      double inside = 0;
-      for (int j = 0; j < lk; ++j)
-        if (mask.visible(0, j, 1, lk)) inside += p[j];
-      mass += inside * m.mass_kept;
-      attended += m.attended_fraction * visible;
-    }
-  }
-  if (out.rows > 0) {
-    out.mass_kept = mass / static_cast<double>(out.rows);
-    out.attended_fraction = attended / (static_cast<double>(out.rows) * lk);
-  }
-  return out;
+  const KeyMask full = full_mask(cfg);
+  const MassProbeResult m = probe_attention_mass(be, cfg, in.shape, in.host, all_rows(in.shape), &full);
+  return {m.mass_kept, m.attended_fraction, m.rows};
 }
 
 /// Scores the downloaded output: accuracy per (question, head) row and the relative L2
@@ -193,13 +154,7 @@ RecallAttention recall_attention_inputs(const recall::RecallCase& rc) {
 
 store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot& slot, uint64_t seed) {
   const RecallCaseSpec& r = *spec.recall;
-  VariantConfig cfg;
-  try {
-    cfg = parse_variant_config(r.variant);
-  } catch (const std::exception&) {
-    cfg.variant = r.variant_name();  // the suite loader parsed it already; keep describe() total
-  }
-  store::CaseRecord rec = describe(spec, slot, cfg);
+  store::CaseRecord rec = describe(spec, slot);
   if (!slot.device) {
     rec.status = "no_device";
     rec.message = slot.no_device_reason;
@@ -208,6 +163,7 @@ store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot&
   const auto t0 = Clock::now();
   try {
     Backend& be = *slot.device;
+    const VariantConfig cfg = parse_variant_config(r.variant);  // canonical, so it parses back
     const recall::RecallCase& rc = recall_task_data(r, seed);
     const RecallAttention in = recall_attention_inputs(rc);
     rec.batch = in.shape.batch;
