@@ -112,27 +112,9 @@ void record_attention_mass(const CaseSpec& spec, Backend& be, const HostInputs& 
 }
 
 void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& dev, store::CaseRecord& rec) {
-  Backend& be = *slot.device;
-  const std::string kernel = spec.config.kernel_name();  // built once, outside the timed loop
-  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time,
-                                   [&] { return be.run(kernel.c_str(), dev.args); });
-  if (!t.error.empty()) {
-    rec.status = "error";
-    rec.message = t.error;
-    return;
-  }
-  std::vector<double> secs;
-  for (const auto& s : t.samples) {
-    rec.samples.push_back({s.repetition, s.iterations, s.seconds});
-    secs.push_back(s.seconds);
-  }
-  const Summary sum = summarize(secs);
-  rec.metrics.push_back({"time_median", sum.median, "s"});
-  rec.metrics.push_back({"time_min", sum.min, "s"});
-  rec.metrics.push_back({"time_mad", sum.mad, "s"});
-  rec.metrics.push_back({"harness_overhead_per_call", t.overhead_per_call(), "s"});
-  if (sum.median > 0 && rec.flops && rec.bytes) {
-    const double fps = *rec.flops / sum.median, bps = *rec.bytes / sum.median;
+  const double median = record_kernel_timing(spec, *slot.device, spec.config.kernel_name(), dev.args, rec);
+  if (median > 0 && rec.flops && rec.bytes) {
+    const double fps = *rec.flops / median, bps = *rec.bytes / median;
     rec.metrics.push_back({"flops_per_second", fps, "FLOP/s"});
     rec.metrics.push_back({"bytes_per_second", bps, "B/s"});
     const double fpeak = flops_peak(slot.peaks, spec.shape.dtype);
@@ -184,6 +166,28 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
 }
 
 }  // namespace
+
+double record_kernel_timing(const CaseSpec& spec, Backend& be, const std::string& kernel, const ab_attention_args& args,
+                            store::CaseRecord& rec) {
+  const TimingResult t =
+      time_case(rec.case_key, spec.repetitions, spec.min_time, [&] { return be.run(kernel.c_str(), args); });
+  if (!t.error.empty()) {
+    rec.status = "error";
+    rec.message = t.error;
+    return 0;
+  }
+  std::vector<double> secs;
+  for (const auto& s : t.samples) {
+    rec.samples.push_back({s.repetition, s.iterations, s.seconds});
+    secs.push_back(s.seconds);
+  }
+  const Summary sum = summarize(secs);
+  rec.metrics.push_back({"time_median", sum.median, "s"});
+  rec.metrics.push_back({"time_min", sum.min, "s"});
+  rec.metrics.push_back({"time_mad", sum.mad, "s"});
+  rec.metrics.push_back({"harness_overhead_per_call", t.overhead_per_call(), "s"});
+  return sum.median;
+}
 
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
   // Recall cases run the KV methods in-process on the host (no device needed); recall

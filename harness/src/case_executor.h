@@ -34,6 +34,12 @@ class InputCache {
   HostInputs inputs_;
 };
 
+/// Times `kernel` on `args` with Google Benchmark (the case's repetitions and min_time) and
+/// records the samples, time_median/min/mad and the harness overhead per call in `rec`.
+/// Returns the median seconds per call, or 0 after recording the timing error in `rec`.
+double record_kernel_timing(const CaseSpec& spec, Backend& backend, const std::string& kernel,
+                            const ab_attention_args& args, store::CaseRecord& rec);
+
 /// Executes `spec` and returns the record to store.
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& backend, InputCache& inputs, uint64_t seed);
 

@@ -10,11 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "gbench_timer.h"
 #include "mass_probe.h"
 #include "recall_executor.h"
 #include "reference_attention.h"
-#include "statistics.h"
 #include "variant_registry.h"
 
 namespace attnbench {
@@ -104,27 +102,6 @@ void record_scores(const recall::RecallCase& rc, const VariantConfig& cfg, const
   rec.metrics.push_back({"output_error_vs_full", std::sqrt(err2 / std::max(ref2, 1e-300)), "ratio"});
 }
 
-/// Google Benchmark timing of the kernel call, as time_and_summarize does for attention cases.
-void record_timing(const CaseSpec& spec, Backend& be, const std::string& kernel, const DeviceInputs& dev,
-                   store::CaseRecord& rec) {
-  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time,
-                                   [&] { return be.run(kernel.c_str(), dev.args); });
-  if (!t.error.empty()) {
-    rec.status = "error";
-    rec.message = t.error;
-    return;
-  }
-  std::vector<double> secs;
-  for (const auto& s : t.samples) {
-    rec.samples.push_back({s.repetition, s.iterations, s.seconds});
-    secs.push_back(s.seconds);
-  }
-  const Summary sum = summarize(secs);
-  rec.metrics.push_back({"time_median", sum.median, "s"});
-  rec.metrics.push_back({"time_min", sum.min, "s"});
-  rec.metrics.push_back({"time_mad", sum.mad, "s"});
-}
-
 }  // namespace
 
 RecallAttention recall_attention_inputs(const recall::RecallCase& rc) {
@@ -194,7 +171,7 @@ store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot&
           rec.metrics.push_back({"attended_fraction", m.attended_fraction, "ratio"});
         }
         const VariantInfo* info = find_variant(cfg.variant);
-        if (!info || info->timed) record_timing(spec, be, kernel, dev, rec);
+        if (!info || info->timed) record_kernel_timing(spec, be, kernel, dev.args, rec);
       }
     }
   } catch (const BackendError& e) {
