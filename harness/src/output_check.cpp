@@ -51,7 +51,7 @@ CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInp
     for (size_t c = 0; c < d; ++c) r.nonfinite += !std::isfinite(out[c]);
   }
   if (mode == CheckMode::kNone) return r;
-  if (mode == CheckMode::kSampled) rows = checked_rows(s, a, mode, seed, max_rows);
+  if (mode == CheckMode::kSampled) rows = sample_rows(std::move(rows), seed, max_rows);
 
   std::vector<double> ref(rows.size() * d);
   reference_attention_rows(a, key_mask(cfg), host.q.data(), host.k.data(), host.v.data(), rows, ref.data());
