@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake git pkg-config
-  libtbb-dev libfmt-dev libsqlite3-dev sqlite3 libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev
+  libtbb-dev libfmt-dev libsqlite3-dev sqlite3 libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev libre2-dev
   hipcc libamdhip64-dev
   chromium
 )

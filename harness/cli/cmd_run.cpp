@@ -1,6 +1,9 @@
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <climits>
 
 #include "commands.h"
 #include "plugin_loader.h"
@@ -33,8 +36,9 @@ void print_progress(const std::string& line, bool tty) {
     return;
   }
   const bool case_line = line.starts_with("[");
-  const bool problem = line.find(": failed") != std::string::npos || line.find(": error") != std::string::npos ||
-                       line.find(": oom") != std::string::npos;
+  bool problem = false;
+  for (const char* status : {": failed", ": error", ": oom", ": crashed", ": timeout"})
+    problem |= line.find(status) != std::string::npos;
   if (case_line && !problem) {
     winsize ws{};
     const size_t width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 8 ? ws.ws_col - 1 : 119;
@@ -44,16 +48,31 @@ void print_progress(const std::string& line, bool tty) {
   }
 }
 
+/// --seed: a whole number the store can hold (int64), written in decimal.
+uint64_t parse_seed(const std::string& text) {
+  const bool ok = RE2::FullMatch(text, "[0-9]{1,19}") && std::stoull(text) <= uint64_t{INT64_MAX};
+  if (!ok) throw std::invalid_argument(fmt::format("invalid --seed '{}' (expected a whole number 0..{})", text, INT64_MAX));
+  return std::stoull(text);
+}
+
+/// --shard i/N with 1 <= i <= N, nothing else on the line.
+void parse_shard(const std::string& text, RunSelection& sel) {
+  if (RE2::FullMatch(text, "([0-9]{1,9})/([0-9]{1,9})", &sel.shard_index, &sel.shard_count) &&
+      sel.shard_index >= 1 && sel.shard_index <= sel.shard_count)
+    return;
+  throw std::invalid_argument(fmt::format("invalid --shard '{}' (expected i/N with 1 <= i <= N)", text));
+}
+
 }  // namespace
 
 Command add_run_command(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("run", "Run suites on backends and store the results");
   struct Args {
     std::vector<std::string> suites, backends, variants, methods, budgets;
-    std::string filter, db = "results.db", suites_dir, shard = "1/1", threads;
-    bool quick = false, no_peaks = false;
-    uint64_t seed = 1;
-    int repetitions = 0;
+    std::string filter, db = "results.db", suites_dir, shard = "1/1", threads, seed = "1";
+    bool quick = false, no_peaks = false, retry_failed = false;
+    int repetitions = 0, jobs = 0;
+    double case_timeout = 0;
     int64_t resume = 0;
     bool resume_given = false;
   };
@@ -63,7 +82,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal' (recall suites: variant cases)");
   cmd->add_option("--method", a->methods, "Recall suites: KV method globs, e.g. 'snapkv,h2o' or 'kivi:bits=2'");
   cmd->add_option("--budget", a->budgets, "Recall suites: token budgets replacing the suites' budget axis, e.g. 256,1024");
-  cmd->add_option("--filter", a->filter, "Regex on the case key suite|backend|config|shape");
+  cmd->add_option("--filter", a->filter, "Regex (RE2) on the case key suite|backend|config|shape");
   cmd->add_flag("--quick", a->quick, "Run each suite's documented quick subset");
   cmd->add_option("--db", a->db, "Results database (created if missing)");
   cmd->add_option("--seed", a->seed, "Seed of the input generator");
@@ -72,6 +91,12 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--threads", a->threads, "Threads for the CPU backend (default: all cores)");
   cmd->add_option("--suites-dir", a->suites_dir, "Directory of suite files");
   cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
+  cmd->add_option("--case-timeout", a->case_timeout,
+                  "Seconds a case may run before its worker is killed (default: scaled from its FLOP and byte model)")
+      ->check(CLI::Range(0.001, 1e6));
+  cmd->add_flag("--retry-failed", a->retry_failed, "With --resume: also run again the cases stored as crashed or timeout");
+  cmd->add_option("--jobs,-j", a->jobs, "Workers per backend (default: one per device; the CPU has one)")
+      ->check(CLI::Range(1, 256));
   auto* resume = cmd->add_option("--resume", a->resume, "Finish an incomplete run (its id) from its stored selection");
   return [a, resume, command_line]() {
     RunSelection sel;
@@ -89,25 +114,28 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     }
     sel.filter = a->filter;
     sel.quick = a->quick;
-    sel.seed = a->seed;
+    sel.seed = parse_seed(a->seed);
     sel.repetitions = a->repetitions;
     if (!a->threads.empty()) sel.backend_options = "threads=" + a->threads;
-    if (std::sscanf(a->shard.c_str(), "%d/%d", &sel.shard_index, &sel.shard_count) != 2)
-      throw std::invalid_argument(fmt::format("invalid --shard '{}' (expected i/N)", a->shard));
+    parse_shard(a->shard, sel);
     RunOptions opts;
     opts.db_path = a->db;
     opts.suites_dir = a->suites_dir;
     opts.measure_peaks = !a->no_peaks;
     opts.command_line = command_line;
+    opts.case_timeout = a->case_timeout;
+    opts.retry_failed = a->retry_failed;
+    opts.jobs = a->jobs;
     if (resume->count()) opts.resume_run = a->resume;
+    if (a->retry_failed && !resume->count()) throw std::invalid_argument("--retry-failed needs --resume RUN");
     const bool tty = isatty(STDERR_FILENO);
     opts.progress = [tty](const std::string& line) { print_progress(line, tty); };
     const PluginScan plugins = scan_plugins(plugin_search_dirs());
     for (const auto& r : plugins.rejected) fmt::print(stderr, "attnbench: refused plugin {}: {}\n", r.path, r.reason);
     const RunSummary s = execute_run(sel, opts, plugins);
     if (tty) fmt::print(stderr, "\n");
-    fmt::print("run {}: {} cases: {} ok, {} failed, {} unsupported, {} no device, {} oom, {} errors{}\n", s.run_id,
-               s.total, s.ok, s.failed, s.unsupported, s.no_device, s.oom, s.error,
+    fmt::print("run {}: {} cases: {} ok, {} failed, {} unsupported, {} no device, {} oom, {} errors, {} crashed, {} timeout{}\n",
+               s.run_id, s.total, s.ok, s.failed, s.unsupported, s.no_device, s.oom, s.error, s.crashed, s.timeout,
                s.resumed_skipped ? fmt::format(", {} already stored", s.resumed_skipped) : "");
     return s.has_failures() ? kFailures : kOk;
   };

@@ -20,5 +20,6 @@ Command add_report_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
 Command add_reproduce_command(CLI::App& app, const std::string& command_line);
+Command add_worker_command(CLI::App& app);
 
 }  // namespace attnbench::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(add_compare_command(app));
   add(add_merge_command(app));
   add(add_reproduce_command(app, command_line));
+  add(add_worker_command(app));
   if (argc > 1 && argv[1][0] != '-') {
     const std::string first = argv[1];
     bool known = false;

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "attnbench/dtype.h"
+#include "case_memory.h"
 #include "gbench_timer.h"
 #include "host_memory.h"
 #include "mass_probe.h"
@@ -26,28 +27,6 @@ const HostInputs& InputCache::get(const Shape& shape, uint64_t seed) {
 }
 
 namespace {
-
-store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot) {
-  store::CaseRecord r;
-  r.case_key = spec.key();
-  r.suite = spec.suite;
-  r.suite_file_hash = spec.suite_file_hash;
-  r.phase = spec.phase;
-  r.backend = spec.backend;
-  r.device = slot.device ? slot.device->info().name : "none";
-  r.variant = spec.config.variant;
-  r.config = spec.config.canonical();
-  r.dtype = dtype_name(spec.shape.dtype);
-  r.shape = spec.shape.canonical();
-  r.batch = spec.shape.batch;
-  r.heads_q = spec.shape.heads_q;
-  r.heads_kv = spec.shape.heads_kv;
-  r.len_q = spec.shape.len_q;
-  r.len_k = spec.shape.len_k;
-  r.head_dim = spec.shape.head_dim;
-  r.page_size = spec.shape.page_size;
-  return r;
-}
 
 double flops_peak(const ab_peaks& p, ab_dtype t) {
   return t != AB_F32 && p.flops_f16 > 0 ? p.flops_f16 : p.flops_f32;
@@ -125,13 +104,18 @@ void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& d
 }
 
 store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
-  store::CaseRecord rec = describe(spec, slot);
+  store::CaseRecord rec = describe_case(spec, slot.device ? slot.device->info().name : "none");
   if (!slot.device) {
     rec.status = "no_device";
     rec.message = slot.no_device_reason;
     return rec;
   }
   const auto t0 = std::chrono::steady_clock::now();
+  if (const std::string why = memory_shortfall(spec.shape, slot.device->info()); !why.empty()) {
+    rec.status = "oom";
+    rec.message = "not run: the case " + why;
+    return rec;
+  }
   try {
     const HostInputs& host = cache.get(spec.shape, seed);
     const ab_attention_args probe = make_args(spec.config, spec.shape, host);
@@ -167,6 +151,46 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
 
 }  // namespace
 
+store::CaseRecord describe_case(const CaseSpec& spec, const std::string& device) {
+  store::CaseRecord r;
+  r.case_key = spec.key();
+  r.suite = spec.suite;
+  r.suite_file_hash = spec.suite_file_hash;
+  r.backend = spec.backend;
+  r.device = device;
+  r.group = spec.group;
+  r.target = spec.target;
+  if (spec.recall) {
+    const RecallCaseSpec& rc = *spec.recall;
+    r.phase = "recall";
+    // KV methods decode; variant cases run the variant itself. Both compute in fp32.
+    r.variant = rc.is_variant() ? rc.variant_name() : "decode";
+    r.config = rc.config();
+    r.dtype = "fp32";
+    r.shape = rc.shape();
+    r.batch = 1;
+    r.heads_q = rc.knobs.heads_q;
+    r.heads_kv = rc.knobs.heads_kv;
+    r.len_q = 1;  // decode: one query position per question
+    r.len_k = rc.task.len_k;
+    r.head_dim = rc.knobs.head_dim;
+    return r;
+  }
+  r.phase = spec.phase;
+  r.variant = spec.config.variant;
+  r.config = spec.config.canonical();
+  r.dtype = dtype_name(spec.shape.dtype);
+  r.shape = spec.shape.canonical();
+  r.batch = spec.shape.batch;
+  r.heads_q = spec.shape.heads_q;
+  r.heads_kv = spec.shape.heads_kv;
+  r.len_q = spec.shape.len_q;
+  r.len_k = spec.shape.len_k;
+  r.head_dim = spec.shape.head_dim;
+  r.page_size = spec.shape.page_size;
+  return r;
+}
+
 double record_kernel_timing(const CaseSpec& spec, Backend& be, const std::string& kernel, const ab_attention_args& args,
                             store::CaseRecord& rec) {
   const TimingResult t =
@@ -192,12 +216,9 @@ double record_kernel_timing(const CaseSpec& spec, Backend& be, const std::string
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
   // Recall cases run the KV methods in-process on the host (no device needed); recall
   // variant cases run their questions through the slot's device.
-  store::CaseRecord rec = spec.recall && spec.recall->is_variant() ? execute_recall_variant_case(spec, slot, seed)
-                          : spec.recall                            ? execute_recall_case(spec, slot, seed)
-                                                                   : execute_attention_case(spec, slot, cache, seed);
-  rec.group = spec.group;
-  rec.target = spec.target;
-  return rec;
+  return spec.recall && spec.recall->is_variant() ? execute_recall_variant_case(spec, slot, seed)
+         : spec.recall                            ? execute_recall_case(spec, slot, seed)
+                                                  : execute_attention_case(spec, slot, cache, seed);
 }
 
 }  // namespace attnbench

@@ -40,6 +40,11 @@ class InputCache {
 double record_kernel_timing(const CaseSpec& spec, Backend& backend, const std::string& kernel,
                             const ab_attention_args& args, store::CaseRecord& rec);
 
+/// The identity columns of the record `spec` produces on `device` (status ok, no
+/// metrics yet): what every executor starts from and what the supervisor stores for
+/// a case whose worker crashed or timed out.
+store::CaseRecord describe_case(const CaseSpec& spec, const std::string& device);
+
 /// Executes `spec` and returns the record to store.
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& backend, InputCache& inputs, uint64_t seed);
 

@@ -49,6 +49,9 @@ struct CaseSpec {
   CheckMode check = CheckMode::kSampled;
   int repetitions = 5;
   double min_time = 0.05;  // seconds of kernel time per repetition (Google Benchmark)
+  /// Wall-time limit of the case in its worker (suite group "timeout"); 0: the default
+  /// scaled from the FLOP and byte models (case_timeout.h).
+  double timeout_seconds = 0;
   /// Set for recall cases (phase "recall"): config and shape then come from it, and
   /// `config`/`shape` above are unused. Shared because plans copy cases per backend.
   std::shared_ptr<const RecallCaseSpec> recall;

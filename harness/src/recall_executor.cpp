@@ -45,28 +45,6 @@ const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t see
 
 namespace {
 
-store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot) {
-  const RecallCaseSpec& r = *spec.recall;
-  store::CaseRecord rec;
-  rec.case_key = spec.key();
-  rec.suite = spec.suite;
-  rec.suite_file_hash = spec.suite_file_hash;
-  rec.phase = "recall";
-  rec.backend = spec.backend;
-  rec.device = slot.device ? slot.device->info().name : "host";
-  rec.variant = "decode";
-  rec.config = r.config();
-  rec.dtype = "fp32";  // computed in fp32 (fp64 decode); stored bytes follow the method's elem_bytes
-  rec.shape = r.shape();
-  rec.batch = 1;
-  rec.heads_q = r.knobs.heads_q;
-  rec.heads_kv = r.knobs.heads_kv;
-  rec.len_q = 1;  // decode: one query position per question
-  rec.len_k = r.task.len_k;
-  rec.head_dim = r.knobs.head_dim;
-  return rec;
-}
-
 /// Compression time: Google Benchmark repetitions when the suite asks for more than one
 /// call, else the single call already measured (quick suites stay one call per case).
 double time_compress(const CaseSpec& spec, const kv::KvMethod& method, const kv::KvInput& in, double first_call,
@@ -103,7 +81,7 @@ std::string recall_failure(const kv::BudgetCheck& budget, const kv::RecallMetric
 }
 
 store::CaseRecord execute_recall_case(const CaseSpec& spec, const BackendSlot& slot, uint64_t seed) {
-  store::CaseRecord rec = describe(spec, slot);
+  store::CaseRecord rec = describe_case(spec, slot.device ? slot.device->info().name : "host");
   const RecallCaseSpec& r = *spec.recall;
   const auto t0 = Clock::now();
   try {

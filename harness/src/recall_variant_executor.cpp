@@ -22,28 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-store::CaseRecord describe(const CaseSpec& spec, const BackendSlot& slot) {
-  const RecallCaseSpec& r = *spec.recall;
-  store::CaseRecord rec;
-  rec.case_key = spec.key();
-  rec.suite = spec.suite;
-  rec.suite_file_hash = spec.suite_file_hash;
-  rec.phase = "recall";
-  rec.backend = spec.backend;
-  rec.device = slot.device ? slot.device->info().name : "none";
-  rec.variant = r.variant_name();
-  rec.config = r.config();  // the variant's canonical string: reports group variants as they group methods
-  rec.dtype = "fp32";
-  rec.shape = r.shape();
-  rec.batch = 1;  // one per question; set once the task is generated
-  rec.heads_q = r.knobs.heads_q;
-  rec.heads_kv = r.knobs.heads_kv;
-  rec.len_q = 1;
-  rec.len_k = r.task.len_k;
-  rec.head_dim = r.knobs.head_dim;
-  return rec;
-}
-
 /// Row (b, h, 0) answers question b through query head h.
 std::vector<RowId> all_rows(const Shape& s) {
   std::vector<RowId> rows;
@@ -131,7 +109,7 @@ RecallAttention recall_attention_inputs(const recall::RecallCase& rc) {
 
 store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot& slot, uint64_t seed) {
   const RecallCaseSpec& r = *spec.recall;
-  store::CaseRecord rec = describe(spec, slot);
+  store::CaseRecord rec = describe_case(spec, slot.device ? slot.device->info().name : "none");
   if (!slot.device) {
     rec.status = "no_device";
     rec.message = slot.no_device_reason;

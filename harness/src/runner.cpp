@@ -10,13 +10,16 @@
 #include <memory>
 #include <set>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <stdexcept>
 
-#include "case_executor.h"
-#include "recall_suite.h"
+#include <re2/re2.h>
+
 #include "environment.h"
+#include "recall_suite.h"
 #include "results_store.h"
+#include "run_lock.h"
+#include "run_supervisor.h"
+#include "stored_cases.h"
 #include "suite_file.h"
 #include "variant_registry.h"
 
@@ -52,35 +55,54 @@ RunSelection RunSelection::from_json(const std::string& text) {
 
 namespace {
 
-bool matches_any(const std::vector<std::string>& globs, const CaseSpec& c) {
-  if (globs.empty()) return true;
-  const std::string canonical = c.config.canonical();
-  for (const auto& g : globs)
-    if (fnmatch(g.c_str(), c.config.variant.c_str(), 0) == 0 || fnmatch(g.c_str(), canonical.c_str(), 0) == 0)
-      return true;
-  return false;
+bool glob_matches(const std::string& glob, const CaseSpec& c) {
+  return fnmatch(glob.c_str(), c.config.variant.c_str(), 0) == 0 ||
+         fnmatch(glob.c_str(), c.config.canonical().c_str(), 0) == 0;
 }
+
+/// Marks in `hit` every glob that matches `c`; true if one does (or there are none).
+bool mark_variant_globs(const std::vector<std::string>& globs, const CaseSpec& c, std::vector<bool>& hit) {
+  if (globs.empty()) return true;
+  bool any = false;
+  for (size_t i = 0; i < globs.size(); ++i)
+    if (glob_matches(globs[i], c)) any = hit[i] = true;
+  return any;
+}
+
+bool mark_method_globs(const std::vector<std::string>& globs, const RecallCaseSpec& r, std::vector<bool>& hit) {
+  bool any = false;
+  for (size_t i = 0; i < globs.size(); ++i)
+    if (method_selected({globs[i]}, r)) any = hit[i] = true;
+  return any;
+}
+
+/// Which --variant and --method globs matched some case, so that a glob matching
+/// nothing is reported instead of silently selecting less.
+struct SelectionHits {
+  std::vector<bool> variants, methods;
+};
 
 /// Whether the selection keeps case `c`. --variant selects attention cases; in a recall
 /// suite --method and --variant pick from one grid (KV methods and attention variants on
 /// the same tasks), so naming only one of them keeps only that kind of recall case.
-bool selected(const RunSelection& sel, const CaseSpec& c) {
-  if (!c.recall) return matches_any(sel.variants, c);
-  if (c.recall->is_variant()) return sel.variants.empty() ? sel.methods.empty() : matches_any(sel.variants, c);
-  return sel.methods.empty() ? sel.variants.empty() : method_selected(sel.methods, *c.recall);
+bool selected(const RunSelection& sel, const CaseSpec& c, SelectionHits& hits) {
+  if (!c.recall) return mark_variant_globs(sel.variants, c, hits.variants);
+  if (c.recall->is_variant())
+    return sel.variants.empty() ? sel.methods.empty() : mark_variant_globs(sel.variants, c, hits.variants);
+  return sel.methods.empty() ? sel.variants.empty() : mark_method_globs(sel.methods, *c.recall, hits.methods);
 }
 
 /// True for cases that run on a backend's device (attention cases and recall variant cases).
 bool needs_device(const CaseSpec& c) { return !c.recall || c.recall->is_variant(); }
 
-}  // namespace
-
-std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
-                                 const std::vector<std::string>& available) {
+void check_static_selection(const RunSelection& sel, const std::vector<std::string>& available,
+                            const std::vector<std::string>& backends) {
   if (sel.suites.empty()) throw std::invalid_argument("no suite selected (use --suite NAME[,NAME])");
   if (sel.shard_count < 1 || sel.shard_index < 1 || sel.shard_index > sel.shard_count)
     throw std::invalid_argument(fmt::format("invalid shard {}/{} (expected i/N with 1 <= i <= N)", sel.shard_index, sel.shard_count));
-  std::vector<std::string> backends = sel.backends.empty() ? available : sel.backends;
+  std::set<std::string> suites;
+  for (const auto& s : sel.suites)
+    if (!suites.insert(s).second) throw std::invalid_argument(fmt::format("suite '{}' is selected twice", s));
   for (const auto& b : backends)
     if (std::find(available.begin(), available.end(), b) == available.end())
       throw std::invalid_argument(fmt::format("unknown backend '{}' (available: {})", b, fmt::join(available, ", ")));
@@ -91,30 +113,50 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     if (!known) throw std::invalid_argument(fmt::format("no variant matches '{}' (see 'attnbench list variants')", g));
   }
   check_method_globs(sel.methods);
+}
+
+/// RE2 matches in time linear in the key, so no --filter can make planning hang.
+std::unique_ptr<RE2> compile_filter(const std::string& filter) {
+  if (filter.empty()) return nullptr;
+  RE2::Options o;
+  o.set_log_errors(false);
+  auto re = std::make_unique<RE2>(filter, o);
+  if (!re->ok()) throw std::invalid_argument(fmt::format("invalid --filter regex '{}': {}", filter, re->error()));
+  return re;
+}
+
+}  // namespace
+
+std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
+                                 const std::vector<std::string>& available) {
+  std::vector<std::string> backends = sel.backends.empty() ? available : sel.backends;
+  check_static_selection(sel, available, backends);
   // KV recall cases need no plugin (the KV methods run in-process), so they go on "cpu"
   // whenever the selection does not exclude it, even if no cpu plugin was loaded.
   const bool recall_on_cpu =
       sel.backends.empty() || std::find(sel.backends.begin(), sel.backends.end(), "cpu") != sel.backends.end();
-  std::optional<std::regex> filter;
-  if (!sel.filter.empty()) {
-    try {
-      filter.emplace(sel.filter);
-    } catch (const std::regex_error& e) {
-      throw std::invalid_argument(fmt::format("invalid --filter regex '{}': {}", sel.filter, e.what()));
-    }
-  }
+  const std::unique_ptr<RE2> filter = compile_filter(sel.filter);
+  SelectionHits hits{std::vector<bool>(sel.variants.size()), std::vector<bool>(sel.methods.size())};
+  size_t n_selected = 0, n_filtered = 0;
+  std::map<std::string, std::string> origin;  // case key -> where it came from
   std::vector<CaseSpec> cases;
-  size_t index = 0;
   for (const auto& name : sel.suites) {
     const Suite suite = load_suite(resolve_suite(suites_dir, name), sel.quick);
     const std::vector<CaseSpec> suite_cases = override_budgets(suite.cases, sel.budgets);
     auto admit = [&](CaseSpec c, const std::string& backend) {
       c.backend = backend;
       if (sel.repetitions > 0) c.repetitions = sel.repetitions;
-      if (!selected(sel, c)) return;
-      if (filter && !std::regex_search(c.key(), *filter)) return;
+      if (!selected(sel, c, hits)) return;
+      ++n_selected;
+      const std::string key = c.key();
+      if (filter && !RE2::PartialMatch(key, *filter)) return;
+      // Two groups expanding to one case would collide in the store half-way through
+      // the run; refuse the plan before anything is written.
+      const std::string from = fmt::format("suite '{}' group '{}'", c.suite, c.group);
+      if (const auto [it, fresh] = origin.emplace(key, from); !fresh)
+        throw std::invalid_argument(fmt::format("case '{}' is planned twice ({}, and {})", key, it->second, from));
       // Shards take every N-th case so that each gets a similar mix of sizes.
-      if (index++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) return;
+      if (n_filtered++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) return;
       cases.push_back(std::move(c));
     };
     for (const auto& backend : backends)
@@ -124,6 +166,22 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
       for (const CaseSpec& c : suite_cases)
         if (!needs_device(c)) admit(c, "cpu");
   }
+  const std::string suites = fmt::format("{}", fmt::join(sel.suites, ","));
+  for (size_t i = 0; i < sel.variants.size(); ++i)
+    if (!hits.variants[i])
+      throw std::invalid_argument(fmt::format("--variant '{}' matches no case of suite {} on backend {}", sel.variants[i],
+                                              suites, fmt::join(backends, ",")));
+  for (size_t i = 0; i < sel.methods.size(); ++i)
+    if (!hits.methods[i])
+      throw std::invalid_argument(fmt::format("--method '{}' matches no case of suite {}{}", sel.methods[i], suites,
+                                              recall_on_cpu ? "" : " (KV methods run on backend cpu, which is not selected)"));
+  if (n_selected == 0)
+    throw std::invalid_argument(fmt::format("suite {} has no case for backend {}", suites, fmt::join(backends, ",")));
+  if (n_filtered == 0)
+    throw std::invalid_argument(fmt::format("--filter '{}' matches none of the {} selected cases", sel.filter, n_selected));
+  if (cases.empty())
+    throw std::invalid_argument(fmt::format("shard {}/{} is empty: the selection has only {} cases", sel.shard_index,
+                                            sel.shard_count, n_filtered));
   return cases;
 }
 
@@ -153,31 +211,45 @@ std::string progress_line(const CaseSpec& c, const store::CaseRecord& rec, int i
                      detail);
 }
 
-std::map<std::string, BackendSlot> open_backends(const std::vector<CaseSpec>& cases, const PluginScan& plugins,
-                                                 const RunSelection& sel) {
-  std::map<std::string, BackendSlot> slots;
-  for (const auto& c : cases) {
-    if (!needs_device(c)) continue;  // KV recall: in-process on the host, no device to open or peaks to measure
-    if (slots.count(c.backend)) continue;
-    BackendSlot& slot = slots[c.backend];
-    slot.name = c.backend;
-    for (const auto& p : plugins.plugins) {
-      if (p->name() != c.backend) continue;
-      if (p->table().device_count() < 1) {
-        slot.no_device_reason = fmt::format("backend '{}' found no device", c.backend);
-        break;
+/// The backends the planned cases run on, with the plugin each worker loads and how
+/// many workers it gets: one per device (--jobs caps it, or asks for more on a
+/// single-device backend, which then share it).
+std::vector<SupervisedBackend> supervised_backends(const std::vector<CaseSpec>& cases, const PluginScan& plugins,
+                                                   int jobs) {
+  std::vector<SupervisedBackend> out;
+  std::set<std::string> seen;
+  for (const CaseSpec& c : cases) {
+    if (!seen.insert(c.backend).second) continue;
+    SupervisedBackend b;
+    b.name = c.backend;
+    for (const auto& p : plugins.plugins)
+      if (p->name() == c.backend) {
+        b.plugin_path = p->path();
+        b.devices = std::max(1, static_cast<int>(p->table().device_count()));
       }
-      try {
-        slot.device = std::make_unique<Backend>(*p, 0, sel.backend_options);
-      } catch (const BackendError& e) {
-        if (e.status() == AB_INVALID_ARGUMENT) throw std::invalid_argument(e.what());
-        slot.no_device_reason = e.what();
-      }
-    }
+    b.workers = jobs > 0 ? (b.devices > 1 ? std::min(jobs, b.devices) : jobs) : b.devices;
+    out.push_back(std::move(b));
   }
-  for (const auto& c : cases)
-    if (!needs_device(c)) slots[c.backend].name = c.backend;  // keeps a slot opened for device cases
-  return slots;
+  return out;
+}
+
+void count(RunSummary& s, const std::string& status) {
+  if (status == "ok") ++s.ok;
+  else if (status == "failed") ++s.failed;
+  else if (status == "unsupported") ++s.unsupported;
+  else if (status == "no_device") ++s.no_device;
+  else if (status == "oom") ++s.oom;
+  else if (status == "crashed") ++s.crashed;
+  else if (status == "timeout") ++s.timeout;
+  else ++s.error;
+}
+
+bool retried(const std::string& status) { return status == "crashed" || status == "timeout"; }
+
+/// A store failure in the middle of a run leaves it incomplete: say how to finish it.
+[[noreturn]] void rethrow_with_resume_hint(const store::StoreError& e, int64_t run_id, const std::string& db_path) {
+  throw store::StoreError(fmt::format("{}; run {} is incomplete, finish it with: attnbench run --resume {} --db {}",
+                                      e.what(), run_id, run_id, db_path));
 }
 
 }  // namespace
@@ -187,13 +259,19 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
   // so bad input never creates or changes a file. --resume needs the stored selection.
   std::unique_ptr<store::ResultsStore> db;
   std::optional<store::RunRecord> resumed;
+  std::optional<RunLock> lock;
   if (opts.resume_run) {
     if (!std::filesystem::exists(opts.db_path))
       throw std::invalid_argument(fmt::format("database '{}' not found", opts.db_path));
     db = std::make_unique<store::ResultsStore>(opts.db_path);
     resumed = db->load_run(*opts.resume_run);
     if (!resumed) throw std::invalid_argument(fmt::format("run {} not found in '{}'", *opts.resume_run, opts.db_path));
-    if (resumed->status == "complete") throw std::invalid_argument(fmt::format("run {} is already complete", resumed->id));
+    if (resumed->status == "complete" && !opts.retry_failed)
+      throw std::invalid_argument(fmt::format("run {} is already complete", resumed->id));
+    lock = RunLock::try_acquire(opts.db_path, resumed->id);
+    if (!lock)
+      throw std::invalid_argument(fmt::format("run {} is being run or resumed elsewhere (another attnbench process holds it)",
+                                              resumed->id));
     try {
       sel = RunSelection::from_json(resumed->selection);
     } catch (const std::exception& e) {
@@ -209,63 +287,85 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
   // --backend but without a device still gets its cases, stored as `no_device`.
   // The resolved list is what the run stores, so --resume plans the same cases.
   if (sel.backends.empty()) sel.backends = with_device;
-  const std::vector<CaseSpec> cases =
-      plan_cases(sel, opts.suites_dir.empty() ? default_suites_dir() : opts.suites_dir, available);
-  std::map<std::string, BackendSlot> slots = open_backends(cases, plugins, sel);
+  const std::string suites_dir = opts.suites_dir.empty() ? default_suites_dir() : opts.suites_dir;
+  const std::vector<CaseSpec> cases = plan_cases(sel, suites_dir, available);
+
+  SupervisorConfig config;
+  config.worker_exe = opts.worker_exe.empty() ? worker::self_executable() : opts.worker_exe;
+  config.selection_json = sel.to_json();
+  config.suites_dir = suites_dir;
+  config.available = available;
+  config.case_timeout = opts.case_timeout;
+  config.progress = opts.progress;
+  RunSupervisor supervisor(config, supervised_backends(cases, plugins, opts.jobs));
+  supervisor.start();  // bad backend options are refused here, before the database is touched
   if (!db) db = std::make_unique<store::ResultsStore>(opts.db_path);
 
   RunSummary summary;
-  std::set<std::string> done;
+  std::map<std::string, std::string> stored;
   if (resumed) {
     summary.run_id = resumed->id;
-    done = db->case_keys(resumed->id);
-    say(opts, fmt::format("resuming run {}: {} of {} cases already stored", resumed->id, done.size(), cases.size()));
+    stored = store::stored_case_statuses(*db, resumed->id);
+    std::vector<std::string> again;
+    if (opts.retry_failed)
+      for (const auto& [key, status] : stored)
+        if (retried(status)) again.push_back(key);
+    if (resumed->status == "complete") {
+      if (again.empty())
+        throw std::invalid_argument(fmt::format("run {} is complete and has no crashed or timed-out case to retry", resumed->id));
+      db->finish_run(resumed->id, "incomplete");  // until the retried cases are stored again
+    }
+    store::forget_cases(*db, resumed->id, again);
+    for (const auto& key : again) stored.erase(key);
+    say(opts, fmt::format("resuming run {}: {} of {} cases already stored{}", resumed->id, stored.size(), cases.size(),
+                          again.empty() ? "" : fmt::format(", {} crashed or timed-out cases run again", again.size())));
   } else {
     store::RunRecord run = capture_environment();
     run.command_line = opts.command_line;
     run.seed = static_cast<int64_t>(sel.seed);
     run.quick = sel.quick;
     run.selection = sel.to_json();
-    for (const auto& [name, slot] : slots)
-      if (slot.device) {
-        const auto& info = slot.device->info();
-        if (name != "cpu") run.gpu += (run.gpu.empty() ? "" : "; ") + fmt::format("{}: {}", name, info.name);
-        if (name != "cpu" && info.driver[0]) run.driver += (run.driver.empty() ? "" : "; ") + std::string(info.driver);
-      }
+    for (const auto& b : supervisor.backends()) {
+      if (b.name == "cpu" || b.device_name == "none") continue;
+      run.gpu += (run.gpu.empty() ? "" : "; ") + fmt::format("{}: {}", b.name, b.device_name);
+      if (!b.driver.empty()) run.driver += (run.driver.empty() ? "" : "; ") + b.driver;
+    }
     summary.run_id = db->begin_run(run);
+    lock = RunLock::try_acquire(opts.db_path, summary.run_id);
     say(opts, fmt::format("run {}: {} cases into {}", summary.run_id, cases.size(), opts.db_path));
   }
-  for (auto& [name, slot] : slots) {
-    if (!slot.device || !opts.measure_peaks) continue;
-    slot.peaks = slot.device->measure_peaks();
-    const std::string dev = slot.device->info().name;
-    db->add_peak(summary.run_id, name, dev, "flops_f32", slot.peaks.flops_f32, "FLOP/s");
-    if (slot.peaks.flops_f16 > 0) db->add_peak(summary.run_id, name, dev, "flops_f16", slot.peaks.flops_f16, "FLOP/s");
-    db->add_peak(summary.run_id, name, dev, "bytes_per_second", slot.peaks.bytes_per_second, "B/s");
-    say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} GB/s", name, slot.peaks.flops_f32 / 1e9,
-                          slot.peaks.bytes_per_second / 1e9));
-  }
+  if (opts.measure_peaks)
+    supervisor.measure_peaks([&](const SupervisedBackend& b) {
+      db->add_peak(summary.run_id, b.name, b.device_name, "flops_f32", b.peaks.flops_f32, "FLOP/s");
+      if (b.peaks.flops_f16 > 0) db->add_peak(summary.run_id, b.name, b.device_name, "flops_f16", b.peaks.flops_f16, "FLOP/s");
+      db->add_peak(summary.run_id, b.name, b.device_name, "bytes_per_second", b.peaks.bytes_per_second, "B/s");
+      say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} GB/s", b.name, b.peaks.flops_f32 / 1e9,
+                            b.peaks.bytes_per_second / 1e9));
+    });
 
-  InputCache inputs;
   summary.total = static_cast<int>(cases.size());
-  int index = 0;
+  std::vector<const CaseSpec*> todo;
   for (const CaseSpec& c : cases) {
-    ++index;
-    if (done.count(c.key())) {
-      ++summary.resumed_skipped;
+    const auto it = stored.find(c.key());
+    if (it == stored.end()) {
+      todo.push_back(&c);
       continue;
     }
-    const store::CaseRecord rec = execute_case(c, slots.at(c.backend), inputs, sel.seed);
-    db->add_case(summary.run_id, rec);
-    if (rec.status == "ok") ++summary.ok;
-    else if (rec.status == "failed") ++summary.failed;
-    else if (rec.status == "unsupported") ++summary.unsupported;
-    else if (rec.status == "no_device") ++summary.no_device;
-    else if (rec.status == "oom") ++summary.oom;
-    else ++summary.error;
-    say(opts, progress_line(c, rec, index, cases.size()));
+    // The summary (and so the exit code) covers the whole run, not just this session.
+    ++summary.resumed_skipped;
+    count(summary, it->second);
   }
-  db->finish_run(summary.run_id, "complete");
+  int index = summary.resumed_skipped;
+  try {
+    supervisor.run(todo, [&](const CaseSpec& c, store::CaseRecord rec) {
+      db->add_case(summary.run_id, rec);
+      count(summary, rec.status);
+      say(opts, progress_line(c, rec, ++index, cases.size()));
+    });
+    db->finish_run(summary.run_id, "complete");
+  } catch (const store::StoreError& e) {
+    rethrow_with_resume_hint(e, summary.run_id, opts.db_path);
+  }
   return summary;
 }
 

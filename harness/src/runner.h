@@ -19,7 +19,7 @@ struct RunSelection {
   std::vector<std::string> suites;          // names or paths
   std::vector<std::string> backends;        // empty: every loaded backend that has a device
   std::vector<std::string> variants;        // glob patterns on variant or canonical config
-  std::string filter;                       // ECMAScript regex on the case key
+  std::string filter;                       // RE2 regex on the case key
   bool quick = false;
   uint64_t seed = 1;
   int shard_index = 1, shard_count = 1;     // 1-based i/N
@@ -40,17 +40,24 @@ struct RunOptions {
   bool measure_peaks = true;
   std::string command_line;
   std::function<void(const std::string&)> progress;  // one line per event
+  std::string worker_exe;                   // executable with the `worker` subcommand (default: this one)
+  double case_timeout = 0;                  // --case-timeout seconds; 0: each case's default
+  bool retry_failed = false;                // --resume also re-runs crashed and timed-out cases
+  int jobs = 0;                             // workers per backend; 0: one per device
 };
 
 /// Counts by status once a run ends.
 struct RunSummary {
   int64_t run_id = 0;
-  int total = 0, ok = 0, failed = 0, unsupported = 0, no_device = 0, oom = 0, error = 0, resumed_skipped = 0;
-  bool has_failures() const { return failed > 0 || error > 0; }
+  int total = 0, ok = 0, failed = 0, unsupported = 0, no_device = 0, oom = 0, error = 0, crashed = 0, timeout = 0;
+  int resumed_skipped = 0;
+  bool has_failures() const { return failed > 0 || error > 0 || crashed > 0 || timeout > 0; }
 };
 
 /// Expands the selection into cases (backend set on each). Throws std::invalid_argument
-/// for unknown suites, backends, variants or KV methods, and malformed suite files.
+/// for unknown suites, backends, variants or KV methods, malformed suite files, a case
+/// planned twice, and a selection (or one of its globs, its filter or its shard) that
+/// matches no case.
 /// KV recall cases run in-process on the host and are planned once, on backend "cpu",
 /// when the selection includes cpu (or names no backend); recall variant cases go on
 /// every selected backend, like attention cases. In recall suites --method selects KV
@@ -58,7 +65,8 @@ struct RunSummary {
 std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
                                  const std::vector<std::string>& available_backends);
 
-/// Executes a run into the database. Throws std::invalid_argument on bad input and
+/// Executes a run into the database: cases run in worker processes (run_supervisor.h),
+/// the results are stored here. Throws std::invalid_argument on bad input and
 /// store::StoreError on database problems, before anything is written where possible.
 RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginScan& plugins);
 
