@@ -24,7 +24,7 @@ TEST_CASE("unknown names are refused") {
   expect_refused(run_attnbench("run --suite correctness --backend warp9 --db " + db), "unknown backend 'warp9'");
   expect_refused(run_attnbench("run --suite correctness --variant 'lightspeed*' --db " + db), "no variant matches 'lightspeed*'");
   expect_refused(run_attnbench("run --suite correctness --filter '([' --db " + db), "invalid --filter regex");
-  expect_refused(run_attnbench("run --suite correctness --shard 3/2 --db " + db), "invalid shard 3/2");
+  expect_refused(run_attnbench("run --suite correctness --shard 3/2 --db " + db), "invalid --shard '3/2'");
   expect_refused(run_attnbench("frobnicate"), "frobnicate");
   CHECK_FALSE(std::filesystem::exists(db));  // nothing planned, nothing created
 }

@@ -117,7 +117,8 @@ TEST_CASE("--method selects and --budget overrides the budget axis", "[recall][s
   // A backend list without cpu has no KV recall cases (and --method leaves out the variant ones).
   sel.suites = {"recall"};
   sel.backends = {"cuda"};
-  CHECK(plan_cases(sel, kSuites, {"cuda"}).empty());
+  // A selection that matches nothing is an error naming the glob, not an empty plan.
+  CHECK_THROWS_WITH(plan_cases(sel, kSuites, {"cuda"}), Catch::Contains("matches no case") && Catch::Contains("cpu"));
 }
 
 TEST_CASE("a failing recall outcome never passes", "[recall][executor]") {

@@ -23,11 +23,11 @@ namespace {
 const std::string kSuites = ATTNBENCH_SOURCE_DIR "/suites";
 
 /// A recall suite of one group; `group_extra` is spliced into the group object.
-std::string suite_json(const std::string& group_extra) {
+std::string recall_suite_text(const std::string& group_extra,
+                              const std::string& axes = R"({"len_k": [512, 1024], "depth": [0.1, 1.0]})") {
   return R"({"suite": "rv", "kind": "recall",
   "defaults": {"repetitions": 2, "min_time": 0, "axes": {"heads_q": 4, "heads_kv": 2, "head_dim": 64}},
-  "groups": [{"name": "needle", "task": "single_needle", "axes": {"len_k": [512, 1024], "depth": [0.1, 1.0]},
-              )" + group_extra + "}]}";
+  "groups": [{"name": "needle", "task": "single_needle", "axes": )" + axes + ",\n" + group_extra + "}]}";
 }
 
 std::vector<CaseSpec> variant_cases(const std::vector<CaseSpec>& cases) {
@@ -41,9 +41,9 @@ std::vector<CaseSpec> variant_cases(const std::vector<CaseSpec>& cases) {
 
 TEST_CASE("recall groups expand variants once per cell, without the budget axis", "[recall][variants]") {
   TempDir t;
-  write_file(t / "s.json", suite_json(R"("axes": {"len_k": [512, 1024], "depth": [0.1, 1.0], "budget": [128, 256]},
-    "methods": ["full", "snapkv"], "variants": ["flash:causal", "topk_decode:k=64,causal"],
-    "quick": {"variants": ["flash:causal"], "methods": []})"));
+  write_file(t / "s.json", recall_suite_text(R"("methods": ["full", "snapkv"], "variants": ["flash:causal", "topk_decode:k=64,causal"],
+    "quick": {"variants": ["flash:causal"], "methods": []})",
+                                             R"({"len_k": [512, 1024], "depth": [0.1, 1.0], "budget": [128, 256]})"));
   const Suite full = load_suite(t / "s.json", false);
   // 4 cells x (full + snapkv at 2 budgets + 2 variants).
   REQUIRE(full.cases.size() == 4 * (1 + 2 + 2));
@@ -71,17 +71,17 @@ TEST_CASE("recall groups expand variants once per cell, without the budget axis"
 
 TEST_CASE("unknown variants and options are refused with a one-line message", "[recall][variants]") {
   TempDir t;
-  write_file(t / "a.json", suite_json(R"("methods": ["full"], "variants": ["flash:causal", "nope:causal"])"));
+  write_file(t / "a.json", recall_suite_text(R"("methods": ["full"], "variants": ["flash:causal", "nope:causal"])"));
   CHECK_THROWS_WITH(load_suite(t / "a.json", false),
                     Catch::Contains("group 'needle'") && Catch::Contains("variant 'nope:causal'") &&
                         Catch::Contains("unknown variant 'nope'"));
-  write_file(t / "b.json", suite_json(R"("methods": ["full"], "variants": ["topk_decode:kk=3"])"));
+  write_file(t / "b.json", recall_suite_text(R"("methods": ["full"], "variants": ["topk_decode:kk=3"])"));
   CHECK_THROWS_WITH(load_suite(t / "b.json", false), Catch::Contains("unknown option 'kk=3'"));
-  write_file(t / "c.json", suite_json(R"("methods": ["full"], "variants": "flash")"));
+  write_file(t / "c.json", recall_suite_text(R"("methods": ["full"], "variants": "flash")"));
   CHECK_THROWS_WITH(load_suite(t / "c.json", false), Catch::Contains("'variants' must be a list"));
-  write_file(t / "d.json", suite_json(R"("methods": [], "variants": [])"));
+  write_file(t / "d.json", recall_suite_text(R"("methods": [], "variants": [])"));
   CHECK_THROWS_WITH(load_suite(t / "d.json", false), Catch::Contains("at least one"));
-  write_file(t / "e.json", suite_json(R"("methods": [], "quick": {"variants": ["flash:causal", 3]})"));
+  write_file(t / "e.json", recall_suite_text(R"("methods": [], "quick": {"variants": ["flash:causal", 3]})"));
   CHECK_THROWS_WITH(load_suite(t / "e.json", true), Catch::Contains("variants must be strings"));
   // Errors surface through planning as for any suite problem.
   RunSelection sel;
@@ -170,7 +170,7 @@ TEST_CASE("questions become one-row sequences over a replicated context", "[reca
 
 TEST_CASE("a variant recall case without a device is stored as no_device", "[recall][variants]") {
   TempDir t;
-  write_file(t / "s.json", suite_json(R"("methods": [], "variants": ["flash:causal"])"));
+  write_file(t / "s.json", recall_suite_text(R"("methods": [], "variants": ["flash:causal"])"));
   const CaseSpec spec = load_suite(t / "s.json", false).cases.at(0);
   BackendSlot slot;
   slot.name = "cuda";
@@ -201,6 +201,7 @@ TEST_CASE("variants on a CPU needle run: exact finds it, a window loses it, top-
   RunOptions opts;
   opts.db_path = t / "r.db";
   opts.measure_peaks = false;
+  opts.worker_exe = ATTNBENCH_BIN_DIR "/attnbench";  // cases run in workers of the real binary
   const RunSummary s = execute_run(sel, opts, plugins);
   CHECK(s.total == 5);
   CHECK(s.ok == 4);
