@@ -21,5 +21,6 @@ Command add_compare_command(CLI::App& app);
 Command add_merge_command(CLI::App& app);
 Command add_reproduce_command(CLI::App& app, const std::string& command_line);
 Command add_worker_command(CLI::App& app);
+Command add_ab_command(CLI::App& app, const std::string& command_line);
 
 }  // namespace attnbench::cli

@@ -92,15 +92,7 @@ void record_attention_mass(const CaseSpec& spec, Backend& be, const HostInputs& 
 
 void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& dev, store::CaseRecord& rec) {
   const double median = record_kernel_timing(spec, *slot.device, spec.config.kernel_name(), dev.args, rec);
-  if (median > 0 && rec.flops && rec.bytes) {
-    const double fps = *rec.flops / median, bps = *rec.bytes / median;
-    rec.metrics.push_back({"flops_per_second", fps, "FLOP/s"});
-    rec.metrics.push_back({"bytes_per_second", bps, "B/s"});
-    const double fpeak = flops_peak(slot.peaks, spec.shape.dtype);
-    if (fpeak > 0) rec.metrics.push_back({"fraction_peak_flops", fps / fpeak, "ratio"});
-    if (slot.peaks.bytes_per_second > 0)
-      rec.metrics.push_back({"fraction_peak_bandwidth", bps / slot.peaks.bytes_per_second, "ratio"});
-  }
+  add_throughput_metrics(rec, median, slot.peaks, spec.shape.dtype);
 }
 
 store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
@@ -200,17 +192,30 @@ double record_kernel_timing(const CaseSpec& spec, Backend& be, const std::string
     rec.message = t.error;
     return 0;
   }
+  for (const auto& s : t.samples) rec.samples.push_back({s.repetition, s.iterations, s.seconds});
+  const double median = add_time_metrics(rec);
+  rec.metrics.push_back({"harness_overhead_per_call", t.overhead_per_call(), "s"});
+  return median;
+}
+
+double add_time_metrics(store::CaseRecord& rec) {
   std::vector<double> secs;
-  for (const auto& s : t.samples) {
-    rec.samples.push_back({s.repetition, s.iterations, s.seconds});
-    secs.push_back(s.seconds);
-  }
+  for (const auto& s : rec.samples) secs.push_back(s.seconds);
   const Summary sum = summarize(secs);
   rec.metrics.push_back({"time_median", sum.median, "s"});
   rec.metrics.push_back({"time_min", sum.min, "s"});
   rec.metrics.push_back({"time_mad", sum.mad, "s"});
-  rec.metrics.push_back({"harness_overhead_per_call", t.overhead_per_call(), "s"});
   return sum.median;
+}
+
+void add_throughput_metrics(store::CaseRecord& rec, double median, const ab_peaks& peaks, ab_dtype dtype) {
+  if (!(median > 0) || !rec.flops || !rec.bytes) return;
+  const double fps = *rec.flops / median, bps = *rec.bytes / median;
+  rec.metrics.push_back({"flops_per_second", fps, "FLOP/s"});
+  rec.metrics.push_back({"bytes_per_second", bps, "B/s"});
+  const double fpeak = flops_peak(peaks, dtype);
+  if (fpeak > 0) rec.metrics.push_back({"fraction_peak_flops", fps / fpeak, "ratio"});
+  if (peaks.bytes_per_second > 0) rec.metrics.push_back({"fraction_peak_bandwidth", bps / peaks.bytes_per_second, "ratio"});
 }
 
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {

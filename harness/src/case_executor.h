@@ -40,6 +40,13 @@ class InputCache {
 double record_kernel_timing(const CaseSpec& spec, Backend& backend, const std::string& kernel,
                             const ab_attention_args& args, store::CaseRecord& rec);
 
+/// Adds time_median, time_min and time_mad of rec.samples (seconds per call); returns the median.
+double add_time_metrics(store::CaseRecord& rec);
+
+/// Adds FLOP/s, bytes/s and the fractions of `peaks` at `median` seconds per call, from
+/// the record's FLOP and byte models (nothing when it has none).
+void add_throughput_metrics(store::CaseRecord& rec, double median, const ab_peaks& peaks, ab_dtype dtype);
+
 /// The identity columns of the record `spec` produces on `device` (status ok, no
 /// metrics yet): what every executor starts from and what the supervisor stores for
 /// a case whose worker crashed or timed out.

@@ -193,6 +193,55 @@ store::CaseRecord RunSupervisor::failure_record(const CaseSpec& c, const Worker&
   return rec;
 }
 
+bool RunSupervisor::dispatch(Worker& w, const CaseSpec& c, const nlohmann::json& overrides,
+                             const std::function<void(const CaseSpec&, store::CaseRecord)>& store) {
+  const auto t0 = Clock::now();
+  std::string status, message;
+  if (!ensure_started(w, status, message)) {
+    store(c, failure_record(c, w, status, message, seconds_between(t0, Clock::now())));
+    return false;
+  }
+  w.limit = case_timeout_seconds(c, backends_[w.backend].peaks, config_.case_timeout);
+  w.started = Clock::now();
+  w.deadline = w.started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(w.limit));
+  w.busy = &c;
+  nlohmann::json request = overrides;
+  request["op"] = "case";
+  request["key"] = c.key();
+  // A worker that died between cases shows up as gone in the wait that follows.
+  w.proc->send(request);
+  return true;
+}
+
+std::optional<store::CaseRecord> RunSupervisor::settle(Worker& w, const WorkerProcess* ready, Clock::time_point now) {
+  const CaseSpec& c = *w.busy;
+  if (ready == w.proc.get()) {
+    w.busy = nullptr;
+    if (auto msg = w.proc->take_message()) {
+      if (msg->value("op", "") != "result")
+        return failure_record(c, w, "error", msg->value("message", msg->dump()), seconds_between(w.started, now));
+      try {
+        return worker::case_record_from_json(msg->at("record"));
+      } catch (const nlohmann::json::exception& e) {
+        return failure_record(c, w, "error", fmt::format("unreadable result from the worker: {}", e.what()),
+                              seconds_between(w.started, now));
+      }
+    }
+    // Gone without answering: the case took the worker down.
+    const std::string message =
+        with_output(fmt::format("worker {} while running the case", w.proc->exit_description()), *w.proc);
+    w.proc.reset();
+    return failure_record(c, w, "crashed", message, seconds_between(w.started, now));
+  }
+  if (now < w.deadline) return std::nullopt;
+  w.proc->kill();
+  const std::string message = with_output(
+      fmt::format("case ran past its {:.0f} s limit (--case-timeout) and its worker was killed", w.limit), *w.proc);
+  w.proc.reset();
+  w.busy = nullptr;
+  return failure_record(c, w, "timeout", message, seconds_between(w.started, now));
+}
+
 void RunSupervisor::run(const std::vector<const CaseSpec*>& cases,
                         const std::function<void(const CaseSpec&, store::CaseRecord)>& store) {
   std::map<std::string, size_t> backend_index;
@@ -203,27 +252,15 @@ void RunSupervisor::run(const std::vector<const CaseSpec*>& cases,
     if (it == backend_index.end()) throw std::logic_error("case planned on a backend without workers: " + c->backend);
     queues[it->second].push_back(c);
   }
-  auto dispatch = [&](Worker& w) {
-    auto& queue = queues[w.backend];
-    while (!w.busy && !queue.empty()) {
-      const CaseSpec* c = queue.front();
-      queue.pop_front();
-      const auto t0 = Clock::now();
-      std::string status, message;
-      if (!ensure_started(w, status, message)) {
-        store(*c, failure_record(*c, w, status, message, seconds_between(t0, Clock::now())));
-        continue;
-      }
-      w.limit = case_timeout_seconds(*c, backends_[w.backend].peaks, config_.case_timeout);
-      w.started = Clock::now();
-      w.deadline = w.started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(w.limit));
-      w.busy = c;
-      // A worker that died between cases shows up as gone in the wait below.
-      w.proc->send({{"op", "case"}, {"key", c->key()}});
-    }
-  };
   while (true) {
-    for (auto& w : workers_) dispatch(*w);
+    for (auto& w : workers_) {
+      auto& queue = queues[w->backend];
+      while (!w->busy && !queue.empty()) {
+        const CaseSpec* c = queue.front();
+        queue.pop_front();
+        dispatch(*w, *c, nlohmann::json::object(), store);
+      }
+    }
     std::vector<WorkerProcess*> busy;
     Clock::time_point earliest = Clock::time_point::max();
     for (auto& w : workers_)
@@ -232,45 +269,29 @@ void RunSupervisor::run(const std::vector<const CaseSpec*>& cases,
         earliest = std::min(earliest, w->deadline);
       }
     if (busy.empty()) break;
-    WorkerProcess* ready = worker::wait_any(busy, earliest);
+    const WorkerProcess* ready = worker::wait_any(busy, earliest);
     const auto now = Clock::now();
-    for (auto& wp : workers_) {
-      Worker& w = *wp;
-      if (!w.busy) continue;
-      const CaseSpec& c = *w.busy;
-      if (ready == w.proc.get()) {
-        if (auto msg = w.proc->take_message()) {
-          const std::string op = msg->value("op", "");
-          store::CaseRecord rec;
-          if (op == "result") {
-            try {
-              rec = worker::case_record_from_json(msg->at("record"));
-            } catch (const nlohmann::json::exception& e) {
-              rec = failure_record(c, w, "error", fmt::format("unreadable result from the worker: {}", e.what()),
-                                   seconds_between(w.started, now));
-            }
-          } else {
-            rec = failure_record(c, w, "error", msg->value("message", msg->dump()), seconds_between(w.started, now));
-          }
-          w.busy = nullptr;
-          store(c, std::move(rec));
-        } else {  // gone without answering: the case took the worker down
-          const std::string how = w.proc->exit_description();
-          const std::string message = with_output(fmt::format("worker {} while running the case", how), *w.proc);
-          w.proc.reset();
-          w.busy = nullptr;
-          store(c, failure_record(c, w, "crashed", message, seconds_between(w.started, now)));
-        }
-      } else if (now >= w.deadline) {
-        w.proc->kill();
-        const std::string message = with_output(
-            fmt::format("case ran past its {:.0f} s limit (--case-timeout) and its worker was killed", w.limit), *w.proc);
-        w.proc.reset();
-        w.busy = nullptr;
-        store(c, failure_record(c, w, "timeout", message, seconds_between(w.started, now)));
-      }
+    for (auto& w : workers_) {
+      if (!w->busy) continue;
+      const CaseSpec& c = *w->busy;
+      if (auto rec = settle(*w, ready, now)) store(c, std::move(*rec));
     }
   }
+}
+
+store::CaseRecord RunSupervisor::run_one(const CaseSpec& c, const nlohmann::json& overrides) {
+  Worker* w = nullptr;
+  for (auto& wp : workers_)
+    if (backends_[wp->backend].name == c.backend) { w = wp.get(); break; }
+  if (!w) throw std::logic_error("case planned on a backend without workers: " + c.backend);
+  std::optional<store::CaseRecord> out;
+  const auto keep = [&](const CaseSpec&, store::CaseRecord rec) { out = std::move(rec); };
+  if (!dispatch(*w, c, overrides, keep)) return std::move(*out);
+  while (!out) {
+    const WorkerProcess* ready = worker::wait_any({w->proc.get()}, w->deadline);
+    out = settle(*w, ready, Clock::now());
+  }
+  return std::move(*out);
 }
 
 }  // namespace attnbench

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,11 +63,21 @@ class RunSupervisor {
   /// Runs `cases` (each on its own backend) and hands every record to `store` as it
   /// arrives. `store` may throw; the workers are killed and the exception propagates.
   void run(const std::vector<const CaseSpec*>& cases, const std::function<void(const CaseSpec&, store::CaseRecord)>& store);
+  /// Runs one case in the first worker of its backend and waits for its record (crashed
+  /// and timeout included). `overrides` go with the request: {"repetitions": n} and
+  /// {"check": false} let an interleaved A/B run take one repetition at a time.
+  store::CaseRecord run_one(const CaseSpec& c, const nlohmann::json& overrides);
 
  private:
   struct Worker;
   bool ensure_started(Worker& w, std::string& failure_status, std::string& failure_message);
   void begin_open(Worker& w);
+  /// Sends `c` to `w`; false (with the failure handed to `store`) if no worker could start.
+  bool dispatch(Worker& w, const CaseSpec& c, const nlohmann::json& overrides,
+                const std::function<void(const CaseSpec&, store::CaseRecord)>& store);
+  /// The record of `w`'s case once it answered, died (`ready` is its process) or ran
+  /// past its deadline; nullopt while it is still running.
+  std::optional<store::CaseRecord> settle(Worker& w, const worker::WorkerProcess* ready, worker::Clock::time_point now);
   bool finish_open(Worker& w, std::string& failure_status, std::string& failure_message);
   store::CaseRecord failure_record(const CaseSpec& c, const Worker& w, const std::string& status,
                                    const std::string& message, double seconds) const;

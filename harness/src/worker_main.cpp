@@ -80,11 +80,18 @@ json measure_peaks(WorkerState& st) {
   }
 }
 
-json run_case(const std::string& key, WorkerState& st) {
+/// Runs the case `req` names. Optional overrides serve interleaved A/B runs, which take
+/// one repetition per request: "repetitions" replaces the suite's count, and
+/// "check": false skips the oracle comparison (the first request of a case checks).
+json run_case(const json& req, WorkerState& st) {
+  const std::string key = req.at("key");
   const auto it = st.cases.find(key);
   if (it == st.cases.end())
     return {{"op", "error"}, {"message", fmt::format("worker planned no case '{}' on backend '{}'", key, st.slot.name)}};
-  return {{"op", "result"}, {"record", to_json(execute_case(it->second, st.slot, st.inputs, st.seed))}};
+  CaseSpec spec = it->second;
+  if (req.contains("repetitions")) spec.repetitions = req["repetitions"];
+  if (!req.value("check", true)) spec.check = CheckMode::kNone;
+  return {{"op", "result"}, {"record", to_json(execute_case(spec, st.slot, st.inputs, st.seed))}};
 }
 
 }  // namespace
@@ -100,7 +107,7 @@ int serve(int in_fd, int out_fd) {
       if (op == "open") reply = to_json(open(open_request_from_json(req), st));
       else if (op == "peaks") reply = measure_peaks(st);
       else if (op == "set_peaks") { st.slot.peaks = peaks_from_json(req.at("peaks")); continue; }
-      else if (op == "case") reply = run_case(req.at("key"), st);
+      else if (op == "case") reply = run_case(req, st);
       else reply = {{"op", "error"}, {"message", "unknown request '" + op + "'"}};
     } catch (const std::exception& e) {
       reply = {{"op", "error"}, {"message", std::string("bad request: ") + e.what()}};
