@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <filesystem>
 
 #include "commands.h"
 #include "plugin_loader.h"
@@ -69,7 +70,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("run", "Run suites on backends and store the results");
   struct Args {
     std::vector<std::string> suites, backends, variants, methods, budgets;
-    std::string filter, db = "results.db", suites_dir, shard = "1/1", threads, seed = "1";
+    std::string filter, db = "results.db", suites_dir, shard = "1/1", threads, seed = "1", backend_options, plugins;
     bool quick = false, no_peaks = false, retry_failed = false;
     int repetitions = 0, jobs = 0;
     double case_timeout = 0;
@@ -89,6 +90,8 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--shard", a->shard, "Run shard i of N (i/N)");
   cmd->add_option("--repetitions", a->repetitions, "Override the repetitions of every case")->check(CLI::Range(1, 1000));
   cmd->add_option("--threads", a->threads, "Threads for the CPU backend (default: all cores)");
+  cmd->add_option("--backend-options", a->backend_options, "Options passed to every backend's create(), k=v,...");
+  cmd->add_option("--plugins", a->plugins, "Load plugins from this folder only (e.g. another build's)");
   cmd->add_option("--suites-dir", a->suites_dir, "Directory of suite files");
   cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
   cmd->add_option("--case-timeout", a->case_timeout,
@@ -116,7 +119,8 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     sel.quick = a->quick;
     sel.seed = parse_seed(a->seed);
     sel.repetitions = a->repetitions;
-    if (!a->threads.empty()) sel.backend_options = "threads=" + a->threads;
+    sel.backend_options = a->backend_options;
+    if (!a->threads.empty()) sel.backend_options += (sel.backend_options.empty() ? "threads=" : ",threads=") + a->threads;
     parse_shard(a->shard, sel);
     RunOptions opts;
     opts.db_path = a->db;
@@ -130,7 +134,9 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     if (a->retry_failed && !resume->count()) throw std::invalid_argument("--retry-failed needs --resume RUN");
     const bool tty = isatty(STDERR_FILENO);
     opts.progress = [tty](const std::string& line) { print_progress(line, tty); };
-    const PluginScan plugins = scan_plugins(plugin_search_dirs());
+    if (!a->plugins.empty() && !std::filesystem::is_directory(a->plugins))
+      throw std::invalid_argument(fmt::format("plugin folder '{}' not found", a->plugins));
+    const PluginScan plugins = scan_plugins(a->plugins.empty() ? plugin_search_dirs() : std::vector<std::string>{a->plugins});
     for (const auto& r : plugins.rejected) fmt::print(stderr, "attnbench: refused plugin {}: {}\n", r.path, r.reason);
     const RunSummary s = execute_run(sel, opts, plugins);
     if (tty) fmt::print(stderr, "\n");
