@@ -1,8 +1,14 @@
-# attnbench_add_plugin(NAME <backend> SOURCES ...): a MODULE library named
-# libattnbench-backend-<backend>.so placed where the harness loader finds it.
+# attnbench_add_plugin(NAME <backend> SOURCES ... [OUTPUT_DIR dir] [INSTALL]): a MODULE
+# library named libattnbench-backend-<backend>.so placed where the harness loader finds it.
 # Used in-tree and by out-of-tree plugins through find_package(attnbench).
+# INSTALL: `cmake --install` puts it in <prefix>/${ATTNBENCH_PLUGIN_INSTALL_DIR}
+# (lib/attnbench/plugins), where an attnbench installed in <prefix>/bin looks for plugins.
+# The path is fixed (not CMAKE_INSTALL_LIBDIR) because the loader finds it relative to
+# the executable.
+set(ATTNBENCH_PLUGIN_INSTALL_DIR lib/attnbench/plugins)
+
 function(attnbench_add_plugin)
-  cmake_parse_arguments(P "" "NAME;OUTPUT_DIR" "SOURCES" ${ARGN})
+  cmake_parse_arguments(P "INSTALL" "NAME;OUTPUT_DIR" "SOURCES" ${ARGN})
   set(target attnbench-backend-${P_NAME})
   add_library(${target} MODULE ${P_SOURCES})
   set_target_properties(${target} PROPERTIES
@@ -17,5 +23,9 @@ function(attnbench_add_plugin)
   endif()
   if(TARGET attnbench::sdk)
     target_link_libraries(${target} PRIVATE attnbench::sdk)
+  endif()
+  if(P_INSTALL)
+    # OPTIONAL: a tree built only in part (e.g. just the CPU plugin) still installs.
+    install(TARGETS ${target} OPTIONAL LIBRARY DESTINATION ${ATTNBENCH_PLUGIN_INSTALL_DIR})
   endif()
 endfunction()

@@ -16,10 +16,7 @@ class SampleCollector : public benchmark::BenchmarkReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.run_type != Run::RT_Iteration) continue;
-      if (r.error_occurred) {
-        out_.error = r.error_message;
-        continue;
-      }
+      if (benchmark_run_failed(r, out_.error)) continue;
       // With UseManualTime, real_accumulated_time is the sum of SetIterationTime values.
       out_.samples.push_back({static_cast<int>(r.repetition_index), static_cast<int64_t>(r.iterations),
                               r.real_accumulated_time / static_cast<double>(r.iterations)});

@@ -32,4 +32,21 @@ struct TimingResult {
 /// Benchmark case: `repetitions` repetitions of at least `min_time` kernel seconds each.
 TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call);
 
+/// Whether a reported Google Benchmark run failed, and its message. Google Benchmark 1.8
+/// replaced `Run::error_occurred` / `error_message` with `Run::skipped` (an enum whose
+/// zero is `NotSkipped`) / `skip_message`. Its headers expose no version macro (1.7.1 and
+/// 1.8+ alike), so the member itself is detected; both branches are compiled by
+/// tests/test_gbench_compat.cpp. The harness only calls SkipWithError, so any skip is an error.
+template <class Run>
+bool benchmark_run_failed(const Run& r, std::string& message) {
+  if constexpr (requires { r.skipped; r.skip_message; }) {
+    if (r.skipped == decltype(r.skipped){}) return false;
+    message = r.skip_message;
+  } else {
+    if (!r.error_occurred) return false;
+    message = r.error_message;
+  }
+  return true;
+}
+
 }  // namespace attnbench

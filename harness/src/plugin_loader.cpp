@@ -74,7 +74,10 @@ std::unique_ptr<LoadedPlugin> load_plugin(const std::string& path, std::string& 
 }
 
 std::vector<std::string> plugin_search_dirs() {
-  std::vector<std::string> dirs{exe_dir() + "/plugins"};
+  // <exe dir>/plugins in a build tree; <prefix>/lib/attnbench/plugins for an attnbench
+  // installed in <prefix>/bin (ATTNBENCH_PLUGIN_INSTALL_DIR, cmake/AttnbenchPlugin.cmake).
+  const fs::path bin = exe_dir();
+  std::vector<std::string> dirs{(bin / "plugins").string(), (bin / ".." / "lib" / "attnbench" / "plugins").lexically_normal().string()};
   if (const char* env = std::getenv("ATTNBENCH_PLUGIN_PATH")) {
     std::string_view rest = env;
     while (!rest.empty()) {
