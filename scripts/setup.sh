@@ -9,6 +9,7 @@ packages=(
   libtbb-dev libfmt-dev libsqlite3-dev sqlite3 libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev libre2-dev
   hipcc libamdhip64-dev
   chromium
+  slurm-wlm munge
 )
 
 missing=()
