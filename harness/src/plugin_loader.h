@@ -44,7 +44,8 @@ struct PluginScan {
 /// Opens one plugin file. Returns nullptr and sets `reason` if it is refused.
 std::unique_ptr<LoadedPlugin> load_plugin(const std::string& path, std::string& reason);
 
-/// Directories searched, in order: <exe dir>/plugins, then ATTNBENCH_PLUGIN_PATH (':'-separated).
+/// Directories searched, in order: <exe dir>/plugins, <exe dir>/../lib/attnbench/plugins (an
+/// installed prefix), then ATTNBENCH_PLUGIN_PATH (':'-separated).
 std::vector<std::string> plugin_search_dirs();
 
 /// Loads every plugin in `dirs`; the first plugin of a given name wins, later ones are refused.
