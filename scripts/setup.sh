@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake git pkg-config
+  build-essential cmake git pkg-config clang libclang-rt-14-dev
   libtbb-dev libfmt-dev libsqlite3-dev sqlite3 libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev libre2-dev
   hipcc libamdhip64-dev
   chromium

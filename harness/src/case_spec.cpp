@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "attnbench/dtype.h"
+#include "suite_file.h"  // suite_limits: the documented bounds of a shape
 
 namespace attnbench {
 
@@ -18,20 +19,29 @@ std::string Shape::canonical() const {
 }
 
 void Shape::validate() const {
+  using namespace suite_limits;
   auto fail = [this](const std::string& why) {
     throw std::invalid_argument(fmt::format("invalid shape {}: {}", canonical(), why));
   };
-  if (batch < 1) fail("batch must be at least 1");
+  if (batch < 1 || batch > kMaxBatch) fail(fmt::format("batch must be in 1..{}", kMaxBatch));
   if (heads_q < 1 || heads_kv < 1) fail("head counts must be at least 1");
+  if (heads_q > kMaxHeads || heads_kv > kMaxHeads) fail(fmt::format("head counts must be at most {}", kMaxHeads));
   if (heads_q % heads_kv != 0) fail(fmt::format("heads_q {} is not a multiple of heads_kv {}", heads_q, heads_kv));
   if (len_q < 0 || len_k < 0) fail("lengths must not be negative");
-  if (head_dim < 1 || head_dim > 256) fail("head_dim must be in 1..256");
+  if (len_q > kMaxLen || len_k > kMaxLen) fail(fmt::format("lengths must be at most {}", kMaxLen));
+  if (head_dim < 1 || head_dim > kMaxHeadDim) fail(fmt::format("head_dim must be in 1..{}", kMaxHeadDim));
   if (shared_prefix < 0 || shared_prefix > len_k) fail("shared_prefix must be in 0..len_k");
-  if (page_size < 0 || (page_size > 0 && (page_size & (page_size - 1)) != 0))
-    fail("page_size must be 0 or a power of two");
-  const double elements = static_cast<double>(batch) * (static_cast<double>(heads_q) * len_q * 2 +
-                                                        static_cast<double>(heads_kv) * len_k * 2) * head_dim;
-  if (elements > 8e9) fail("tensors exceed 8e9 elements");
+  if (page_size < 0 || page_size > kMaxPageSize || (page_size > 0 && (page_size & (page_size - 1)) != 0))
+    fail(fmt::format("page_size must be 0 or a power of two up to {}", kMaxPageSize));
+  // Every factor is bounded above (2^16 * 2^12 * 2^24 * 2^8 = 2^60), so these int64
+  // products cannot overflow. Each tensor must stay within int32 element offsets: the ABI
+  // passes sizes as int32 and kernels index rows with int.
+  const int64_t q_elements = int64_t{batch} * heads_q * len_q * head_dim;  // Q and O
+  const int64_t kv_tokens = page_size > 0 ? (int64_t{len_k} + page_size - 1) / page_size * page_size : len_k;
+  const int64_t kv_elements = int64_t{batch} * heads_kv * kv_tokens * head_dim;  // K and V (the page pool)
+  if (q_elements > kMaxTensorElements || kv_elements > kMaxTensorElements)
+    fail(fmt::format("a tensor exceeds {} elements (Q/O {}, K/V {})", kMaxTensorElements, q_elements, kv_elements));
+  if (2 * (q_elements + kv_elements) > int64_t{8'000'000'000}) fail("tensors exceed 8e9 elements");
 }
 
 std::string CaseSpec::config_string() const { return recall ? recall->config() : config.canonical(); }

@@ -5,6 +5,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -29,23 +31,10 @@ const std::vector<std::string> kAllAxes = [] {
 const std::vector<std::string> kKnobs = {"needle_margin", "n_sinks", "n_distractors", "rope_dims", "local_logit",
                                          "sink_logit", "question_tokens", "context_attends_needle"};
 
-[[noreturn]] void fail(const std::string& where, const std::string& why) {
-  throw std::invalid_argument(fmt::format("{}: {}", where, why));
-}
-
-void check_keys(const json& obj, const std::vector<std::string>& allowed, const std::string& where) {
-  if (!obj.is_object()) fail(where, "expected an object");
-  for (const auto& [key, _] : obj.items())
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-      fail(where, fmt::format("unknown field '{}' (allowed: {})", key, fmt::join(allowed, ", ")));
-}
+using namespace suite_json;
+using namespace suite_limits;
 
 std::vector<json> values_of(const json& v) { return v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v}; }
-
-int as_int(const json& v, const std::string& where) {
-  if (!v.is_number_integer()) fail(where, fmt::format("expected an integer, got {}", v.dump()));
-  return v.get<int>();
-}
 
 /// One cell of the task axes before methods and budgets are crossed in.
 struct Cell {
@@ -53,14 +42,43 @@ struct Cell {
   recall::RecallKnobs knobs;
 };
 
+/// Range of an integer recall axis ("depth" is a number, see check_axis_value).
+IntRange axis_range(const std::string& axis) {
+  if (axis == "len_k" || axis == "len") return {1, kMaxLen, "len_k"};
+  if (axis == "budget") return {1, kMaxLen, "budgets"};
+  if (axis == "n_depths") return {2, kMaxDepths, "n_depths"};
+  if (axis == "heads_q" || axis == "heads_kv") return {1, kMaxHeads, "head counts"};
+  if (axis == "head_dim") return {1, kMaxHeadDim, "head_dim"};
+  if (axis == "passkey_period") return {1, kMaxLen, "passkey_period"};
+  return {1, kMaxCount, "task counts"};  // n_needles, n_values, n_pairs, n_queries
+}
+
+/// Checks one value of a recall axis on its own (type and range).
+void check_axis_value(const std::string& axis, const json& v, const std::string& where) {
+  if (axis == "depth") read_number(v, where, 0, 1, "depth");
+  else read_int(v, where, axis_range(axis));
+}
+
+/// Checks one layer of axes (defaults, group or quick block): known names (and the
+/// attention suites' "len"), non-empty lists, each value's type and range.
+void check_axes_layer(const json& axes, const std::string& where) {
+  if (!axes.is_object()) fail(where, fmt::format("expected an object, got {}", describe(axes)));
+  for (const auto& [k, v] : axes.items()) {
+    if (k != "len" && std::find(kAllAxes.begin(), kAllAxes.end(), k) == kAllAxes.end())
+      fail(where, fmt::format("unknown axis '{}' (axes: {})", k, fmt::join(kAllAxes, ", ")));
+    const std::string w = fmt::format("{}.{}", where, k);
+    if (v.is_array() && v.empty()) fail(w, fmt::format("axis '{}' has no values", k));
+    if (k == "n_depths") read_int(v, w, axis_range(k));  // a count, not a list
+    else for (const json& x : values_of(v)) check_axis_value(k, x, w);
+  }
+}
+
 void apply_axis(Cell& c, const std::string& axis, const json& v, const std::string& where) {
   if (axis == "depth") {
-    if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1) fail(where, "depth must be a number in 0..1");
-    c.task.depth = v.get<double>();
+    c.task.depth = read_number(v, where, 0, 1, "depth");
     return;
   }
-  const int x = as_int(v, where);
-  if (x < 1) fail(where, fmt::format("must be positive, got {}", x));
+  const int x = read_int(v, where, axis_range(axis));
   if (axis == "len_k") c.task.len_k = x;
   else if (axis == "heads_q") c.knobs.heads_q = x;
   else if (axis == "heads_kv") c.knobs.heads_kv = x;
@@ -75,8 +93,7 @@ void apply_axis(Cell& c, const std::string& axis, const json& v, const std::stri
 /// Axis values; "n_depths": N stands for N depths evenly spaced over [0, 1] (recall::depth_grid).
 std::vector<json> axis_values(const std::string& axis, const json& v, const std::string& where) {
   if (axis != "n_depths") return values_of(v);
-  const int n = as_int(v, where);
-  if (n < 2) fail(where, "n_depths must be at least 2");
+  const int n = read_int(v, where, axis_range(axis));
   std::vector<json> out;
   for (const auto& cell : recall::depth_grid({1}, n)) out.push_back(cell.depth);
   return out;
@@ -94,29 +111,30 @@ void merge_axes(json& axes, const json& layer) {
 
 /// Applies the "knobs" object; returns the canonical "k=v,..." of what changed (sorted, for the shape).
 std::string apply_knobs(recall::RecallKnobs& k, const json& knobs, const std::string& where) {
-  check_keys(knobs, kKnobs, where + " knobs");
+  check_keys(knobs, kKnobs, where);
   std::vector<std::string> parts;
   for (const auto& [name, v] : knobs.items()) {
-    const std::string w = fmt::format("{} knob '{}'", where, name);
+    const std::string w = fmt::format("{}.{}", where, name);
     if (name == "context_attends_needle") {
-      if (!v.is_boolean()) fail(w, "must be true or false");
-      k.context_attends_needle = v.get<bool>();
-      parts.push_back(fmt::format("{}={}", name, v.get<bool>() ? 1 : 0));
+      k.context_attends_needle = read_bool(v, w);
+      parts.push_back(fmt::format("{}={}", name, k.context_attends_needle ? 1 : 0));
       continue;
     }
-    if (!v.is_number()) fail(w, "must be a number");
-    const double x = v.get<double>();
-    if (name == "needle_margin") k.needle_margin = x;
-    else if (name == "local_logit") k.local_logit = x;
-    else if (name == "sink_logit") k.sink_logit = x;
-    else {
-      if (!v.is_number_integer() || x < 0) fail(w, "must be a non-negative integer");
-      if (name == "n_sinks") k.n_sinks = static_cast<int32_t>(x);
-      else if (name == "n_distractors") k.n_distractors = static_cast<int32_t>(x);
-      else if (name == "rope_dims") k.rope_dims = static_cast<int32_t>(x);
-      else if (name == "question_tokens") k.question_tokens = static_cast<int32_t>(x);
+    if (name == "needle_margin" || name == "local_logit" || name == "sink_logit") {
+      const double x = read_number(v, w, -kMaxLogit, kMaxLogit, name.c_str());
+      if (name == "needle_margin") k.needle_margin = x;
+      else if (name == "local_logit") k.local_logit = x;
+      else k.sink_logit = x;
+      parts.push_back(fmt::format("{}={:g}", name, x));
+      continue;
     }
-    parts.push_back(fmt::format("{}={:g}", name, x));
+    // Integer knobs: rope_dims rotates part of head_dim, the others count tokens.
+    const int x = read_int(v, w, {0, name == "rope_dims" ? kMaxHeadDim : kMaxCount, name.c_str()});
+    if (name == "n_sinks") k.n_sinks = x;
+    else if (name == "n_distractors") k.n_distractors = x;
+    else if (name == "rope_dims") k.rope_dims = x;
+    else if (name == "question_tokens") k.question_tokens = x;
+    parts.push_back(fmt::format("{}={:g}", name, static_cast<double>(x)));  // as stored shapes have always spelled it
   }
   std::sort(parts.begin(), parts.end());
   return fmt::format("{}", fmt::join(parts, ","));
@@ -125,9 +143,21 @@ std::string apply_knobs(recall::RecallKnobs& k, const json& knobs, const std::st
 /// Canonical config of a method string; std::invalid_argument for unknown methods.
 std::string canonical_method(const std::string& m) { return kv::make_kv_method(m)->config(); }
 
+/// Refuses KV parameters the methods would convert out of range: they read every value
+/// as a double and cast it to an integer (undefined beyond int64, wrapping beyond int32).
+void check_method_params(const std::string& entry) {
+  for (const auto& [key, x] : kv::parse_kv_config(entry).values) {
+    if (!std::isfinite(x) || std::fabs(x) > INT32_MAX)
+      throw std::invalid_argument(fmt::format("parameter {}={:g} is out of range (|x| < 2^31)", key, x));
+    if (key == "budget" && (x < 1 || x > static_cast<double>(kMaxLen)))
+      throw std::invalid_argument(fmt::format("budget must be in 1..{}, got {:g}", kMaxLen, x));
+  }
+}
+
 /// The method configs of one method entry: crossed with the budgets unless the method
 /// takes none or fixes its own.
 std::vector<std::pair<std::string, int>> method_configs(const std::string& entry, const std::vector<int>& budgets) {
+  check_method_params(entry);
   const kv::KvParams p = kv::parse_kv_config(entry);
   if (!kv_method_takes_budget(entry)) return {{canonical_method(entry), 0}};
   if (p.values.count("budget") || budgets.empty()) {
@@ -139,19 +169,68 @@ std::vector<std::pair<std::string, int>> method_configs(const std::string& entry
   return out;
 }
 
+/// Checks a "methods" list of one layer: KV configs of known methods with parameters in range.
+void check_methods_layer(const json& methods, const std::string& where) {
+  if (!methods.is_array()) fail(where, "'methods' must be a list of KV configs");
+  for (const json& m : methods) {
+    if (!m.is_string()) fail(where, fmt::format("methods must be strings, got {}", describe(m)));
+    try {
+      method_configs(m.get<std::string>(), {});
+    } catch (const std::exception& e) {  // kv parsing is not ours: any failure is bad input
+      fail(where, fmt::format("method '{}': {}", m.get<std::string>(), e.what()));
+    }
+  }
+}
+
 /// Parses the "variants" list of a group: attention variant configs, run once per cell.
+/// Windows are bounded by the longest length, so q + window cannot overflow in a kernel.
 std::vector<VariantConfig> variant_configs(const json& variants, const std::string& where) {
   if (!variants.is_array()) fail(where, "'variants' must be a list of attention variant configs");
   std::vector<VariantConfig> out;
   for (const json& v : variants) {
-    if (!v.is_string()) fail(where, "variants must be strings");
+    if (!v.is_string()) fail(where, fmt::format("variants must be strings, got {}", describe(v)));
     try {
       out.push_back(parse_variant_config(v.get<std::string>()));
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::exception& e) {
       fail(where, fmt::format("variant '{}': {}", v.get<std::string>(), e.what()));
     }
+    if (out.back().window_left > kMaxLen || out.back().window_right > kMaxLen)
+      fail(where, fmt::format("variant '{}': window sizes must be at most {}", v.get<std::string>(), kMaxLen));
   }
   return out;
+}
+
+/// Checks the layers a group, the defaults and a quick block may each carry, whichever of
+/// them a run applies. `where` names the object ("FILE: group 'g'", "... quick").
+void check_layers(const json& obj, const std::string& where, const std::string& sep) {
+  if (const json* a = member(obj, "axes")) check_axes_layer(*a, where + sep + "axes");
+  if (const json* m = member(obj, "methods")) check_methods_layer(*m, where + sep + "methods");
+  if (const json* v = member(obj, "variants")) variant_configs(*v, where + sep + "variants");
+  if (const json* k = member(obj, "knobs")) {
+    recall::RecallKnobs scratch;
+    apply_knobs(scratch, *k, where + sep + "knobs");
+  }
+}
+
+/// Checks repetitions and min_time of a group or the defaults; returns them with fallbacks.
+std::pair<int, double> timing(const json& obj, const std::string& where, std::pair<int, double> fallback) {
+  int reps = fallback.first;
+  double min_time = fallback.second;
+  if (const json* r = member(obj, "repetitions"))
+    reps = read_int(*r, where + " repetitions", {1, kMaxRepetitions, "repetitions"});
+  if (const json* t = member(obj, "min_time")) min_time = read_number(*t, where + " min_time", 0, kMaxMinTime, "min_time");
+  return {reps, min_time};
+}
+
+/// Refuses a cell whose heads do not group, or whose cache (the context queries
+/// [heads_q, len_k, head_dim] are the largest tensor) exceeds what an int32 offset addresses.
+void check_cell(const Cell& c, const std::string& where) {
+  if (c.knobs.heads_q % c.knobs.heads_kv)
+    fail(where, fmt::format("heads_q {} is not a multiple of heads_kv {}", c.knobs.heads_q, c.knobs.heads_kv));
+  const int64_t elements = int64_t{c.knobs.heads_q} * c.task.len_k * c.knobs.head_dim;  // each bounded: no overflow
+  if (elements > kMaxTensorElements)
+    fail(where, fmt::format("heads_q {} x len_k {} x head_dim {} exceeds {} elements", c.knobs.heads_q, c.task.len_k,
+                            c.knobs.head_dim, kMaxTensorElements));
 }
 
 }  // namespace
@@ -159,7 +238,10 @@ std::vector<VariantConfig> variant_configs(const json& variants, const std::stri
 bool is_recall_group(const json& group) { return group.is_object() && group.contains("task"); }
 
 void check_recall_defaults(const json& defaults, const std::string& where) {
-  check_keys(defaults, {"axes", "methods", "variants", "knobs", "repetitions", "min_time"}, where + " defaults");
+  const std::string dwhere = where + ": defaults";
+  check_keys(defaults, {"axes", "methods", "variants", "knobs", "repetitions", "min_time"}, dwhere);
+  check_layers(defaults, dwhere, " ");
+  timing(defaults, dwhere, {3, 0.0});
 }
 
 std::string kv_config_with_budget(const std::string& method, int budget) {
@@ -197,86 +279,78 @@ bool method_selected(const std::vector<std::string>& globs, const RecallCaseSpec
   return false;
 }
 
-void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool quick, const std::string& where) {
-  check_keys(g, {"name", "task", "methods", "variants", "axes", "knobs", "quick", "repetitions", "min_time"}, where);
-  if (!g.contains("name") || !g["name"].is_string()) fail(where, "group needs a string 'name'");
-  const std::string name = g["name"];
-  const std::string gwhere = fmt::format("{} group '{}'", where, name);
-  if (quick && g.contains("quick") && g["quick"].is_boolean() && !g["quick"].get<bool>()) return;
-  if (!g["task"].is_string()) fail(gwhere, "'task' must be a string");
-  recall::RecallTask task;
-  try { task = recall::parse_task(g["task"]); } catch (const std::exception& e) {
-    fail(gwhere, fmt::format("unknown task '{}' (single_needle, multi_key, multi_value, multi_query, passkey, mqar)",
-                             g["task"].get<std::string>()));
+void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool quick, const std::string& gwhere) {
+  check_keys(g, {"name", "task", "methods", "variants", "axes", "knobs", "quick", "repetitions", "min_time"}, gwhere);
+  // Every layer is checked before --quick picks the ones that apply, so a typo in a quick
+  // block fails a full run too.
+  const json* q = member(g, "quick");
+  if (q && !q->is_boolean()) {
+    if (!q->is_object()) fail(gwhere + " quick", fmt::format("must be false, true or an object, got {}", describe(*q)));
+    check_keys(*q, {"axes", "methods", "variants"}, gwhere + " quick");
+    check_layers(*q, gwhere + " quick", ".");
   }
+  check_layers(g, gwhere, " ");
+  const std::string dwhere = suite.path + ": defaults";
+  const auto [repetitions, min_time] = timing(g, gwhere, timing(defaults, dwhere, {3, 0.0}));
+  const json* task_field = member(g, "task");
+  if (!task_field || !task_field->is_string()) fail(gwhere, "'task' must be a string");
+  recall::RecallTask task;
+  try { task = recall::parse_task(task_field->get<std::string>()); } catch (const std::exception&) {
+    fail(gwhere, fmt::format("unknown task '{}' (single_needle, multi_key, multi_value, multi_query, passkey, mqar)",
+                             task_field->get<std::string>()));
+  }
+  if (quick && q && q->is_boolean() && !q->get<bool>()) return;
 
   // Axes, methods and variants: defaults, then the group, then (for --quick) the group's quick block.
   json axes = defaults.value("axes", json::object());
   json methods = defaults.value("methods", json::array());
   json variants = defaults.value("variants", json::array());
   json knobs = defaults.value("knobs", json::object());
-  if (g.contains("axes")) {
-    if (!g["axes"].is_object()) fail(gwhere, "'axes' must be an object");
-    merge_axes(axes, g["axes"]);
-  }
-  if (g.contains("methods")) methods = g["methods"];
-  if (g.contains("variants")) variants = g["variants"];
-  if (g.contains("knobs")) {
-    if (!g["knobs"].is_object()) fail(gwhere, "'knobs' must be an object");
-    for (const auto& [k, v] : g["knobs"].items()) knobs[k] = v;
-  }
-  if (quick && g.contains("quick") && g["quick"].is_object()) {
-    check_keys(g["quick"], {"axes", "methods", "variants"}, gwhere + " quick");
-    const json quick_axes = g["quick"].value("axes", json::object());  // named: items() must not outlive it
-    merge_axes(axes, quick_axes);
-    if (g["quick"].contains("methods")) methods = g["quick"]["methods"];
-    if (g["quick"].contains("variants")) variants = g["quick"]["variants"];
+  if (const json* a = member(g, "axes")) merge_axes(axes, *a);
+  if (const json* m = member(g, "methods")) methods = *m;
+  if (const json* v = member(g, "variants")) variants = *v;
+  if (const json* k = member(g, "knobs"))
+    for (const auto& [name, v] : k->items()) knobs[name] = v;
+  if (quick && q && q->is_object()) {
+    if (const json* a = member(*q, "axes")) merge_axes(axes, *a);
+    if (const json* m = member(*q, "methods")) methods = *m;
+    if (const json* v = member(*q, "variants")) variants = *v;
   }
   if (axes.contains("len")) {  // the attention suites' name for a length, accepted here too
     axes["len_k"] = axes["len"];
     axes.erase("len");
   }
-  for (const auto& [k, v] : axes.items()) {
-    if (std::find(kAllAxes.begin(), kAllAxes.end(), k) == kAllAxes.end())
-      fail(gwhere, fmt::format("unknown axis '{}' (axes: {})", k, fmt::join(kAllAxes, ", ")));
-    if (v.is_array() && v.empty()) fail(gwhere, fmt::format("axis '{}' has no values", k));
-  }
   if (task == recall::RecallTask::mqar && (axes.contains("depth") || axes.contains("n_depths")))
     fail(gwhere, "mqar spreads its pairs over the context: it has no depth axis");
-  if (!methods.is_array()) fail(gwhere, "'methods' must be a list of KV configs");
-  const std::vector<VariantConfig> variant_list = variant_configs(variants, gwhere);
+  const std::vector<VariantConfig> variant_list = variant_configs(variants, gwhere + " variants");
   if (methods.empty() && variant_list.empty())
     fail(gwhere, "needs at least one KV config in 'methods' or attention variant in 'variants'");
 
   std::vector<int> budgets;
   if (axes.contains("budget"))
-    for (const json& b : values_of(axes["budget"])) {
-      const int x = as_int(b, gwhere + " axis 'budget'");
-      if (x < 1) fail(gwhere + " axis 'budget'", "budgets must be positive");
-      budgets.push_back(x);
-    }
+    for (const json& b : values_of(axes["budget"])) budgets.push_back(read_int(b, gwhere + " axes.budget", axis_range("budget")));
 
   CaseSpec proto;
   proto.suite = suite.name;
   proto.suite_file_hash = suite.file_hash;
-  proto.group = name;
+  proto.group = g.value("name", std::string());
   proto.phase = "recall";
   proto.check = CheckMode::kNone;  // recall cases are scored by the executor, not the oracle
-  proto.repetitions = g.value("repetitions", defaults.value("repetitions", 3));
-  proto.min_time = g.value("min_time", defaults.value("min_time", 0.0));
-  if (proto.repetitions < 1 || proto.repetitions > 1000) fail(gwhere, "repetitions must be in 1..1000");
-  if (!(proto.min_time >= 0 && proto.min_time <= 60)) fail(gwhere, "min_time must be in 0..60 seconds");
+  proto.repetitions = repetitions;
+  proto.min_time = min_time;
 
   Cell base;
   base.task.task = task;
-  const std::string overrides = apply_knobs(base.knobs, knobs, gwhere);
+  const std::string overrides = apply_knobs(base.knobs, knobs, gwhere + " knobs");
   std::vector<Cell> cells{base};
   for (const std::string& axis : kTaskAxes) {
     if (!axes.contains(axis)) continue;
+    const std::string awhere = fmt::format("{} axes.{}", gwhere, axis);
+    const std::vector<json> values = axis_values(axis, axes[axis], awhere);
+    if (cells.size() * values.size() > kMaxCases) fail(gwhere, fmt::format("expands to more than {} cases", kMaxCases));
     std::vector<Cell> next;
-    const std::string awhere = fmt::format("{} axis '{}'", gwhere, axis);
     for (const Cell& c : cells)
-      for (const json& v : axis_values(axis, axes[axis], awhere)) {
+      for (const json& v : values) {
         Cell t = c;
         apply_axis(t, axis == "n_depths" ? "depth" : axis, v, awhere);
         next.push_back(t);
@@ -290,21 +364,24 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
   };
   std::vector<Config> configs;
   for (const json& m : methods) {
-    if (!m.is_string()) fail(gwhere, "methods must be strings");
     try {
       for (auto& [method, budget] : method_configs(m.get<std::string>(), budgets))
         configs.push_back({m.get<std::string>(), method, budget});
-    } catch (const std::invalid_argument& e) {
-      fail(gwhere, fmt::format("method '{}': {}", m.get<std::string>(), e.what()));
+    } catch (const std::exception& e) {
+      fail(gwhere + " methods", fmt::format("method '{}': {}", m.get<std::string>(), e.what()));
     }
   }
   // Identical cases (a method listed twice, overlapping groups) would collide on the
   // case key, which is unique within a run: keep the first.
   std::set<std::string> seen;
   for (const CaseSpec& c : suite.cases) seen.insert(c.key());
+  const auto add = [&](CaseSpec c) {
+    if (!seen.insert(c.key()).second) return;
+    if (suite.cases.size() >= kMaxCases) fail(gwhere, fmt::format("expands to more than {} cases", kMaxCases));
+    suite.cases.push_back(std::move(c));
+  };
   for (const Cell& cell : cells) {
-    if (cell.knobs.heads_q % cell.knobs.heads_kv)
-      fail(gwhere, fmt::format("heads_q {} is not a multiple of heads_kv {}", cell.knobs.heads_q, cell.knobs.heads_kv));
+    check_cell(cell, gwhere);
     for (const auto& [entry, config, budget] : configs) {
       if (budget >= cell.task.len_k) continue;
       auto r = std::make_shared<RecallCaseSpec>();
@@ -317,7 +394,7 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
       r->has_depth = task != recall::RecallTask::mqar;
       CaseSpec c = proto;
       c.recall = std::move(r);
-      if (seen.insert(c.key()).second) suite.cases.push_back(std::move(c));
+      add(std::move(c));
     }
     // Variants have no budget axis: they keep what their own options say, once per cell.
     for (const VariantConfig& cfg : variant_list) {
@@ -330,7 +407,7 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
       CaseSpec c = proto;
       c.config = cfg;  // so --variant globs match recall variant cases as they match attention cases
       c.recall = std::move(r);
-      if (seen.insert(c.key()).second) suite.cases.push_back(std::move(c));
+      add(std::move(c));
     }
   }
 }

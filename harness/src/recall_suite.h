@@ -16,17 +16,21 @@ namespace attnbench {
 /// True if a group is a recall group (it names a "task").
 bool is_recall_group(const nlohmann::json& group);
 
-/// Checks the "defaults" object of a `"kind": "recall"` suite. Throws std::invalid_argument
-/// naming `where` and the field.
+/// Checks the "defaults" object of a `"kind": "recall"` suite read from file `where`: known
+/// fields, and every axis, method, variant, knob and timing value in it. Throws
+/// std::invalid_argument naming the file and the field.
 void check_recall_defaults(const nlohmann::json& defaults, const std::string& where);
 
 /// Expands one recall group into suite.cases (tasks outermost, then methods, then budgets,
 /// then the group's attention variants once per cell, so consecutive cases share generated
 /// data). A budget at or above the context length is skipped: the method would keep every
-/// token and only repeat "full". Throws std::invalid_argument naming the group and field on
-/// malformed content, unknown methods or unknown variants/options.
+/// token and only repeat "full". `defaults` must have passed check_recall_defaults (or hold
+/// only checked repetitions/min_time); `gwhere` names the group ("FILE: group 'g'"). Every
+/// layer of the group, its quick block included, is checked in both modes. Throws
+/// std::invalid_argument naming the group and field on malformed content, out-of-range
+/// numbers (suite_limits), unknown methods or unknown variants/options.
 void expand_recall_group(Suite& suite, const nlohmann::json& group, const nlohmann::json& defaults, bool quick,
-                         const std::string& where);
+                         const std::string& gwhere);
 
 /// Canonical config of `method` with its budget set to `budget` (kv::KvMethod::config()).
 std::string kv_config_with_budget(const std::string& method, int budget);
