@@ -10,6 +10,7 @@ packages=(
   hipcc libamdhip64-dev
   chromium
   slurm-wlm munge
+  python3-scipy libbenchmark-tools
 )
 
 missing=()

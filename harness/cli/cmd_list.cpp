@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "kv_method.h"
 #include "plugin_loader.h"
+#include "results_store.h"
 #include "suite_file.h"
 #include "variant_registry.h"
 
@@ -33,18 +34,49 @@ std::string method_description(const std::string& name) {
   return it == text.end() ? "" : it->second;
 }
 
+/// "1a2b3c4d5e" from a full sha, keeping the "-dirty" mark of a run from a modified tree.
+std::string short_sha(const std::string& sha) {
+  const bool dirty = sha.size() > 6 && sha.compare(sha.size() - 6, 6, "-dirty") == 0;
+  const std::string bare = dirty ? sha.substr(0, sha.size() - 6) : sha;
+  return (bare.size() > 10 ? bare.substr(0, 10) : bare) + (dirty ? "-dirty" : "");
+}
+
+/// `list runs`: one line per run with its case counts. "failed" counts the statuses that
+/// make `run` exit 1 (failed, error, crashed, timeout); "other" the cases that did not run
+/// or were refused (unsupported, no_device, oom).
+ExitCode list_runs(const std::string& path) {
+  store::ResultsStore db(path, /*read_only=*/true);
+  store::Statement s(db.connection().handle(),
+                     "SELECT r.id, r.started_at, coalesce(r.git_sha, ''), r.status, count(c.id),"
+                     " coalesce(sum(c.status = 'ok'), 0),"
+                     " coalesce(sum(c.status IN ('failed', 'error', 'crashed', 'timeout')), 0)"
+                     " FROM runs r LEFT JOIN cases c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id");
+  int runs = 0;
+  while (s.step()) {
+    const int64_t total = s.column_int(4), ok = s.column_int(5), failed = s.column_int(6);
+    fmt::print("run {:<4} {}  git {:<16} {:<10} {} cases: {} ok, {} failed, {} other\n", s.column_int(0),
+               s.column_text(1), short_sha(s.column_text(2)), s.column_text(3), total, ok, failed, total - ok - failed);
+    ++runs;
+  }
+  if (runs == 0) fmt::print("no runs in '{}'\n", path);
+  return kOk;
+}
+
 }  // namespace
 
 
 Command add_list_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("list", "List backends, variants or suites");
+  auto* cmd = app.add_subcommand("list", "List backends, variants, methods, suites or stored runs");
   auto what = std::make_shared<std::string>();
   auto suites_dir = std::make_shared<std::string>();
-  cmd->add_option("what", *what, "backends | variants | methods | suites")
+  auto db = std::make_shared<std::string>("results.db");
+  cmd->add_option("what", *what, "backends | variants | methods | suites | runs")
       ->required()
-      ->check(CLI::IsMember({"backends", "variants", "methods", "suites"}));
+      ->check(CLI::IsMember({"backends", "variants", "methods", "suites", "runs"}));
   cmd->add_option("--suites-dir", *suites_dir, "Directory of suite files");
-  return [what, suites_dir]() {
+  cmd->add_option("--db", *db, "Results database for 'list runs' (opened read-only)");
+  return [what, suites_dir, db]() {
+    if (*what == "runs") return list_runs(*db);
     if (*what == "backends") {
       const PluginScan scan = scan_plugins(plugin_search_dirs());
       for (const auto& p : scan.plugins) {

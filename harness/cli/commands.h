@@ -22,5 +22,6 @@ Command add_merge_command(CLI::App& app);
 Command add_reproduce_command(CLI::App& app, const std::string& command_line);
 Command add_worker_command(CLI::App& app);
 Command add_ab_command(CLI::App& app, const std::string& command_line);
+Command add_export_command(CLI::App& app);
 
 }  // namespace attnbench::cli

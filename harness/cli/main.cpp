@@ -28,12 +28,13 @@ int main(int argc, char** argv) {
   add(add_reproduce_command(app, command_line));
   add(add_worker_command(app));
   add(add_ab_command(app, command_line));
+  add(add_export_command(app));
   if (argc > 1 && argv[1][0] != '-') {
     const std::string first = argv[1];
     bool known = false;
     for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) known |= sub->get_name() == first;
     if (!known) {
-      fmt::print(stderr, "attnbench: error: unknown command '{}' (commands: list, run, ab, report, compare, reproduce, merge, env)\n", first);
+      fmt::print(stderr, "attnbench: error: unknown command '{}' (commands: list, run, ab, report, compare, export, reproduce, merge, env)\n", first);
       return kBadInput;
     }
   }
