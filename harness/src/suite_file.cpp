@@ -577,6 +577,10 @@ void expand_any_group(Suite& suite, json g, const json& defaults, const std::str
   // A group's reproduction target is checked against the cases it expands to.
   const json target = g.contains("target") ? g["target"] : json();
   g.erase("target");
+  // A group's own limit on each case's run time in its worker (seconds; case_timeout.h).
+  double timeout = 0;
+  if (const json* t = member(g, "timeout")) timeout = read_number(*t, gwhere + " timeout", 0.001, kMaxCaseTimeout, "timeout");
+  g.erase("timeout");
   const size_t first = suite.cases.size();
   if (kind == "recall") {
     expand_recall_group(suite, g, defaults, quick, gwhere);
@@ -589,6 +593,7 @@ void expand_any_group(Suite& suite, json g, const json& defaults, const std::str
   } else {
     expand_group(suite, g, defaults, quick, gwhere);
   }
+  for (size_t i = first; i < suite.cases.size(); ++i) suite.cases[i].timeout_seconds = timeout;
   if (!target.is_null() && suite.cases.size() > first) {
     const std::vector<CaseSpec> group_cases(suite.cases.begin() + static_cast<std::ptrdiff_t>(first),
                                             suite.cases.end());

@@ -55,6 +55,7 @@ inline constexpr int64_t kMaxCount = int64_t{1} << 20;       ///< recall task co
 inline constexpr int64_t kMaxDepths = 1000;                  ///< recall n_depths
 inline constexpr int64_t kMaxRepetitions = 1000;
 inline constexpr double kMaxMinTime = 60;                    ///< seconds
+inline constexpr double kMaxCaseTimeout = 7 * 24 * 3600.0;     ///< a group's "timeout", seconds
 inline constexpr double kMaxLogit = 64;                      ///< |needle_margin|, |local_logit|, |sink_logit|
 inline constexpr size_t kMaxCases = 100000;                  ///< cases one suite file may expand to
 inline constexpr size_t kMaxNesting = 64;                    ///< JSON objects/arrays inside each other
