@@ -19,7 +19,7 @@ TEST_CASE("a run stores provenance, cases, samples, metrics and peaks; report re
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("4 cases: 4 ok"));
   CHECK(query_one(db, "PRAGMA journal_mode") == "wal");
-  CHECK(query_one(db, "PRAGMA user_version") == "2");
+  CHECK(query_one(db, "PRAGMA user_version") == "3");
   CHECK(query_one(db, "SELECT count(*) FROM cases WHERE target IS NULL AND group_name != ''") == "4");
   CHECK(query_one(db, "SELECT status FROM runs") == "complete");
   CHECK(query_one(db, "SELECT seed FROM runs") == "7");

@@ -9,7 +9,7 @@ namespace attnbench::cli {
 Command add_ab_command(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("ab", "Interleaved A/B run of two builds of one backend, with a paired verdict");
   struct Args {
-    std::string dir_a, dir_b, backend, options_a, options_b, filter, db = "results.db", suites_dir;
+    std::string dir_a, dir_b, backend, options_a, options_b, filter, db = "results.db", suites_dir, campaign;
     std::vector<std::string> suites, variants;
     std::string alpha = "0.05", threshold = "5%";
     bool quick = false, no_peaks = false;
@@ -33,6 +33,7 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--threshold", a->threshold, "Slower only if the ratio B/A exceeds 1 + this (default 5%)");
   cmd->add_option("--case-timeout", a->case_timeout, "Seconds one repetition of a case may run")->check(CLI::Range(0.001, 1e6));
   cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
+  cmd->add_option("--campaign", a->campaign, "Campaign of both runs (default: ab-<run A>)");
   return [a, command_line]() -> int {
     AbOptions o;
     o.dir_a = a->dir_a;
@@ -46,6 +47,7 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
     o.selection.quick = a->quick;
     o.selection.repetitions = a->repetitions;
     o.db_path = a->db;
+    o.campaign = a->campaign;
     o.suites_dir = a->suites_dir;
     o.command_line = command_line;
     o.case_timeout = a->case_timeout;

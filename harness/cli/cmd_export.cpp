@@ -11,7 +11,7 @@ namespace attnbench::cli {
 namespace {
 
 struct ExportArgs {
-  std::string db = "results.db", format = "json", output;
+  std::string db = "results.db", format = "json", output, campaign;
   int64_t run = 0;
 };
 
@@ -34,12 +34,16 @@ Command add_export_command(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
   cmd->add_option("--db", a->db, "Results database (opened read-only)");
   auto* run_opt = cmd->add_option("--run", a->run, "Run id (default: the newest)");
+  auto* campaign_opt = cmd->add_option("--campaign", a->campaign, "Every run of this campaign, as one result");
+  run_opt->excludes(campaign_opt);
   cmd->add_option("--format", a->format, "json | csv | gbench (default json)");
   cmd->add_option("-o,--output", a->output, "Output file; '-' writes stdout")->required();
-  return [a, run_opt]() {
+  return [a, run_opt, campaign_opt]() {
     exporter::check_format(a->format);  // before the database is opened: bad input touches nothing
     store::ResultsStore db(a->db, /*read_only=*/true);
-    const auto run = exporter::load_export_run(db, run_opt->count() ? std::optional<int64_t>(a->run) : std::nullopt);
+    const auto run = campaign_opt->count()
+                         ? exporter::load_export_campaign(db, a->campaign)
+                         : exporter::load_export_run(db, run_opt->count() ? std::optional<int64_t>(a->run) : std::nullopt);
     write_output(exporter::export_run(run, a->format), a->output);
     return kOk;
   };

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "campaigns.h"
 #include "commands.h"
 #include "kv_method.h"
 #include "plugin_loader.h"
@@ -54,8 +55,10 @@ ExitCode list_runs(const std::string& path) {
   int runs = 0;
   while (s.step()) {
     const int64_t total = s.column_int(4), ok = s.column_int(5), failed = s.column_int(6);
-    fmt::print("run {:<4} {}  git {:<16} {:<10} {} cases: {} ok, {} failed, {} other\n", s.column_int(0),
-               s.column_text(1), short_sha(s.column_text(2)), s.column_text(3), total, ok, failed, total - ok - failed);
+    const int64_t id = s.column_int(0);
+    fmt::print("run {:<4} campaign {:<16} {}  git {:<16} {:<10} {} cases: {} ok, {} failed, {} other\n", id,
+               store::campaign_of(db, id), s.column_text(1), short_sha(s.column_text(2)), s.column_text(3), total, ok,
+               failed, total - ok - failed);
     ++runs;
   }
   if (runs == 0) fmt::print("no runs in '{}'\n", path);

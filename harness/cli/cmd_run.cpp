@@ -71,6 +71,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   struct Args {
     std::vector<std::string> suites, backends, variants, methods, budgets;
     std::string filter, db = "results.db", suites_dir, shard = "1/1", threads, seed = "1", backend_options, plugins;
+    std::string campaign;
     bool quick = false, no_peaks = false, retry_failed = false;
     int repetitions = 0, jobs = 0;
     double case_timeout = 0;
@@ -91,6 +92,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--repetitions", a->repetitions, "Override the repetitions of every case")->check(CLI::Range(1, 1000));
   cmd->add_option("--threads", a->threads, "Threads for the CPU backend (default: all cores)");
   cmd->add_option("--backend-options", a->backend_options, "Options passed to every backend's create(), k=v,...");
+  cmd->add_option("--campaign", a->campaign, "Campaign name shared by the shards of one suite (default: the run is its own)");
   cmd->add_option("--plugins", a->plugins, "Load plugins from this folder only (e.g. another build's)");
   cmd->add_option("--suites-dir", a->suites_dir, "Directory of suite files");
   cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
@@ -130,6 +132,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     opts.case_timeout = a->case_timeout;
     opts.retry_failed = a->retry_failed;
     opts.jobs = a->jobs;
+    opts.campaign = a->campaign;
     if (resume->count()) opts.resume_run = a->resume;
     if (a->retry_failed && !resume->count()) throw std::invalid_argument("--retry-failed needs --resume RUN");
     const bool tty = isatty(STDERR_FILENO);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "attnbench/dtype.h"
+#include "campaigns.h"
 #include "case_executor.h"
 #include "environment.h"
 #include "plugin_loader.h"
@@ -175,6 +176,7 @@ AbResult run_ab(const AbOptions& o) {
     s->supervisor = std::make_unique<RunSupervisor>(config, std::vector<SupervisedBackend>{be});
     s->supervisor->start();  // bad options are refused here, before the database is opened
   }
+  if (!o.campaign.empty()) store::check_campaign_name(o.campaign);
   store::ResultsStore db(o.db_path);
   for (Side* s : {&a, &b}) {
     store::RunRecord run = capture_environment();
@@ -199,6 +201,9 @@ AbResult run_ab(const AbOptions& o) {
   AbResult result;
   result.run_a = a.run_id;
   result.run_b = b.run_id;
+  result.campaign = o.campaign.empty() ? fmt::format("ab-{}", a.run_id) : o.campaign;
+  store::set_campaign(db, a.run_id, result.campaign);
+  store::set_campaign(db, b.run_id, result.campaign);
   for (size_t i = 0; i < cases.size(); ++i) {
     const CaseSpec& c = cases[i];
     std::vector<store::CaseRecord> ra, rb;
@@ -227,9 +232,9 @@ std::string format_ab(const AbResult& r, const compare::CompareOptions& o) {
   std::string out;
   for (size_t i = 0; i < r.cases.size(); ++i) out += case_line(r.cases[i], i + 1, r.cases.size()) + "\n";
   out += fmt::format(
-      "ab: runs {} (A) and {} (B): {} cases, {} slower, {} faster, {} not ok on a side "
+      "ab: runs {} (A) and {} (B) of campaign {}: {} cases, {} slower, {} faster, {} not ok on a side "
       "(paired signed-rank test, alpha {}, threshold {:.0f}%)\n",
-      r.run_a, r.run_b, r.cases.size(), r.slower(), r.faster(), r.failed(), o.alpha, o.threshold * 100);
+      r.run_a, r.run_b, r.campaign, r.cases.size(), r.slower(), r.faster(), r.failed(), o.alpha, o.threshold * 100);
   return out;
 }
 

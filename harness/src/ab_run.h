@@ -23,6 +23,7 @@ struct AbOptions {
   std::string options_a, options_b;  ///< create() options per side ("threads=2", test knobs)
   RunSelection selection;         ///< suites, variants, filter, quick, seed, repetitions
   std::string db_path = "results.db", suites_dir, command_line, worker_exe;
+  std::string campaign;           ///< both runs' campaign; empty: "ab-<run A>"
   double case_timeout = 0;
   bool measure_peaks = true;
   compare::CompareOptions compare;
@@ -40,6 +41,7 @@ struct AbCase {
 /// Both stored runs and every case's verdict.
 struct AbResult {
   int64_t run_a = 0, run_b = 0;
+  std::string campaign;
   std::vector<AbCase> cases;
   int slower() const;
   int faster() const;

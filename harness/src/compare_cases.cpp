@@ -1,5 +1,7 @@
 #include "compare_cases.h"
 
+#include "campaigns.h"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -96,7 +98,26 @@ std::vector<std::string> fingerprint_differences(const StoredRun& base_run, cons
 }
 
 bool is_failure_status(const std::string& status) {
-  return status == "failed" || status == "error" || status == "oom";
+  return status == "failed" || status == "error" || status == "oom" || status == "crashed" || status == "timeout";
+}
+
+StoredRun load_stored_runs(store::ResultsStore& db, const std::string& run_or_campaign) {
+  const std::vector<int64_t> ids = store::resolve_runs(db, run_or_campaign);
+  StoredRun all = load_stored_run(db, ids.front());
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < all.cases.size(); ++i) index[all.cases[i].case_key] = i;
+  for (size_t r = 1; r < ids.size(); ++r) {
+    StoredRun more = load_stored_run(db, ids[r]);
+    // One result: incomplete while any part is; a case stored twice (a shard run again)
+    // counts as its newest run stored it.
+    if (more.run.status != "complete") all.run.status = more.run.status;
+    for (StoredCase& c : more.cases) {
+      const auto [it, fresh] = index.emplace(c.case_key, all.cases.size());
+      if (fresh) all.cases.push_back(std::move(c));
+      else all.cases[it->second] = std::move(c);
+    }
+  }
+  return all;
 }
 
 }  // namespace attnbench::compare

@@ -35,6 +35,13 @@ struct StoredRun {
 StoredRun load_stored_run(store::ResultsStore& db, int64_t run_id);
 
 /**
+ * A run id ("7") or a campaign name as one StoredRun: the first run's provenance, the
+ * cases of every run (a key stored twice counts as its newest run stored it), status
+ * incomplete while any run is. Throws std::invalid_argument when nothing matches.
+ */
+StoredRun load_stored_runs(store::ResultsStore& db, const std::string& run_or_campaign);
+
+/**
  * Parts of the fingerprint that differ between two cases with the same key, each as
  * "part: 'base' vs 'cand'". Empty means comparable. The fingerprint is the canonical
  * config, shape, dtype, suite file hash, the run's build type and the generator version

@@ -1,5 +1,7 @@
 #include "export_results.h"
 
+#include "campaigns.h"
+
 #include <fmt/format.h>
 
 #include <limits>
@@ -84,6 +86,20 @@ ExportRun load_export_run(store::ResultsStore& db, std::optional<int64_t> run_id
   while (ps.step())
     r.peaks.push_back({ps.column_text(0), ps.column_text(1), ps.column_text(2), ps.column_text(4), ps.column_double(3)});
   return r;
+}
+
+ExportRun load_export_campaign(store::ResultsStore& db, const std::string& campaign) {
+  const std::vector<int64_t> ids = store::campaign_runs(db, campaign);
+  if (ids.empty())
+    throw std::invalid_argument(fmt::format("no campaign '{}' in '{}' (see 'attnbench list runs')", campaign,
+                                            db.connection().path()));
+  ExportRun all = load_export_run(db, ids.front());
+  for (size_t i = 1; i < ids.size(); ++i) {
+    ExportRun more = load_export_run(db, ids[i]);
+    all.cases.insert(all.cases.end(), more.cases.begin(), more.cases.end());
+    all.peaks.insert(all.peaks.end(), more.peaks.begin(), more.peaks.end());
+  }
+  return all;
 }
 
 std::string export_run(const ExportRun& r, const std::string& format) {

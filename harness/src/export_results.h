@@ -41,6 +41,10 @@ void check_format(const std::string& format);
  */
 ExportRun load_export_run(store::ResultsStore& db, std::optional<int64_t> run_id);
 
+/// Every run of `campaign` as one export: the first run's provenance, the cases and
+/// peaks of all of them. Throws std::invalid_argument for an unknown campaign.
+ExportRun load_export_campaign(store::ResultsStore& db, const std::string& campaign);
+
 /// The run in `format` (see export_formats()); throws std::invalid_argument for another.
 std::string export_run(const ExportRun& r, const std::string& format);
 

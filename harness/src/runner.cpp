@@ -14,6 +14,7 @@
 
 #include <re2/re2.h>
 
+#include "campaigns.h"
 #include "environment.h"
 #include "recall_suite.h"
 #include "results_store.h"
@@ -289,6 +290,7 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
   if (sel.backends.empty()) sel.backends = with_device;
   const std::string suites_dir = opts.suites_dir.empty() ? default_suites_dir() : opts.suites_dir;
   const std::vector<CaseSpec> cases = plan_cases(sel, suites_dir, available);
+  if (!opts.campaign.empty()) store::check_campaign_name(opts.campaign);
 
   SupervisorConfig config;
   config.worker_exe = opts.worker_exe.empty() ? worker::self_executable() : opts.worker_exe;
@@ -332,6 +334,7 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
     }
     summary.run_id = db->begin_run(run);
     lock = RunLock::try_acquire(opts.db_path, summary.run_id);
+    if (!opts.campaign.empty()) store::set_campaign(*db, summary.run_id, opts.campaign);
     say(opts, fmt::format("run {}: {} cases into {}", summary.run_id, cases.size(), opts.db_path));
   }
   if (opts.measure_peaks)

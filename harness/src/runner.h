@@ -44,6 +44,7 @@ struct RunOptions {
   double case_timeout = 0;                  // --case-timeout seconds; 0: each case's default
   bool retry_failed = false;                // --resume also re-runs crashed and timed-out cases
   int jobs = 0;                             // workers per backend; 0: one per device
+  std::string campaign;                     // --campaign: shards on many machines share it; empty: its own
 };
 
 /// Counts by status once a run ends.

@@ -8,7 +8,7 @@
 namespace attnbench::store {
 
 /// migrations[i] takes a database from user_version i to i + 1.
-inline constexpr std::array<std::string_view, 2> kMigrations = {R"sql(
+inline constexpr std::array<std::string_view, 3> kMigrations = {R"sql(
 CREATE TABLE runs (
   id            INTEGER PRIMARY KEY,
   started_at    TEXT NOT NULL,              -- ISO-8601 UTC
@@ -72,6 +72,12 @@ CREATE INDEX cases_by_run ON cases(run_id);
 R"sql(
 ALTER TABLE cases ADD COLUMN group_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN target TEXT;
+)sql",
+// 3: campaigns. Shards of one suite on many machines, or the two sides of an A/B run,
+// share a name and read as one result; '' is a run on its own (shown as "run-<id>").
+R"sql(
+ALTER TABLE runs ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_campaign ON runs(campaign);
 )sql"};
 
 }  // namespace attnbench::store
