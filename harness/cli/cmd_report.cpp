@@ -2,6 +2,8 @@
 
 #include "commands.h"
 #include "atomic_write.h"
+#include "change_points.h"
+#include "history_report.h"
 #include "html_report.h"
 #include "report_data.h"
 #include "reproduce_targets.h"
@@ -17,6 +19,7 @@ Command add_report_command(CLI::App& app) {
   auto baseline_db = std::make_shared<std::string>();
   auto threshold = std::make_shared<double>(5.0);
   auto targets_md = std::make_shared<std::string>();
+  auto history = std::make_shared<bool>(false);
   cmd->add_option("--db", *db, "Results database");
   auto* run_opt = cmd->add_option("--run", *run, "Run id (default: the newest)");
   cmd->add_option("-o,--output", *out, "Output HTML file");
@@ -26,7 +29,18 @@ Command add_report_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--targets-md", *targets_md,
                   "Also write the reproduction targets (published vs measured) as a Markdown table to this file");
+  cmd->add_flag("--history", *history,
+                 "Render every case's time and quality over all runs of --db, with change points");
   return [=]() {
+    if (*history) {
+      reports::write_history_report(*db, [](const std::vector<double>& times) {
+        std::vector<size_t> at;
+        for (const auto& cp : history::detect_change_points(times)) at.push_back(cp.index);
+        return at;
+      }, *out);
+      fmt::print("wrote {}\n", *out);
+      return kOk;
+    }
     reports::HtmlReportOptions options;
     if (run_opt->count()) options.run_id = *run;
     if (base_opt->count()) options.baseline_run_id = *baseline;
