@@ -16,8 +16,9 @@ namespace {
 struct CompareArgs {
   std::string db = "results.db", db_cand, format = "text", output;
   std::string alpha = "0.05", threshold = "5%", error_tolerance, recall_tolerance = "0";
-  int64_t base = 0, cand = 0, aa = 0;
-  bool strict = false, failures_only = false;
+  std::string base, cand;  // run ids or campaign names
+  int64_t aa = 0;
+  bool strict = false, failures_only = false, allow_incomplete = false;
 };
 
 compare::CompareOptions options_from(const CompareArgs& a) {
@@ -40,6 +41,16 @@ void emit(const std::string& text, const std::string& path) {
   if (!out.flush()) throw std::invalid_argument(fmt::format("cannot write '{}'", path));
 }
 
+/// Refuses a run that never finished: the cases it did not store would show up as
+/// "only in" the other run and hide whatever they would have measured.
+void require_complete(const compare::StoredRun& r, const std::string& db, const char* role) {
+  if (r.run.status != "incomplete") return;
+  throw std::invalid_argument(fmt::format(
+      "{} run {} in '{}' is incomplete ({} cases stored); finish it with `attnbench run --resume {} --db {}`, or pass "
+      "--allow-incomplete to compare the cases it has",
+      role, r.run.id, db, r.cases.size(), r.run.id, db));
+}
+
 int run_aa(const CompareArgs& a, const compare::CompareOptions& o) {
   store::ResultsStore db(a.db, /*read_only=*/true);
   const compare::StoredRun run = compare::load_stored_run(db, a.aa);
@@ -59,8 +70,8 @@ int run_aa(const CompareArgs& a, const compare::CompareOptions& o) {
 Command add_compare_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("compare", "Compare two runs case by case; exit 1 on a time or quality regression");
   auto a = std::make_shared<CompareArgs>();
-  auto* base = cmd->add_option("BASE", a->base, "Baseline run id");
-  auto* cand = cmd->add_option("CAND", a->cand, "Candidate run id");
+  auto* base = cmd->add_option("BASE", a->base, "Baseline run id or campaign name");
+  auto* cand = cmd->add_option("CAND", a->cand, "Candidate run id or campaign name");
   cmd->add_option("--db", a->db, "Results database holding BASE (and CAND unless --db-cand)");
   cmd->add_option("--db-cand", a->db_cand, "Database holding CAND, when it is not --db");
   cmd->add_option("--alpha", a->alpha, "Significance level of the two-sided Mann-Whitney U test (default 0.05)");
@@ -72,6 +83,8 @@ Command add_compare_command(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Write the report to FILE (stdout gets the summary line)");
   cmd->add_flag("--strict", a->strict, "Also fail (exit 1) on cases not comparable or present in one run only");
   cmd->add_flag("--failures-only", a->failures_only, "Text format: leave passing cases out of the table");
+  cmd->add_flag("--allow-incomplete", a->allow_incomplete,
+                "Compare even when BASE or CAND is incomplete (an interrupted run not yet resumed)");
   auto* aa = cmd->add_option("--aa", a->aa, "A/A self-check: split RUN's repetitions in halves, report the false-alarm rate");
   return [a, base, cand, aa]() -> int {
     const compare::CompareOptions o = options_from(*a);
@@ -81,12 +94,16 @@ Command add_compare_command(CLI::App& app) {
     compare::StoredRun base_run, cand_run;
     {
       store::ResultsStore db(a->db, /*read_only=*/true);
-      base_run = compare::load_stored_run(db, a->base);
-      if (a->db_cand.empty()) cand_run = compare::load_stored_run(db, a->cand);
+      base_run = compare::load_stored_runs(db, a->base);
+      if (a->db_cand.empty()) cand_run = compare::load_stored_runs(db, a->cand);
     }
     if (!a->db_cand.empty()) {
       store::ResultsStore db(a->db_cand, /*read_only=*/true);
-      cand_run = compare::load_stored_run(db, a->cand);
+      cand_run = compare::load_stored_runs(db, a->cand);
+    }
+    if (!a->allow_incomplete) {
+      require_complete(base_run, a->db, "base");
+      require_complete(cand_run, a->db_cand.empty() ? a->db : a->db_cand, "candidate");
     }
     const compare::Comparison c = compare::compare_runs(base_run, cand_run, o);
     std::string text;

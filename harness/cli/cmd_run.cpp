@@ -6,6 +6,7 @@
 #include <climits>
 #include <filesystem>
 
+#include "campaigns.h"
 #include "commands.h"
 #include "plugin_loader.h"
 #include "runner.h"
@@ -92,7 +93,8 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--repetitions", a->repetitions, "Override the repetitions of every case")->check(CLI::Range(1, 1000));
   cmd->add_option("--threads", a->threads, "Threads for the CPU backend (default: all cores)");
   cmd->add_option("--backend-options", a->backend_options, "Options passed to every backend's create(), k=v,...");
-  cmd->add_option("--campaign", a->campaign, "Campaign name shared by the shards of one suite (default: the run is its own)");
+  auto* campaign = cmd->add_option("--campaign", a->campaign,
+                                   "Campaign name shared by the shards of one suite (default: the run is its own)");
   cmd->add_option("--plugins", a->plugins, "Load plugins from this folder only (e.g. another build's)");
   cmd->add_option("--suites-dir", a->suites_dir, "Directory of suite files");
   cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
@@ -103,7 +105,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--jobs,-j", a->jobs, "Workers per backend (default: one per device; the CPU has one)")
       ->check(CLI::Range(1, 256));
   auto* resume = cmd->add_option("--resume", a->resume, "Finish an incomplete run (its id) from its stored selection");
-  return [a, resume, command_line]() {
+  return [a, resume, campaign, command_line]() {
     RunSelection sel;
     sel.suites = split_commas(a->suites);
     sel.backends = split_commas(a->backends);
@@ -133,6 +135,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     opts.retry_failed = a->retry_failed;
     opts.jobs = a->jobs;
     opts.campaign = a->campaign;
+    if (campaign->count()) store::check_campaign_name(a->campaign);  // an empty name given is refused too
     if (resume->count()) opts.resume_run = a->resume;
     if (a->retry_failed && !resume->count()) throw std::invalid_argument("--retry-failed needs --resume RUN");
     const bool tty = isatty(STDERR_FILENO);

@@ -64,7 +64,7 @@ std::vector<int64_t> campaign_runs(ResultsStore& db, const std::string& name) {
 
 std::vector<int64_t> resolve_runs(ResultsStore& db, const std::string& arg) {
   int64_t id = 0;
-  if (RE2::FullMatch(arg, "[0-9]{1,18}", &id)) {
+  if (RE2::FullMatch(arg, "([0-9]{1,18})", &id)) {
     if (!run_exists(db.connection(), id))
       throw std::invalid_argument(fmt::format("run {} not found in '{}'", id, db.connection().path()));
     return {id};
