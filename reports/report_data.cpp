@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "sqlite_db.h"  // header-only read-only open and quick_check, shared with the store
+
 namespace attnbench::reports {
 
 const Metric* CaseResult::metric(std::string_view name) const {
@@ -86,7 +88,8 @@ Db open_read_only(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, ec))
     throw std::runtime_error(fmt::format("database '{}' is not a regular file", path));
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  // As the store opens it: no -wal/-shm files are created in a read-only directory.
+  int rc = store::open_read_only(path, &raw, store::read_only_mode_for(path));
   Db db(raw);
   if (rc != SQLITE_OK)
     throw std::runtime_error(fmt::format("cannot open database '{}': {}", path,
@@ -106,6 +109,19 @@ void require_schema(sqlite3* db, const std::string& path) {
       throw std::runtime_error(fmt::format(
           "'{}' is not an attnbench database (it has no '{}' table)", path, table));
   }
+}
+
+/// Refuses a damaged file as the store does (same check, same size limit), so a
+/// report never renders whatever a corrupt page happens to decode to.
+void require_sound(sqlite3* db, const std::string& path) {
+  std::error_code ec;
+  const uintmax_t bytes = std::filesystem::file_size(path, ec);
+  if (!ec && !store::quick_check_on_open(bytes, /*read_only=*/true)) return;
+  const store::QuickCheck q = store::run_quick_check(db);
+  if (q.locked())
+    throw std::runtime_error(fmt::format("database '{}' is locked by another process; try again when it finishes", path));
+  if (!q.sound())
+    throw std::runtime_error(fmt::format("database '{}' is corrupt (PRAGMA quick_check: {})", path, q.findings));
 }
 
 constexpr const char* kRunColumns =
@@ -255,6 +271,7 @@ RunData load_run(const std::string& db_path, std::optional<int64_t> run_id) {
   // runner appends cases in WAL mode. The transaction ends when db closes.
   Query(db.get(), db_path, "BEGIN").step();
   require_schema(db.get(), db_path);
+  require_sound(db.get(), db_path);
   RunData data;
   data.run = read_run(db.get(), db_path, run_id);
   data.cases = read_cases(db.get(), db_path, data.run.id);

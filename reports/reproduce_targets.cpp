@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "compare_markdown.h"  // the Markdown escaping compare uses
 #include "format_units.h"
 #include "html_escape.h"
 
@@ -208,14 +209,10 @@ std::string render_targets_section(const RunData& data) {
 std::string render_targets_markdown(const RunData& data) {
   const auto targets = reproduction_targets(data);
   std::string out = "| Source | Claim | Published | Measured | Verdict |\n|---|---|---|---|---|\n";
-  const auto cell = [](std::string s) {
-    std::string r;
-    for (char ch : s) r += ch == '|' ? std::string("\\|") : ch == '\n' ? std::string(" ") : std::string(1, ch);
-    return r;
-  };
   for (const TargetResult& t : targets)
-    out += fmt::format("| {} | {} | {} | {} | {} |\n", cell(t.source), cell(t.claim), cell(t.published),
-                       cell(t.measured_text()), t.error.empty() ? t.verdict() : "error");
+    out += fmt::format("| {} | {} | {} | {} | {} |\n", markdown_text(t.source), markdown_text(t.claim),
+                       markdown_text(t.published), markdown_text(t.measured_text()),
+                       markdown_text(t.error.empty() ? t.verdict() : "error"));
   return out;
 }
 

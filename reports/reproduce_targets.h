@@ -42,6 +42,7 @@ std::vector<TargetResult> reproduction_targets(const RunData& data);
 std::string render_targets_section(const RunData& data);
 
 /// The same summary as a Markdown table (published vs measured, verdict), for notes and CI.
+/// Target text is escaped with markdown_text (compare_markdown.h), as compare's Markdown is.
 std::string render_targets_markdown(const RunData& data);
 
 }  // namespace attnbench::reports

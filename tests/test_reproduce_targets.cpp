@@ -3,6 +3,7 @@
 // ratio, metric) next to the published figure and grades it against the stated range.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -112,4 +113,31 @@ TEST_CASE("the report measures a speedup target and grades it", "[targets]") {
     CHECK(reports::render_targets_markdown(data).find(variant_seconds == 0.5 ? "| 2.00x |" : "| 10.00x |") !=
           std::string::npos);
   }
+}
+
+TEST_CASE("--targets-md escapes stored target text for Markdown", "[targets]") {
+  // Target strings come from suite files: they must not format the notes or split the table.
+  reports::RunData data;
+  reports::CaseResult c;
+  c.suite = "t";
+  c.group = "g";
+  c.config = "flash";
+  c.status = "ok";
+  c.target = R"({"source": "Rabe | Staats `x` *y* _z_ [link](javascript:alert(1)) <script>", "claim": "line one
+line two", "published": "3x <b>", "measure": "metric", "metric": "recall_accuracy", "configs": ["flash"]})";
+  c.target.replace(c.target.find('\n'), 1, "\\n");  // a JSON "\n" escape inside the claim
+  c.metrics.push_back({"recall_accuracy", 1.0, "ratio"});
+  data.cases.push_back(c);
+  const std::string md = reports::render_targets_markdown(data);
+  INFO(md);
+  CHECK(md.find("Rabe \\| Staats \\`x\\` \\*y\\* \\_z\\_ \\[link\\](javascript:alert(1)) &lt;script&gt;") !=
+        std::string::npos);
+  CHECK(md.find("line one line two") != std::string::npos);
+  CHECK(md.find("3x &lt;b&gt;") != std::string::npos);
+  CHECK(md.find('<') == std::string::npos);
+  CHECK(std::count(md.begin(), md.end(), '\n') == 3);  // header, separator, one row
+  const std::string row = md.substr(md.rfind('\n', md.size() - 2) + 1);
+  int pipes = 0;
+  for (size_t k = 0; k < row.size(); ++k) pipes += row[k] == '|' && (k == 0 || row[k - 1] != '\\');
+  CHECK(pipes == 6);
 }

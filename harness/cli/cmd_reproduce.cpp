@@ -1,5 +1,5 @@
 // `attnbench reproduce RUN`: re-run a stored run from its selection and seed, then check
-// quality bit for bit and times within noise (exit 0 agrees, 1 differs).
+// quality bit for bit and noisy measurements within noise (exit 0 agrees, 1 differs).
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -43,10 +43,10 @@ Command add_reproduce_command(CLI::App& app, const std::string& command_line) {
     int timed = 0, inconclusive = 0;
     for (const auto& c : r.comparison.cases)
       if (c.time) (c.time->inconclusive ? inconclusive : timed) += 1;
-    fmt::print("reproduce run {} as run {}: {} cases, {} quality values bit-identical of {}, {} timed cases compared{}: "
-               "{}\n",
-               r.original_run, r.new_run, r.comparison.cases.size(),
-               r.quality_identical, r.quality_checked, timed,
+    fmt::print("reproduce run {} as run {}: {} cases, {} quality values bit-identical of {}, {} noisy values within "
+               "tolerance of {}, {} timed cases compared{}: {}\n",
+               r.original_run, r.new_run, r.comparison.cases.size(), r.quality_identical, r.quality_checked,
+               r.noisy_within, r.noisy_checked, timed,
                inconclusive ? fmt::format(" ({} with too few repetitions to test)", inconclusive) : "",
                r.agrees() ? "agrees" : fmt::format("{} differences", r.mismatches.size()));
     return r.agrees() ? kOk : kFailures;

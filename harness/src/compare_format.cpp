@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "compare_markdown.h"
+
 namespace attnbench::compare {
 namespace {
 
@@ -34,17 +36,6 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
   return out;
 }
 
-/// A Markdown table cell: pipes and newlines would break the row.
-std::string md_cell(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    if (ch == '|') out += "\\|";
-    else if (ch == '\n' || ch == '\r') out += ' ';
-    else out += ch;
-  }
-  return out;
-}
-
 std::string run_label(const store::RunRecord& r) {
   return fmt::format("run {} ({}{})", r.id, r.git_sha.empty() ? "unknown sha" : r.git_sha.substr(0, 12),
                      r.host.empty() ? "" : ", " + r.host);
@@ -53,8 +44,8 @@ std::string run_label(const store::RunRecord& r) {
 std::string md_table(const std::vector<const CaseComparison*>& rows) {
   std::string out = "| verdict | case | time cand/base [CI] | details |\n|---|---|---|---|\n";
   for (const auto* r : rows)
-    out += fmt::format("| {} | `{}` | {} | {} |\n", verdict_name(r->verdict), md_cell(r->case_key),
-                       md_cell(time_cell(*r)), md_cell(join(r->reasons, "; ")));
+    out += fmt::format("| {} | {} | {} | {} |\n", verdict_name(r->verdict), markdown_code(r->case_key),
+                       markdown_text(time_cell(*r)), markdown_text(join(r->reasons, "; ")));
   return out;
 }
 
@@ -98,7 +89,7 @@ std::string format_markdown(const Comparison& c) {
   std::string out = fmt::format("### attnbench compare: {}\n\n", regressions ? fmt::format("{} regression{}", regressions,
                                                                                              regressions == 1 ? "" : "s")
                                                                              : std::string("no regressions"));
-  out += md_cell(summary_line(c)) + "\n\n";
+  out += markdown_text(summary_line(c)) + "\n\n";
   std::vector<const CaseComparison*> bad, good, other;
   for (const auto* r : ordered(c)) {
     if (r->verdict == Verdict::regression) bad.push_back(r);

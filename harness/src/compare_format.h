@@ -17,6 +17,7 @@ std::string format_text(const Comparison& c, bool show_passes = true);
 
 /// Markdown for a PR comment: summary line, tables of regressions and improvements,
 /// cases that could not be compared, and every case in a collapsed details block.
+/// Stored strings go through markdown_text / markdown_code (compare_markdown.h).
 std::string format_markdown(const Comparison& c);
 
 /// JUnit XML: one <testcase> per case_key, <failure> for regressions, <skipped> for

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "store_schema.h"
 
@@ -19,7 +20,31 @@ std::string utc_now() {
 int schema_version() { return static_cast<int>(kMigrations.size()); }
 
 ResultsStore::ResultsStore(const std::string& path, bool read_only)
-    : db_(std::make_unique<Connection>(path, read_only)) {
+    : db_(std::make_unique<Connection>(path, read_only)), read_only_(read_only) {
+  const int version = check_header(path);
+  verify_integrity(path);
+  if (read_only) {
+    if (version == 0) throw StoreError(fmt::format("database '{}' is empty (no attnbench runs)", path));
+    return;
+  }
+  db_->exec("PRAGMA journal_mode = WAL");
+  db_->exec("PRAGMA synchronous = NORMAL");
+  db_->exec("PRAGMA foreign_keys = ON");
+  if (version < schema_version()) migrate();
+}
+
+ResultsStore::~ResultsStore() {
+  if (!db_ || read_only_) return;
+  // WAL lets readers see finished cases while a run writes; at rest the file goes back
+  // to a rollback journal, which a read-only open can read without creating -wal/-shm.
+  // With another connection still open this fails at once (no busy wait) and the file
+  // stays in WAL mode, which is just as valid; the next writer to close tries again.
+  sqlite3_busy_timeout(db_->handle(), 0);
+  sqlite3_exec(db_->handle(), "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr);
+}
+
+/// Reads the schema version and refuses foreign, newer or unreadable files; returns the version.
+int ResultsStore::check_header(const std::string& path) {
   // Reading the header is the first access; a corrupt or foreign file fails here, untouched.
   int version = 0;
   int64_t tables = 0;
@@ -39,14 +64,22 @@ ResultsStore::ResultsStore(const std::string& path, bool read_only)
   if (version > schema_version())
     throw StoreError(fmt::format("database '{}' has schema version {}, newer than this build's {}; upgrade attnbench",
                                  path, version, schema_version()));
-  if (read_only) {
-    if (version == 0) throw StoreError(fmt::format("database '{}' is empty (no attnbench runs)", path));
-    return;
-  }
-  db_->exec("PRAGMA journal_mode = WAL");
-  db_->exec("PRAGMA synchronous = NORMAL");
-  db_->exec("PRAGMA foreign_keys = ON");
-  if (version < schema_version()) migrate();
+  return version;
+}
+
+/// Refuses a damaged file before anything is written to it: SQLite only notices damage
+/// on the pages a statement touches, so a run would otherwise append to a corrupt file.
+void ResultsStore::verify_integrity(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t bytes = std::filesystem::file_size(path, ec);
+  if (!ec && !quick_check_on_open(bytes, read_only_)) return;
+  const QuickCheck q = run_quick_check(db_->handle());
+  if (q.locked())
+    throw StoreError(fmt::format("database '{}' is locked by another process; try again when it finishes", path));
+  if (!q.sound())
+    throw StoreError(fmt::format("database '{}' is corrupt (PRAGMA quick_check: {}); it was left as it is: restore "
+                                 "it from a copy, or salvage it with `sqlite3 {} .recover`",
+                                 path, q.findings, path));
 }
 
 void ResultsStore::migrate() {

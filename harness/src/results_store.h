@@ -54,8 +54,16 @@ struct CaseRecord {
 class ResultsStore {
  public:
   /// Opens or creates `path`, migrating an older schema forward. Refuses (StoreError,
-  /// file untouched) a corrupt file, a non-attnbench database, or a newer schema.
+  /// file untouched) a non-attnbench database, a newer schema, and a file that fails
+  /// PRAGMA quick_check (see quick_check_on_open). read_only opens never write to the
+  /// file, and in a read-only directory create nothing beside it (see ReadOnlyMode).
   explicit ResultsStore(const std::string& path, bool read_only = false);
+  /// A writer puts the file back in rollback-journal mode (WAL is for while it writes),
+  /// so that read-only opens later (report, compare, list, export, a read-only directory)
+  /// create no -wal/-shm files.
+  ~ResultsStore();
+  ResultsStore(ResultsStore&&) = default;
+  ResultsStore& operator=(ResultsStore&&) = default;
 
   /// Inserts a run with status `incomplete`; returns its id.
   int64_t begin_run(const RunRecord& run);
@@ -76,8 +84,11 @@ class ResultsStore {
   Connection& connection() { return *db_; }
 
  private:
+  int check_header(const std::string& path);
+  void verify_integrity(const std::string& path);
   void migrate();
   std::unique_ptr<Connection> db_;
+  bool read_only_ = false;
 };
 
 }  // namespace attnbench::store

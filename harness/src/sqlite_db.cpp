@@ -35,8 +35,15 @@ std::string Statement::column_text(int i) const {
 }
 
 Connection::Connection(const std::string& path, bool read_only) : path_(path) {
-  const int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+  int rc;
+  if (read_only) {
+    const ReadOnlyMode mode = read_only_mode_for(path);
+    immutable_ = mode == ReadOnlyMode::immutable;
+    rc = open_read_only(path, &db_, mode);
+  } else {
+    rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  }
+  if (rc != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;

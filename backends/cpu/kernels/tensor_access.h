@@ -29,6 +29,8 @@ inline int len_k_of(const ab_attention_args& a, int b) { return a.seq_len_k ? a.
 
 /// Converts n elements of type t starting at element `off` of base into fp32.
 inline void load_row_f32(ab_dtype t, const void* base, size_t off, float* dst, int n) {
+  // An empty row may sit in an empty (null) tensor: memcpy and null + off are UB even for 0 bytes.
+  if (n <= 0) return;
   if (t == AB_F32) {
     std::memcpy(dst, static_cast<const float*>(base) + off, sizeof(float) * n);
     return;
@@ -46,6 +48,7 @@ inline void load_row_f32(ab_dtype t, const void* base, size_t off, float* dst, i
 
 /// Writes n fp32 values as type t at element `off` of base (round to nearest even).
 inline void store_row(ab_dtype t, void* base, size_t off, const float* src, int n) {
+  if (n <= 0) return;  // as in load_row_f32
   if (t == AB_F32) {
     std::memcpy(static_cast<float*>(base) + off, src, sizeof(float) * n);
     return;
@@ -60,6 +63,7 @@ inline void store_row(ab_dtype t, void* base, size_t off, const float* src, int 
 
 /// Writes n zeros of type t (rows that see no key).
 inline void store_zero_row(ab_dtype t, void* base, size_t off, int n) {
+  if (n <= 0) return;  // as in load_row_f32
   std::memset(static_cast<char*>(base) + off * dtype_size(t), 0, dtype_size(t) * n);
 }
 

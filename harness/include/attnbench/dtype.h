@@ -66,6 +66,8 @@ inline float f16_to_f32(uint16_t h) {
 
 /// Converts n fp32 values to `t` storage at dst (dst holds n * dtype_size(t) bytes).
 inline void encode(ab_dtype t, const float* src, void* dst, size_t n) {
+  // Empty tensors may come with null pointers; memcpy(nullptr, nullptr, 0) is still UB.
+  if (n == 0) return;
   if (t == AB_F32) { std::memcpy(dst, src, n * 4); return; }
   auto* out = static_cast<uint16_t*>(dst);
   for (size_t i = 0; i < n; ++i) out[i] = t == AB_BF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
@@ -73,6 +75,7 @@ inline void encode(ab_dtype t, const float* src, void* dst, size_t n) {
 
 /// Converts n elements of `t` storage at src to fp32.
 inline void decode(ab_dtype t, const void* src, float* dst, size_t n) {
+  if (n == 0) return;  // as in encode: null pointers of empty tensors
   if (t == AB_F32) { std::memcpy(dst, src, n * 4); return; }
   const auto* in = static_cast<const uint16_t*>(src);
   for (size_t i = 0; i < n; ++i) dst[i] = t == AB_BF16 ? bf16_to_f32(in[i]) : f16_to_f32(in[i]);
