@@ -2,6 +2,7 @@
 // `compare --aa RUN`, the A/A self-check that measures compare's false-alarm rate.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "commands.h"
@@ -41,14 +42,17 @@ void emit(const std::string& text, const std::string& path) {
   if (!out.flush()) throw std::invalid_argument(fmt::format("cannot write '{}'", path));
 }
 
-/// Refuses a run that never finished: the cases it did not store would show up as
-/// "only in" the other run and hide whatever they would have measured.
-void require_complete(const compare::StoredRun& r, const std::string& db, const char* role) {
+/// Refuses a run (or campaign) that never finished: the cases it did not store would show
+/// up as "only in" the other side and hide whatever they would have measured.
+void require_complete(const compare::StoredRun& r, const std::string& name, const std::string& db, const char* role) {
   if (r.run.status != "incomplete") return;
+  const bool run_id = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const std::string resume = run_id ? fmt::format("`attnbench run --resume {} --db {}`", name, db)
+                                    : fmt::format("`attnbench run --resume ID --db {}` (IDs: `attnbench list runs`)", db);
   throw std::invalid_argument(fmt::format(
-      "{} run {} in '{}' is incomplete ({} cases stored); finish it with `attnbench run --resume {} --db {}`, or pass "
-      "--allow-incomplete to compare the cases it has",
-      role, r.run.id, db, r.cases.size(), r.run.id, db));
+      "{} {} {} in '{}' is incomplete ({} cases stored); finish it with {}, or pass --allow-incomplete to compare the "
+      "cases it has",
+      role, run_id ? "run" : "campaign", name, db, r.cases.size(), resume));
 }
 
 int run_aa(const CompareArgs& a, const compare::CompareOptions& o) {
@@ -102,8 +106,8 @@ Command add_compare_command(CLI::App& app) {
       cand_run = compare::load_stored_runs(db, a->cand);
     }
     if (!a->allow_incomplete) {
-      require_complete(base_run, a->db, "base");
-      require_complete(cand_run, a->db_cand.empty() ? a->db : a->db_cand, "candidate");
+      require_complete(base_run, a->base, a->db, "base");
+      require_complete(cand_run, a->cand, a->db_cand.empty() ? a->db : a->db_cand, "candidate");
     }
     const compare::Comparison c = compare::compare_runs(base_run, cand_run, o);
     std::string text;
