@@ -12,6 +12,7 @@
 #include "../../backends/template/template_plugin.cpp"
 #undef attnbench_plugin_entry
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -30,15 +31,21 @@ int fault_len() {
   return v && *v ? std::atoi(v) : 128;
 }
 
+/// A real SIGSEGV, also in the sanitizer build: a store to the unmapped first page
+/// through an address the compiler cannot see. (A null store is caught by UBSan, which
+/// exits with status 1, and the optimiser may drop it as undefined behaviour.)
+__attribute__((no_sanitize("address", "undefined"), noinline)) void write_through_null() {
+  volatile uintptr_t address = 8;
+  *reinterpret_cast<volatile int*>(address) = 1;
+}
+
 void fail_now() {
   std::fprintf(stderr, "faulty plugin %s: failing on purpose\n", kName);
   std::fflush(stderr);
   switch (kKind) {
-    case Kind::segv: {
-      volatile int* p = nullptr;
-      *p = 1;
+    case Kind::segv:
+      write_through_null();
       break;
-    }
     case Kind::hang:
       while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
     case Kind::abort_call:
