@@ -184,7 +184,7 @@ std::string render_history_page(const HistoryData& data, const ChangeDetector& d
       const HistoryEntry& e = data.entries[s.values[at].entry];
       const std::string label = fmt::format("{} at {}", percent(after / before), e.short_name());
       const double x = static_cast<double>(s.values[at].entry) - 0.5;
-      chart.guides.push_back(ChartGuide(label, {{x, *lo}, {x, *hi}}, "change-point", "#c0392b"));
+      chart.guides.push_back(ChartGuide(label, {{x, *lo, ""}, {x, *hi, ""}}, "change-point", "#c0392b"));
       rows += fmt::format(
           "<tr class=\"change-point\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3f}</td></tr>\n",
           html_escape(s.case_key), html_escape(e.label), html_escape(e.short_name()),

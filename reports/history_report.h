@@ -45,7 +45,7 @@ struct HistoryData {
 HistoryData load_history(const std::string& db_path);
 
 /// Change-point detection over one series of times: returns the indices where
-/// a new level starts (harness/src/change_points.h supplies it; the reports
+/// a new level starts (harness/src/compare/change_points.h supplies it; the reports
 /// library does not link the engine, so the caller passes it in).
 using ChangeDetector = std::function<std::vector<size_t>(const std::vector<double>& times)>;
 

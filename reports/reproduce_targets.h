@@ -2,7 +2,7 @@
 // suite file, stored with each case) get the figure measured from their cases next to
 // the published one, with a verdict where the target states the range that counts.
 // The measures (speedup, memory_ratio, metric) are documented at parse_target in
-// harness/src/suite_file.cpp.
+// harness/src/plan/suite_file.cpp.
 #pragma once
 
 #include <optional>

@@ -1,5 +1,5 @@
 // The scaling exponent of a time-vs-length line. Reports do not link the engine
-// (harness/src/statistics.h has the same fit), so the few lines live here too.
+// (harness/src/compare/statistics.h has the same fit), so the few lines live here too.
 #pragma once
 
 #include <optional>

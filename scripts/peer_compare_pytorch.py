@@ -12,7 +12,7 @@ shapes (bf16, d=128, L=4K..32K, causal and non-causal) through
     CUDA events around the call,
 
 prints a ratio table, and stores the numbers in an attnbench SQLite database
-(schema: harness/src/store_schema.h) as a run whose cases have backend
+(schema: harness/src/store/store_schema.h) as a run whose cases have backend
 'pytorch-flash' / 'pytorch-cudnn' (and 'cuda' for attnbench's own timings), so
 `attnbench report` can put them side by side.
 
@@ -206,7 +206,7 @@ def time_plugin(plugin, args, warmup, reps):
 # The attnbench store.
 # ---------------------------------------------------------------------------
 def load_schema():
-    """The migrations of harness/src/store_schema.h, in order."""
+    """The migrations of harness/src/store/store_schema.h, in order."""
     text = open(os.path.join(REPO, "harness", "src", "store_schema.h")).read()
     return re.findall(r'R"sql\((.*?)\)sql"', text, re.S)
 

@@ -1,4 +1,4 @@
-// Binary segmentation over a history of medians (harness/src/change_points.h).
+// Binary segmentation over a history of medians (harness/src/compare/change_points.h).
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// The one-hot mass probe (harness/src/mass_probe.h) on the CPU backend through its
+// The one-hot mass probe (harness/src/oracle/mass_probe.h) on the CPU backend through its
 // plugin: exact kernels keep all the mass, a sliding window keeps exactly the oracle's
 // mass inside the window, and top-k decode attends exactly k keys per row.
 #include <catch2/catch.hpp>

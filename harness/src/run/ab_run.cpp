@@ -152,7 +152,9 @@ int AbResult::failed() const {
 }
 
 AbResult run_ab(const AbOptions& o) {
-  Side a{"A", o.dir_a, o.options_a}, b{"B", o.dir_b, o.options_b};
+  Side a, b;
+  a.label = "A", a.dir = o.dir_a, a.options = o.options_a;
+  b.label = "B", b.dir = o.dir_b, b.options = o.options_b;
   const std::string backend = pick_backend(o, a, b);
   RunSelection sel = o.selection;
   sel.backends = {backend};
