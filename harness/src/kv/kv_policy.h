@@ -1,0 +1,61 @@
+// A KV-cache compression method as the harness sees it: a policy over one backend's KV
+// primitives (ab_kv_ops) that answers with a plan (kept slots per head, an optional key
+// channel mask and quantisation spec, bytes per head). Built-in methods (this folder)
+// and method plugins (ab_kv_method tables, adapted by plugin_policy.h) implement the same
+// interface, and one executor (kv_plan_executor.h) turns every plan into a cache on the
+// backend and decodes over it, so all methods are measured the same way.
+#pragma once
+
+#include <attnbench/kv_method_abi.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace attnbench::kv {
+
+/// A compression method. Implementations are stateless: one instance per config.
+class KvPolicy {
+ public:
+  virtual ~KvPolicy() = default;
+  /// Method name ("snapkv").
+  virtual std::string name() const = 0;
+  /// Canonical config string: name plus every parameter in a fixed order.
+  virtual std::string config() const = 0;
+  /// True when compress() reads layer.q_context.
+  virtual bool needs_queries() const = 0;
+  /// Bytes the configuration asks for on this layer shape, from the configuration alone.
+  virtual uint64_t requested_bytes(const ab_kv_layer& layer, int32_t elem_bytes) const = 0;
+  /// Fills plan (sized by the caller for the layer) using env's primitives; throws
+  /// std::invalid_argument for bad options, BackendError-like std::runtime_error when a
+  /// primitive fails (AB_UNSUPPORTED keeps its status, see KvUnsupported).
+  virtual void compress(const ab_kv_env& env, const ab_kv_layer& layer, int32_t elem_bytes, ab_kv_plan& plan) const = 0;
+};
+
+/// Raised when the backend lacks a primitive (or a case of one) the method needs.
+struct KvUnsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Builds a method from its config string, built-ins first, then methods loaded from
+/// plugins (register_plugin_methods); throws std::invalid_argument on unknown names.
+std::unique_ptr<KvPolicy> make_kv_policy(std::string_view config);
+
+/// Every method name make_kv_policy accepts, with a one-line description each.
+struct KvMethodInfo {
+  std::string name, description, options, origin;  ///< origin: "built-in" or the plugin's path
+};
+std::vector<KvMethodInfo> kv_methods();
+
+/// Makes a policy from a config string whose name is the registered method's.
+using KvPolicyFactory = std::function<std::unique_ptr<KvPolicy>(std::string_view config)>;
+
+/// Adds a method (the method-plugin loader calls this); throws std::invalid_argument when
+/// the name is already taken, so a plugin cannot shadow a built-in.
+void register_kv_method(KvMethodInfo info, KvPolicyFactory make);
+
+}  // namespace attnbench::kv
