@@ -37,7 +37,31 @@ void Backend::check(ab_status s, const char* what) const {
   throw BackendError(s, fmt::format("{} {}: {}", name_, what, why && *why ? why : status_name(s)));
 }
 
+std::string Backend::v2_args_reason(const ab_attention_args& args) const {
+  // A v1 plugin reads only the v1 prefix of ab_attention_args: it would silently compute
+  // dv = head_dim and leave lse unwritten, so the harness answers for it.
+  if (t_.api_version >= 2) return {};
+  if (args.head_dim_v != 0 && args.head_dim_v != args.head_dim)
+    return fmt::format("backend '{}' speaks plugin ABI v1, which has no head_dim_v (value head dim {} != key head dim {})",
+                       name_, args.head_dim_v, args.head_dim);
+  if (args.lse) return fmt::format("backend '{}' speaks plugin ABI v1, which has no lse output", name_);
+  return {};
+}
+
+std::string Backend::kv_unsupported_reason() const {
+  if (t_.kv) return {};
+  if (t_.api_version < 2) return fmt::format("backend '{}' speaks plugin ABI v1, which has no KV primitives", name_);
+  return fmt::format("backend '{}' declares no KV primitives", name_);
+}
+
+std::string Backend::backward_unsupported_reason() const {
+  if (t_.run_backward) return {};
+  if (t_.api_version < 2) return fmt::format("backend '{}' speaks plugin ABI v1, which has no backward entry", name_);
+  return fmt::format("backend '{}' declares no backward entry", name_);
+}
+
 std::string Backend::unsupported_reason(const char* variant, const ab_attention_args& args) const {
+  if (std::string why = v2_args_reason(args); !why.empty()) return why;
   const ab_status s = t_.supports(ctx_, variant, &args);
   if (s == AB_OK) return {};
   const char* why = t_.last_error(ctx_);
@@ -55,9 +79,25 @@ void Backend::download(void* dst, ab_buffer src, size_t bytes) { check(t_.downlo
 void Backend::fill(ab_buffer dst, uint8_t byte, size_t bytes) { check(t_.fill(ctx_, dst, byte, bytes), "fill"); }
 
 double Backend::run(const char* variant, const ab_attention_args& args) {
+  if (std::string why = v2_args_reason(args); !why.empty()) throw BackendError(AB_UNSUPPORTED, why);
   double seconds = 0;
   check(t_.run_attention(ctx_, variant, &args, &seconds), "run");
   return seconds;
+}
+
+double Backend::run_backward(const char* variant, const ab_backward_args& args) {
+  if (std::string why = backward_unsupported_reason(); !why.empty()) throw BackendError(AB_UNSUPPORTED, why);
+  double seconds = 0;
+  check(t_.run_backward(ctx_, variant, &args, &seconds), "run_backward");
+  return seconds;
+}
+
+void Backend::memory_info(uint64_t& free_bytes, uint64_t& total_bytes) {
+  if (t_.memory_info) {
+    check(t_.memory_info(ctx_, &free_bytes, &total_bytes), "memory_info");
+    return;
+  }
+  free_bytes = total_bytes = info_.memory_bytes;
 }
 
 ab_peaks Backend::measure_peaks() {

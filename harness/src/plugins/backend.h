@@ -1,10 +1,13 @@
 // C++ face of one opened backend device: owns the plugin context and turns
-// ab_status codes into BackendError exceptions that carry the status.
+// ab_status codes into BackendError exceptions that carry the status. It also hides the
+// ABI version: what only v2 carries (head_dim_v != head_dim, lse, backward, KV primitives)
+// is answered unsupported for a v1 plugin without calling it.
 #pragma once
 
 #include <stdexcept>
 #include <string>
 
+#include "attnbench/kv_method_abi.h"
 #include "attnbench/plugin_abi.h"
 #include "plugin_loader.h"
 
@@ -36,20 +39,41 @@ class Backend {
   const ab_device_info& info() const { return info_; }
   const ab_plugin& table() const { return t_; }
   void* context() const { return ctx_; }
+  /// ABI version of the plugin (1: attention only; 2: head_dim_v, lse, backward, KV primitives).
+  uint32_t api_version() const { return t_.api_version; }
+  /// The plugin's KV primitives (struct_size checked at load), or NULL for a v1 plugin or a
+  /// backend that declares none.
+  const ab_kv_ops* kv() const { return t_.kv; }
+  /// Empty when kv() is non-NULL, else why this backend's KV cases are unsupported.
+  std::string kv_unsupported_reason() const;
+  /// What KV policies (built-in or plugged in) run against: this opened device.
+  ab_kv_env env() const { return ab_kv_env{&t_, ctx_}; }
 
-  /// Empty if `variant` runs these args, else the plugin's reason.
+  /// Empty if `variant` runs these args, else the plugin's reason (or, for a v1 plugin
+  /// asked for a v2 field, the harness's own reason without calling the plugin).
   std::string unsupported_reason(const char* variant, const ab_attention_args& args) const;
   ab_buffer alloc(size_t bytes);
   void release(ab_buffer b) noexcept;
   void upload(ab_buffer dst, const void* src, size_t bytes);
   void download(void* dst, ab_buffer src, size_t bytes);
   void fill(ab_buffer dst, uint8_t byte, size_t bytes);
-  /// Runs one call; returns the backend-measured kernel seconds.
+  /// Runs one call; returns the backend-measured kernel seconds. Throws BackendError
+  /// (AB_UNSUPPORTED) for v2-only args on a v1 plugin.
   double run(const char* variant, const ab_attention_args& args);
+  /// Empty if the backend has a backward entry (it may still refuse a case), else why not.
+  std::string backward_unsupported_reason() const;
+  /// Runs one backward call; returns the backend-measured kernel seconds. Throws
+  /// BackendError (AB_UNSUPPORTED) when the plugin has no backward entry.
+  double run_backward(const char* variant, const ab_backward_args& args);
+  /// Free and total device memory: memory_info when the plugin has it, else free = total =
+  /// device_info's memory_bytes.
+  void memory_info(uint64_t& free_bytes, uint64_t& total_bytes);
   ab_peaks measure_peaks();
 
  private:
   void check(ab_status s, const char* what) const;
+  /// Why a v1 plugin cannot take these args (empty for v2 plugins and v1-shaped args).
+  std::string v2_args_reason(const ab_attention_args& args) const;
 
   const ab_plugin& t_;
   std::string name_;

@@ -13,8 +13,13 @@
 namespace attnbench {
 namespace fs = std::filesystem;
 
-LoadedPlugin::LoadedPlugin(void* handle, const ab_plugin* table, std::string path)
-    : handle_(handle), table_(table), path_(std::move(path)) {}
+LoadedPlugin::LoadedPlugin(void* handle, const ab_plugin& table, const ab_kv_ops* kv, std::string path)
+    : handle_(handle), table_(table), path_(std::move(path)) {
+  // The table's kv points into the plugin's own (possibly shorter or longer) table; readers
+  // get this object's widened copy instead.
+  if (kv) kv_ = *kv;
+  table_.kv = kv ? &kv_ : nullptr;
+}
 
 LoadedPlugin::~LoadedPlugin() {
   if (handle_) dlclose(handle_);
@@ -42,6 +47,39 @@ std::string exe_dir() {
 
 }  // namespace
 
+std::string check_plugin_table(const ab_plugin* table, ab_plugin& widened, ab_kv_ops& kv) {
+  widened = ab_plugin{};
+  kv = ab_kv_ops{};
+  if (!table) return "entry point returned no function table";
+  // api_version and struct_size lead every version of the table, so they are safe to read.
+  const uint32_t version = table->api_version, size = table->struct_size;
+  if (version == 1) {
+    if (size != ATTNBENCH_PLUGIN_V1_SIZE)
+      return fmt::format("ABI version 1 function table is {} bytes, expected {} (built against a different header)", size,
+                         ATTNBENCH_PLUGIN_V1_SIZE);
+  } else if (version == ATTNBENCH_PLUGIN_API_VERSION) {
+    if (size < sizeof(ab_plugin))
+      return fmt::format("ABI version {} function table is {} bytes, expected at least {} (built against an older header)",
+                         version, size, sizeof(ab_plugin));
+  } else {
+    return fmt::format(
+        "built for plugin ABI version {}, this harness loads version {} (attention only) and version {}; rebuild it "
+        "against this SDK",
+        version, ATTNBENCH_PLUGIN_API_VERSION_MIN, ATTNBENCH_PLUGIN_API_VERSION);
+  }
+  // Never read past the plugin's own struct_size: a v1 table ends before kv.
+  std::memcpy(&widened, table, std::min<size_t>(size, sizeof(ab_plugin)));
+  if (!table_complete(&widened)) return "function table has missing (null) entries";
+  if (widened.kv) {
+    const uint32_t kv_size = widened.kv->struct_size;
+    if (kv_size < sizeof(ab_kv_ops))
+      return fmt::format("KV primitives table is {} bytes, expected at least {} (built against an older header)", kv_size,
+                         sizeof(ab_kv_ops));
+    std::memcpy(&kv, widened.kv, sizeof(ab_kv_ops));
+  }
+  return {};
+}
+
 std::unique_ptr<LoadedPlugin> load_plugin(const std::string& path, std::string& reason) {
   // RTLD_LOCAL keeps each plugin's symbols (and its statically linked runtimes) apart.
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -55,20 +93,10 @@ std::unique_ptr<LoadedPlugin> load_plugin(const std::string& path, std::string& 
     dlclose(handle);
     return nullptr;
   }
-  const ab_plugin* table = entry();
-  if (!table) {
-    reason = "entry point returned no function table";
-  } else if (table->api_version != ATTNBENCH_PLUGIN_API_VERSION) {
-    reason = fmt::format("built for plugin ABI version {}, this harness speaks version {}; rebuild it against this SDK",
-                         table->api_version, ATTNBENCH_PLUGIN_API_VERSION);
-  } else if (table->struct_size != sizeof(ab_plugin)) {
-    reason = fmt::format("function table is {} bytes, expected {} (built against a different header)",
-                         table->struct_size, sizeof(ab_plugin));
-  } else if (!table_complete(table)) {
-    reason = "function table has missing (null) entries";
-  } else {
-    return std::make_unique<LoadedPlugin>(handle, table, path);
-  }
+  ab_plugin widened{};
+  ab_kv_ops kv{};
+  reason = check_plugin_table(entry(), widened, kv);
+  if (reason.empty()) return std::make_unique<LoadedPlugin>(handle, widened, widened.kv ? &kv : nullptr, path);
   dlclose(handle);
   return nullptr;
 }
