@@ -2,6 +2,10 @@
 // peaks first, then reports FLOP/s and bytes/s of flash (fp32/bf16, d=128, causal
 // prefill) and decode (fp32/bf16, GQA 4, long KV far beyond the L3), each with its
 // fraction of the measured peak. The harness measures the same through its suites.
+// The KV primitives: observation_scores as h2o runs it (every prompt row, causal: a
+// full causal QK^T pass that emits column sums; FLOPs count the 2d of each visible
+// logit), one online call (one row over a 256-key subset per head: per-call cost), and
+// quant_decode over kivi-2bit and int8 caches (bytes = the quantised cache read once).
 //
 //   attnbench_cpu_bench [--benchmark_filter=...] [--threads=N]
 #include <benchmark/benchmark.h>
@@ -19,6 +23,8 @@
 
 #include "attnbench/dtype.h"
 #include "cpu_kernels.h"
+#include "kv_isa.h"
+#include "kv_primitives.h"
 
 namespace {
 
@@ -68,7 +74,91 @@ ab_attention_args make_args(ab_dtype t, int batch, int hq, int hkv, int lq, int 
   return a;
 }
 
+/// observation_scores over n_obs rows (the last n_obs of the prompt), causal; `subset`
+/// keys per head (0 = every key).
+void run_scores(benchmark::State& state, int hq, int hkv, int L, int d, int n_obs, int subset) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> N(0.0f, 1.0f);
+  std::vector<float> k(static_cast<size_t>(hkv) * L * d), q(static_cast<size_t>(hq) * L * d);
+  for (float& x : k) x = N(rng);
+  for (float& x : q) x = N(rng);
+  std::vector<int32_t> pos(n_obs), keys, count(hkv, subset);
+  for (int r = 0; r < n_obs; ++r) pos[r] = L - n_obs + r;
+  for (int j = 0; j < hkv; ++j)
+    for (int i = 0; i < subset; ++i) keys.push_back(static_cast<int32_t>(static_cast<int64_t>(i) * L / subset));
+  std::vector<float> scores(static_cast<size_t>(hkv) * L);
+  ab_kv_score_args a{};
+  a.heads_q = hq, a.heads_kv = hkv, a.len_k = L, a.head_dim = d;
+  a.k = reinterpret_cast<ab_buffer>(k.data()), a.q = reinterpret_cast<ab_buffer>(q.data());
+  a.q_rows = L, a.row0 = L - n_obs, a.n_obs = n_obs, a.q_pos = pos.data();
+  if (subset) a.keys = keys.data(), a.key_count = count.data(), a.keys_stride = subset;
+  a.row_reduce = AB_KV_SUM, a.group_reduce = AB_KV_SUM, a.pool = 1, a.scale = 1.0f / std::sqrt(static_cast<float>(d));
+  a.scores = reinterpret_cast<ab_buffer>(scores.data());
+  if (cpu::Check c = cpu::kv::validate(a); !c.ok()) {
+    state.SkipWithError(c.reason.c_str());
+    return;
+  }
+  for (auto _ : state) g_arena->execute([&] { cpu::kv::run(a); });
+  double pairs = 0;  // visible (row, key) logits
+  for (int r = 0; r < n_obs; ++r) pairs += subset ? subset : std::min(L, pos[r] + 1);
+  pairs *= hq;
+  const double flops = 2.0 * d * pairs;
+  using C = benchmark::Counter;
+  state.counters["FLOP/s"] = C(flops, C::kIsIterationInvariantRate);
+  state.counters["logits/s"] = C(pairs, C::kIsIterationInvariantRate);
+  state.counters["frac_peak_flops"] = C(flops / g_peaks.flops_f32, C::kIsIterationInvariantRate);
+}
+
+/// quant_decode of n_q queries per head over a quantised cache of L tokens per head.
+void run_quant_decode(benchmark::State& state, ab_kv_quant_spec spec, int hq, int hkv, int L, int d, int n_q) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> N(0.0f, 1.0f);
+  std::vector<float> k(static_cast<size_t>(hkv) * L * d), v(k.size()), q(static_cast<size_t>(hq) * n_q * d), o(q.size());
+  for (float& x : k) x = N(rng);
+  for (float& x : v) x = N(rng);
+  for (float& x : q) x = N(rng);
+  ab_kv_quant_args qa{hkv, L, d, spec, nullptr, reinterpret_cast<ab_buffer>(k.data()), reinterpret_cast<ab_buffer>(v.data()), nullptr};
+  if (cpu::Check c = cpu::kv::validate(qa, false); !c.ok()) {
+    state.SkipWithError(c.reason.c_str());
+    return;
+  }
+  const size_t bytes = cpu::kv::quant_cache_bytes(qa);
+  std::vector<unsigned char> cache(bytes);
+  qa.out = reinterpret_cast<ab_buffer>(cache.data());
+  g_arena->execute([&] { cpu::kv::run(qa); });
+  ab_kv_quant_decode_args a{hq, hkv, L, d, spec, nullptr, qa.out, reinterpret_cast<ab_buffer>(q.data()), n_q,
+                            1.0f / std::sqrt(static_cast<float>(d)), reinterpret_cast<ab_buffer>(o.data())};
+  for (auto _ : state) g_arena->execute([&] { cpu::kv::run(a); });
+  const double moved = static_cast<double>(bytes) + 2.0 * q.size() * sizeof(float);
+  const double flops = 4.0 * d * static_cast<double>(hq) * n_q * L;
+  using C = benchmark::Counter;
+  state.counters["bytes/s"] = C(moved, C::kIsIterationInvariantRate);
+  state.counters["fp32_equiv_bytes/s"] = C(2.0 * k.size() * sizeof(float), C::kIsIterationInvariantRate);
+  state.counters["frac_peak_bw"] = C(moved / g_peaks.bytes_per_second, C::kIsIterationInvariantRate);
+  state.counters["frac_peak_flops"] = C(flops / g_peaks.flops_f32, C::kIsIterationInvariantRate);
+}
+
+void register_kv() {
+  benchmark::RegisterBenchmark("kv/observation_scores/h2o_full_causal/d128/L4096/Hq8/Hkv2", run_scores, 8, 2, 4096, 128, 4096, 0)
+      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+  benchmark::RegisterBenchmark("kv/observation_scores/snapkv_window32/d128/L4096/Hq8/Hkv2", run_scores, 8, 2, 4096, 128, 32, 0)
+      ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+  benchmark::RegisterBenchmark("kv/observation_scores/online_1row_256keys/d128/Hq8/Hkv2", run_scores, 8, 2, 4096, 128, 1, 256)
+      ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.5);
+  const ab_kv_quant_spec kivi2{2, 2, AB_KV_PER_CHANNEL, AB_KV_PER_TOKEN, 32, 32, 0, 128};
+  const ab_kv_quant_spec int8{8, 8, AB_KV_PER_TOKEN, AB_KV_PER_TOKEN, 0, 0, 1, 0};
+  for (int L : {4096, 32768}) {
+    benchmark::RegisterBenchmark(("kv/quant_decode/kivi2/d128/Hq32/Hkv8/Lq1/Lk" + std::to_string(L)).c_str(),
+                                 run_quant_decode, kivi2, 32, 8, L, 128, 1)
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+    benchmark::RegisterBenchmark(("kv/quant_decode/int8/d128/Hq32/Hkv8/Lq1/Lk" + std::to_string(L)).c_str(),
+                                 run_quant_decode, int8, 32, 8, L, 128, 1)
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+  }
+}
+
 void register_all() {
+  register_kv();
   for (ab_dtype t : {AB_F32, AB_BF16}) {
     const std::string dn = dtype_name(t);
     benchmark::RegisterBenchmark(("flash/" + dn + "/d128/L4096/causal/H8").c_str(), run_case, "flash",
@@ -108,6 +198,8 @@ int main(int argc, char** argv) {
   g_arena->execute([] { g_peaks = cpu::measure_peaks(); });
   std::printf("threads: %d\npeak fp32: %.1f GFLOP/s\npeak read bandwidth: %.2f GB/s\n", threads,
               g_peaks.flops_f32 * 1e-9, g_peaks.bytes_per_second * 1e-9);
+  std::printf("kv primitives ISA level: %s\n", cpu::kv::isa_name(cpu::kv::active_isa()));
+  benchmark::AddCustomContext("kv_isa", cpu::kv::isa_name(cpu::kv::active_isa()));
   benchmark::AddCustomContext("peak_flops_f32", std::to_string(g_peaks.flops_f32));
   benchmark::AddCustomContext("peak_bytes_per_second", std::to_string(g_peaks.bytes_per_second));
   benchmark::Initialize(&rest_argc, rest.data());

@@ -17,6 +17,7 @@
 
 #include "attnbench/plugin_abi.h"
 #include "cpu_kernels.h"
+#include "kv_context.h"
 #include "simd16.h"
 
 namespace {
@@ -240,8 +241,17 @@ const ab_plugin kPlugin = {
     cpu_fill,
     cpu_run_attention,
     cpu_measure_peaks,
+    &attnbench::cpu::kv::cpu_kv_ops,
+    nullptr,  // run_backward
+    nullptr,  // memory_info
 };
 
 }  // namespace
+
+// The context hooks of the KV primitives table (kv_primitives/kv_context.h).
+namespace attnbench::cpu::kv {
+tbb::task_arena& context_arena(void* ctx) { return *as_ctx(ctx)->arena; }
+ab_status context_fail(void* ctx, ab_status s, std::string msg) { return fail(ctx, s, std::move(msg)); }
+}  // namespace attnbench::cpu::kv
 
 extern "C" ATTNBENCH_EXPORT const ab_plugin* attnbench_plugin_entry(void) { return &kPlugin; }
