@@ -1,5 +1,7 @@
 # attnbench_add_plugin(NAME <backend> SOURCES ... [OUTPUT_DIR dir] [INSTALL]): a MODULE
 # library named libattnbench-backend-<backend>.so placed where the harness loader finds it.
+# attnbench_add_method_plugin(NAME <name> SOURCES ... [OUTPUT_DIR dir] [INSTALL]): the same
+# for a KV-method plugin, libattnbench-method-<name>.so (kv_method_abi.h).
 # Used in-tree and by out-of-tree plugins through find_package(attnbench).
 # INSTALL: `cmake --install` puts it in <prefix>/${ATTNBENCH_PLUGIN_INSTALL_DIR}
 # (lib/attnbench/plugins), where an attnbench installed in <prefix>/bin looks for plugins.
@@ -7,9 +9,10 @@
 # the executable.
 set(ATTNBENCH_PLUGIN_INSTALL_DIR lib/attnbench/plugins)
 
-function(attnbench_add_plugin)
-  cmake_parse_arguments(P "INSTALL" "NAME;OUTPUT_DIR" "SOURCES" ${ARGN})
-  set(target attnbench-backend-${P_NAME})
+# The MODULE library `target` from SOURCES, hidden symbols but the entry point, placed in
+# OUTPUT_DIR (else ATTNBENCH_PLUGIN_OUTPUT_DIR) and installed when INSTALL is given.
+function(_attnbench_plugin_library target)
+  cmake_parse_arguments(P "INSTALL" "OUTPUT_DIR" "SOURCES" ${ARGN})
   add_library(${target} MODULE ${P_SOURCES})
   set_target_properties(${target} PROPERTIES
     PREFIX "lib"
@@ -28,4 +31,14 @@ function(attnbench_add_plugin)
     # OPTIONAL: a tree built only in part (e.g. just the CPU plugin) still installs.
     install(TARGETS ${target} OPTIONAL LIBRARY DESTINATION ${ATTNBENCH_PLUGIN_INSTALL_DIR})
   endif()
+endfunction()
+
+function(attnbench_add_plugin)
+  cmake_parse_arguments(P "" "NAME" "" ${ARGN})
+  _attnbench_plugin_library(attnbench-backend-${P_NAME} ${P_UNPARSED_ARGUMENTS})
+endfunction()
+
+function(attnbench_add_method_plugin)
+  cmake_parse_arguments(P "" "NAME" "" ${ARGN})
+  _attnbench_plugin_library(attnbench-method-${P_NAME} ${P_UNPARSED_ARGUMENTS})
 endfunction()

@@ -1,7 +1,10 @@
-// Template backend: the smallest complete attnbench plugin. It implements the
-// `naive` variant for fp32 with plain loops on the host, declares everything
-// else unsupported with a reason, and shows every entry of the ABI table.
-// Start a new backend by copying this folder; keep only the C ABI at the boundary.
+// Template backend: the smallest complete attnbench plugin (plugin ABI v2). It implements
+// the `naive` variant for fp32 with plain loops on the host, declares everything else
+// unsupported with a reason, and shows every entry of the ABI table. It declares no KV
+// primitives (kv = NULL), so its KV-method cases are stored unsupported; a backend that
+// fills an ab_kv_ops table runs every KV method. Start a new backend by copying this
+// folder; keep only the C ABI at the boundary. A KV method of your own needs no backend:
+// see template_keep_every_other.cpp.
 #include <attnbench/attention_hooks.h>
 #include <attnbench/plugin_abi.h>
 
@@ -51,6 +54,8 @@ ab_status supports(void* ctx, const char* variant, const ab_attention_args* a) {
   if (a->dtype != AB_F32) return fail(c, AB_UNSUPPORTED, "template computes fp32 storage only");
   if (a->page_size > 0) return fail(c, AB_UNSUPPORTED, "template has no paged KV cache");
   if (a->seq_len_q || a->seq_len_k) return fail(c, AB_UNSUPPORTED, "template has no varlen support");
+  if (a->head_dim_v != 0 && a->head_dim_v != a->head_dim) return fail(c, AB_UNSUPPORTED, "template needs head_dim_v == head_dim");
+  if (a->lse) return fail(c, AB_UNSUPPORTED, "template writes no lse output");
   if (a->heads_kv < 1 || a->heads_q % a->heads_kv) return fail(c, AB_INVALID_ARGUMENT, "heads_q must be a multiple of heads_kv");
   return AB_OK;
 }
@@ -129,7 +134,10 @@ const ab_plugin kPlugin = {
     ATTNBENCH_PLUGIN_API_VERSION, sizeof(ab_plugin), "template",
     "out-of-tree example backend (fp32 naive attention on the host)", "0.1.0", kVariants,
     device_count, create, destroy, last_error, device_info, supports, alloc, release, upload, download, fill,
-    run_attention, measure_peaks};
+    run_attention, measure_peaks,
+    /*kv=*/nullptr,           // no KV primitives: KV-method cases on this backend are unsupported
+    /*run_backward=*/nullptr, // no backward pass
+    /*memory_info=*/nullptr}; // the harness falls back to device_info
 
 }  // namespace
 

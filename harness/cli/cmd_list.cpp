@@ -1,10 +1,11 @@
 #include <fmt/format.h>
 
-#include <map>
+#include <algorithm>
 
 #include "campaigns.h"
 #include "commands.h"
-#include "kv_method.h"
+#include "kv_policy.h"
+#include "method_plugin_loader.h"
 #include "plugin_loader.h"
 #include "results_store.h"
 #include "suite_file.h"
@@ -13,26 +14,21 @@
 namespace attnbench::cli {
 namespace {
 
-/// One line per KV-cache method (CATALOG "KV-cache compression methods"); the names
-/// themselves come from the library so a new method is listed even before it is described here.
-std::string method_description(const std::string& name) {
-  static const std::map<std::string, std::string> text = {
-      {"full", "keeps every token (reference; compression 1x)"},
-      {"streaming", "StreamingLLM: attention sinks + recent window (budget, sink)"},
-      {"h2o", "H2O: heavy hitters by accumulated attention + recent tokens (budget, recent)"},
-      {"a2sf", "A2SF: H2O with a forgetting factor on accumulated attention (budget, lambda)"},
-      {"tova", "TOVA: evicts the token the last query attends least (budget)"},
-      {"snapkv", "SnapKV: pooled attention of an observation window at the prompt end (budget, window, pool)"},
-      {"pyramidkv", "PyramidKV: SnapKV with budgets shrinking across layers (budget, beta)"},
-      {"l2norm", "keeps the keys with the lowest L2 norm (budget)"},
-      {"expected_attention", "scores keys by attention expected from future queries (budget, window)"},
-      {"duo", "DuoAttention: retrieval heads keep all, streaming heads sinks + recent (retrieval, recent)"},
-      {"razor", "RazorAttention: duo plus a compensation token per streaming head"},
-      {"kivi", "KIVI: 2/4-bit keys per channel, values per token, fp residual (bits, group, residual)"},
-      {"int8", "symmetric int8 per token with an fp16 scale"},
-      {"random", "uniformly random tokens (budget, seed): the floor a method must beat"}};
-  const auto it = text.find(name);
-  return it == text.end() ? "" : it->second;
+/// `list methods`: one line per KV method, built-in and plugged in, with its origin
+/// ("built-in", or "plugin" and the file it came from) and description; method plugins
+/// the loader refused are named on stderr with the reason, and the listing goes on.
+ExitCode list_methods() {
+  const MethodPluginScan& scan = plugin_method_scan();
+  const std::vector<kv::KvMethodInfo> methods = kv::kv_methods();
+  size_t width = 0;
+  for (const auto& m : methods) width = std::max(width, m.name.size());
+  for (const auto& m : methods) {
+    const bool builtin = m.origin == "built-in";
+    fmt::print("{:<{}}  {:<8}  {}{}\n", m.name, width, builtin ? "built-in" : "plugin", m.description,
+               builtin ? "" : fmt::format("  [{}]", m.origin));
+  }
+  for (const auto& r : scan.rejected) fmt::print(stderr, "refused method plugin {}: {}\n", r.path, r.reason);
+  return kOk;
 }
 
 /// "1a2b3c4d5e" from a full sha, keeping the "-dirty" mark of a run from a modified tree.
@@ -91,7 +87,7 @@ Command add_list_command(CLI::App& app) {
     } else if (*what == "variants") {
       for (const auto& v : all_variants()) fmt::print("{:<15} {}{}\n", v.name, v.description, v.exact ? "" : " (approximate)");
     } else if (*what == "methods") {
-      for (const auto& name : kv::kv_method_names()) fmt::print("{:<19} {}\n", name, method_description(name));
+      return list_methods();
     } else {
       const std::string dir = suites_dir->empty() ? default_suites_dir() : *suites_dir;
       for (const auto& name : list_suites(dir)) {

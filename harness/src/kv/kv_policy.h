@@ -58,4 +58,10 @@ using KvPolicyFactory = std::function<std::unique_ptr<KvPolicy>(std::string_view
 /// the name is already taken, so a plugin cannot shadow a built-in.
 void register_kv_method(KvMethodInfo info, KvPolicyFactory make);
 
+/// Loads the method plugins on the plugin search path (libattnbench-method-*.so; see
+/// harness/src/plugins/method_plugin_loader.h) and registers their methods, once per
+/// process: later calls return at once. make_kv_policy and kv_methods call it before
+/// looking a method up, so the CLI, workers and tests all see the same methods.
+void register_plugin_methods();
+
 }  // namespace attnbench::kv
