@@ -35,9 +35,9 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---------------------------------------------------------------------------
-# The plugin ABI (plugin_abi.h, ATTNBENCH_PLUGIN_API_VERSION 1) in ctypes.
+# The plugin ABI (plugin_abi.h, ATTNBENCH_PLUGIN_API_VERSION 2) in ctypes.
 # ---------------------------------------------------------------------------
-API_VERSION = 1
+API_VERSION = 2
 AB_F32, AB_BF16, AB_F16 = 0, 1, 2
 AB_OK = 0
 STATUS = {0: "ok", 1: "unsupported", 2: "no_device", 3: "out_of_memory", 4: "invalid_argument",
@@ -65,7 +65,9 @@ class AbAttentionArgs(ctypes.Structure):
                 ("seq_len_q", ctypes.POINTER(ctypes.c_int32)), ("seq_len_k", ctypes.POINTER(ctypes.c_int32)),
                 ("page_size", ctypes.c_int32), ("max_pages_per_seq", ctypes.c_int32),
                 ("num_pages", ctypes.c_int32), ("block_table", c_buffer),
-                ("q", c_buffer), ("k", c_buffer), ("v", c_buffer), ("o", c_buffer)]
+                ("q", c_buffer), ("k", c_buffer), ("v", c_buffer), ("o", c_buffer),
+                # v2: 0 = head_dim; no LSE output
+                ("head_dim_v", ctypes.c_int32), ("lse", c_buffer)]
 
 
 CTX = ctypes.c_void_p
@@ -91,6 +93,8 @@ class AbPlugin(ctypes.Structure):
         ("run_attention", ctypes.CFUNCTYPE(_status, CTX, ctypes.c_char_p, ctypes.POINTER(AbAttentionArgs),
                                            ctypes.POINTER(ctypes.c_double))),
         ("measure_peaks", ctypes.CFUNCTYPE(_status, CTX, ctypes.POINTER(AbPeaks))),
+        # v2 entries this script does not call (kept opaque: only their size matters).
+        ("kv", ctypes.c_void_p), ("run_backward", ctypes.c_void_p), ("memory_info", ctypes.c_void_p),
     ]
 
 

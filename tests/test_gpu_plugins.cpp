@@ -1,6 +1,7 @@
 // The CUDA and HIP plugins as the harness sees them: dlopen from <bin>/plugins, check
 // the ABI table, then (with a device) run the correctness patterns against the fp64
-// oracle. Without any GPU device the test exits 77 so ctest reports it as skipped.
+// oracle and every KV primitive against the CPU plugin's (fp64 references where the CPU
+// plugin lacks one). Without any GPU device the test exits 77 so ctest reports it as skipped.
 #include <catch2/catch.hpp>
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -15,6 +16,8 @@
 #include "attnbench/dtype.h"
 #include "attnbench/plugin_abi.h"
 #include "reference_attention.h"
+#include "test_gpu_kv_cases.h"
+#include "test_gpu_kv_reference.h"
 
 using namespace attnbench;
 
@@ -46,6 +49,11 @@ std::vector<Loaded> load_gpu_plugins(std::string& problems) {
       problems += std::string(name) + ": bad plugin table\n";
       continue;
     }
+    // The KV primitives are declared on every machine (a GPU-less run stores no_device).
+    const ab_kv_ops* kv = p->kv;
+    if (!kv || kv->struct_size != sizeof(ab_kv_ops) || !kv->observation_scores || !kv->statistics || !kv->topk ||
+        !kv->dot || !kv->compact || !kv->quant_bytes || !kv->quantize || !kv->quant_decode || !p->memory_info)
+      problems += std::string(name) + ": KV primitives or memory_info missing from the table\n";
     Loaded l{name, p, p->device_count()};
     if (l.devices < 0) problems += std::string(name) + ": negative device_count\n";
     if (l.devices == 0) {
@@ -258,6 +266,133 @@ TEST_CASE("GPU plugins measure peaks", "[gpu][peaks]") {
     INFO(l.name << " fp32 " << pk.flops_f32 << " f16 " << pk.flops_f16 << " B/s " << pk.bytes_per_second);
     CHECK(pk.flops_f32 > 1e11);
     CHECK(pk.bytes_per_second > 1e10);
+    l.p->destroy(ctx);
+  }
+}
+
+namespace {
+
+/// The CPU plugin, the reference the GPU primitives are compared with; null if its
+/// table has no KV primitives.
+struct CpuReference {
+  const ab_plugin* p = nullptr;
+  void* ctx = nullptr;
+  CpuReference() {
+    const std::string path = std::string(ATTNBENCH_BIN_DIR) + "/plugins/libattnbench-backend-cpu.so";
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    auto entry = h ? reinterpret_cast<ab_plugin_entry_fn>(dlsym(h, ATTNBENCH_PLUGIN_ENTRY)) : nullptr;
+    const ab_plugin* t = entry ? entry() : nullptr;
+    if (t && t->api_version >= 2 && t->struct_size >= sizeof(ab_plugin) && t->kv && t->create(0, "", &ctx) == AB_OK) p = t;
+  }
+  ~CpuReference() { if (p) p->destroy(ctx); }
+  template <class F> bool has(F ab_kv_ops::*fn) const { return p && p->kv->*fn; }
+};
+
+}  // namespace
+
+TEST_CASE("GPU KV primitives match the CPU plugin", "[gpu][kv]") {
+  const auto plugins = plugins_or_skip();
+  CpuReference cpu;
+  using namespace kvcase;
+  for (const auto& l : plugins) {
+    if (l.devices == 0) continue;
+    void* ctx = nullptr;
+    REQUIRE(l.p->create(0, "", &ctx) == AB_OK);
+    uint64_t free_b = 0, total_b = 0;
+    REQUIRE(l.p->memory_info(ctx, &free_b, &total_b) == AB_OK);
+    CHECK((free_b > 0 && free_b <= total_b));
+    PluginRunner gpu(l.p, ctx);
+    std::mt19937 rng(99);
+    for (int trial = 0; trial < 40; ++trial) {
+      INFO(l.name << " trial " << trial);
+      std::vector<float> g, r, g2, r2;
+      ScoreCase sc = ScoreCase::random(rng);
+      REQUIRE(gpu.scores(sc.a, sc, g) == AB_OK);
+      CHECK(gpu.seconds > 0);
+      auto written = [&](size_t i) { return sc.written(i); };
+      if (cpu.has(&ab_kv_ops::observation_scores)) {
+        PluginRunner ref(cpu.p, cpu.ctx);
+        REQUIRE(ref.scores(sc.a, sc, r) == AB_OK);
+        CHECK(max_rel_err(g, r, written) < 2e-5);
+      } else {
+        CHECK(max_rel_err(g, kvref::scores(sc.a), written) < 2e-5);
+      }
+      for (size_t i = 0; i < g.size(); ++i)
+        if (!written(i)) CHECK(std::isnan(g[i]));
+
+      const auto stat = static_cast<ab_kv_stat>(trial % 4);
+      StatCase st = StatCase::random(rng, stat);
+      std::vector<float> aux;
+      if (stat == AB_KV_EXPECTED_LOGIT) {
+        StatCase m = st;
+        m.a.stat = AB_KV_QUERY_MEAN_COV;
+        REQUIRE(gpu.statistics(m.a, m, {}, aux) == AB_OK);
+        st.a.aux = host(aux.data());
+      }
+      REQUIRE(gpu.statistics(st.a, st, aux, g) == AB_OK);
+      if (cpu.has(&ab_kv_ops::statistics)) {
+        PluginRunner ref(cpu.p, cpu.ctx);
+        REQUIRE(ref.statistics(st.a, st, aux, r) == AB_OK);
+        CHECK(max_rel_err(g, r, [](size_t) { return true; }) < 5e-5);
+      } else {
+        CHECK(max_rel_err(g, kvref::statistics(st.a), [](size_t) { return true; }) < 5e-5);
+      }
+
+      TopkCase tk = TopkCase::random(rng, trial % 2 == 0);
+      std::vector<int32_t> gi, ri;
+      REQUIRE(gpu.topk(tk.a, tk, gi) == AB_OK);
+      if (cpu.has(&ab_kv_ops::topk)) {
+        PluginRunner ref(cpu.p, cpu.ctx);
+        REQUIRE(ref.topk(tk.a, tk, ri) == AB_OK);
+        CHECK(gi == ri);
+      } else {
+        CHECK(gi == kvref::topk(tk.a));
+      }
+
+      ab_kv_dot_args da{uniform(rng, 1, 3), uniform(rng, 1, 40), uniform(rng, 1, 70), uniform(rng, 1, 130), {}, {}, {}};
+      const auto x = normal(size_t(da.batch) * da.m * da.dim, rng), y = normal(size_t(da.batch) * da.n * da.dim, rng);
+      REQUIRE(gpu.dot(da, x, y, g) == AB_OK);
+      if (cpu.has(&ab_kv_ops::dot)) {
+        PluginRunner ref(cpu.p, cpu.ctx);
+        REQUIRE(ref.dot(da, x, y, r) == AB_OK);
+        CHECK(max_rel_err(g, r, [](size_t) { return true; }) < 1e-5);
+      } else {
+        ab_kv_dot_args h = da;
+        h.a = host(x.data()); h.b = host(y.data());
+        CHECK(max_rel_err(g, kvref::dot(h), [](size_t) { return true; }) < 1e-5);
+      }
+
+      CompactCase cc = CompactCase::random(rng);
+      REQUIRE(gpu.compact(cc.a, cc, g, g2) == AB_OK);
+      auto kept = [&](size_t i) { return cc.written(i); };
+      if (cpu.has(&ab_kv_ops::compact)) {
+        PluginRunner ref(cpu.p, cpu.ctx);
+        REQUIRE(ref.compact(cc.a, cc, r, r2) == AB_OK);
+        CHECK(max_rel_err(g, r, kept) < 1e-5);
+        CHECK(max_rel_err(g2, r2, kept) < 1e-5);
+      } else {
+        std::vector<double> rk, rv;
+        kvref::compact(cc.a, rk, rv);
+        CHECK(max_rel_err(g, rk, kept) < 1e-5);
+        CHECK(max_rel_err(g2, rv, kept) < 1e-5);
+      }
+
+      QuantCase qc = QuantCase::random(rng, std::vector<int>{2, 4, 8}[trial % 3]);
+      size_t bytes = 0;
+      REQUIRE(gpu.quant_decode(qc, g, &bytes) == AB_OK);
+      if (cpu.has(&ab_kv_ops::quant_decode)) {
+        PluginRunner ref(cpu.p, cpu.ctx);
+        size_t cpu_bytes = 0;
+        REQUIRE(ref.quant_decode(qc, r, &cpu_bytes) == AB_OK);
+        CHECK(max_rel_err(g, r, [](size_t) { return true; }) < 1e-4);
+      } else {
+        CHECK(max_rel_err(g, kvref::quant_decode(qc.da, qc.k.data(), qc.v.data()), [](size_t) { return true; }) < 1e-4);
+      }
+    }
+    // Bad arguments: the shared validation's message, AB_INVALID_ARGUMENT.
+    ab_kv_topk_args bad{1, 4, 5, 0, 0, nullptr, nullptr};
+    CHECK(l.p->kv->topk(ctx, &bad, nullptr) == AB_INVALID_ARGUMENT);
+    CHECK(std::string(l.p->last_error(ctx)) == "topk: k must be in [1, n = 4] (got 5)");
     l.p->destroy(ctx);
   }
 }

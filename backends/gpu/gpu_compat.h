@@ -21,6 +21,7 @@ using gpuDeviceProp_t = hipDeviceProp_t;
 #define gpuDriverGetVersion hipDriverGetVersion
 #define gpuRuntimeGetVersion hipRuntimeGetVersion
 #define gpuMalloc hipMalloc
+#define gpuMemGetInfo hipMemGetInfo
 #define gpuFree hipFree
 #define gpuMemcpy hipMemcpy
 #define gpuMemset hipMemset
@@ -55,6 +56,7 @@ using gpuDeviceProp_t = cudaDeviceProp;
 #define gpuDriverGetVersion cudaDriverGetVersion
 #define gpuRuntimeGetVersion cudaRuntimeGetVersion
 #define gpuMalloc cudaMalloc
+#define gpuMemGetInfo cudaMemGetInfo
 #define gpuFree cudaFree
 #define gpuMemcpy cudaMemcpy
 #define gpuMemset cudaMemset

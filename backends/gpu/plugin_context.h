@@ -115,6 +115,18 @@ inline ab_status device_info(void* ctx, ab_device_info* out) {
   return AB_OK;
 }
 
+/// Free and total device memory now (the runtime's view).
+inline ab_status memory_info(void* ctx, uint64_t* free_bytes, uint64_t* total_bytes) {
+  auto* c = static_cast<Context*>(ctx);
+  size_t f = 0, t = 0;
+  (void)gpuSetDevice(c->device);
+  const gpuError_t e = gpuMemGetInfo(&f, &t);
+  if (e != gpuSuccess) return fail(c, status_of(e), "querying device memory", e);
+  *free_bytes = f;
+  *total_bytes = t;
+  return AB_OK;
+}
+
 /// Device allocation; failure maps to AB_OUT_OF_MEMORY.
 inline ab_status alloc(void* ctx, size_t bytes, ab_buffer* out) {
   auto* c = static_cast<Context*>(ctx);

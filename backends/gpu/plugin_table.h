@@ -2,6 +2,7 @@
 // AB_GPU_PLUGIN_NAME and AB_GPU_PLUGIN_DESCRIPTION, then includes this header once.
 #pragma once
 
+#include "plugin_kv.h"
 #include "plugin_peaks.h"
 #include "plugin_run.h"
 
@@ -33,6 +34,9 @@ inline const ab_plugin* plugin_table() {
       &fill,
       &run_attention,
       &measure_peaks,
+      kv_ops(),
+      nullptr,  // run_backward: not implemented on the GPU backends yet
+      &memory_info,
   };
   return &table;
 }

@@ -1,5 +1,5 @@
 // The HIP backend plugin: the shared GPU kernels and ABI shim of backends/gpu/
 // compiled by hipcc (SIMT path; wave64 on CDNA, wave32 on RDNA).
 #define AB_GPU_PLUGIN_NAME "hip"
-#define AB_GPU_PLUGIN_DESCRIPTION "HIP: flash (SIMT), split-K decode, naive (materialised S)"
+#define AB_GPU_PLUGIN_DESCRIPTION "HIP: flash (SIMT), split-K decode, naive (materialised S); KV primitives"
 #include "plugin_table.h"
