@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <map>
 
-#include "kv_decode.h"
+#include "test_kv_backend.h"
 #include "recall_tasks.h"
 
 using namespace attnbench;
@@ -28,7 +28,7 @@ TEST_CASE("needle heatmap: accuracy by context length x depth at budget 128", "[
       p.len_k = grid[gi].len_k, p.depth = grid[gi].depth;
       const auto c = make_task(p, k);
       for (const auto& m : methods) {
-        const auto r = kv::run_recall_case(c, m);
+        const auto r = kvtest::run_recall_case(c, m);
         REQUIRE(r.ok);
         acc[m][{grid[gi].len_k, static_cast<int>(gi % n_depths)}] += r.accuracy / 2;
       }

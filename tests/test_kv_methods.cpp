@@ -1,15 +1,23 @@
-// KV-cache methods against what the literature reports, on structured recall cases.
+// KV-cache methods against what the literature reports, on structured recall cases, run
+// as the worker runs them: policies over the CPU plugin's KV primitives, the plan
+// executor building and decoding the cache on the backend, scored by the fp64 oracle.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <limits>
 
-#include "kv_decode.h"
+#include "kv_config.h"
+#include "kv_plan_executor.h"
+#include "kv_policy.h"
 #include "recall_tasks.h"
+#include "test_kv_backend.h"
 
 using namespace attnbench;
 using namespace attnbench::kv;
 using namespace attnbench::recall;
+using kvtest::cpu;
+using kvtest::run_case;
+using kvtest::run_recall_case;
 
 namespace {
 
@@ -35,72 +43,137 @@ double rate(const std::string& cfg, bool ctx_needle = false, int seeds = 6) {
   return acc / n;
 }
 
+/// A policy that claims one config's budget and plans with another (or edits the plan).
+struct Liar : KvPolicy {
+  Liar(const std::string& claimed, const std::string& actual, std::function<void(ab_kv_plan&)> edit = {})
+      : claim(make_kv_policy(claimed)), act(make_kv_policy(actual)), edit(std::move(edit)) {}
+  std::string name() const override { return claim->name(); }
+  std::string config() const override { return claim->config(); }
+  bool needs_queries() const override { return act->needs_queries(); }
+  uint64_t requested_bytes(const ab_kv_layer& l, int32_t e) const override { return claim->requested_bytes(l, e); }
+  void compress(const ab_kv_env& env, const ab_kv_layer& l, int32_t e, ab_kv_plan& plan) const override {
+    act->compress(env, l, e, plan);
+    if (edit) edit(plan);
+  }
+  std::unique_ptr<KvPolicy> claim, act;
+  std::function<void(ab_kv_plan&)> edit;
+};
+
+KvCaseRun run_policy(const RecallCase& c, const KvPolicy& p) {
+  KvPrimitives prims(cpu().env);
+  DeviceLayer dev = upload_layer(prims, c, true);
+  return run_kv_case(cpu().env, c, p, dev);
+}
+
 }  // namespace
 
 TEST_CASE("config strings parse and print canonically", "[kv]") {
-  CHECK(make_kv_method("snapkv:budget=256,window=32,pool=7")->config() == "snapkv:budget=256,window=32,pool=7,elem_bytes=2");
-  CHECK(make_kv_method("h2o:budget=128")->config() == "h2o:budget=128,recent=64,online=1,elem_bytes=2");
-  CHECK(make_kv_method("a2sf:budget=64,lambda=0.9")->config() == "a2sf:budget=64,recent=32,lambda=0.9,online=1,elem_bytes=2");
-  CHECK(make_kv_method("kivi:bits=4")->config() == "kivi:bits=4,group=32,residual=128,elem_bytes=2");
-  CHECK_THROWS_AS(make_kv_method("nope:budget=1"), std::invalid_argument);
-  CHECK_THROWS_AS(make_kv_method("snapkv:budget"), std::invalid_argument);
-  CHECK_THROWS_AS(make_kv_method("snapkv:budget=abc"), std::invalid_argument);
+  CHECK(make_kv_policy("snapkv:budget=256,window=32,pool=7")->config() == "snapkv:budget=256,window=32,pool=7,elem_bytes=2");
+  CHECK(make_kv_policy("h2o:budget=128")->config() == "h2o:budget=128,recent=64,online=1,elem_bytes=2");
+  CHECK(make_kv_policy("a2sf:budget=64,lambda=0.9")->config() == "a2sf:budget=64,recent=32,lambda=0.9,online=1,elem_bytes=2");
+  CHECK(make_kv_policy("kivi:bits=4")->config() == "kivi:bits=4,group=32,residual=128,elem_bytes=2");
+  CHECK(make_kv_policy("retrieval_offload")->config() ==
+        "retrieval_offload:budget=256,sink=4,recent=32,window=32,lists=64,nprobe=4,iters=8,seed=1234,elem_bytes=2");
+  CHECK_THROWS_AS(make_kv_policy("nope:budget=1"), std::invalid_argument);
+  CHECK_THROWS_AS(make_kv_policy("snapkv:budget"), std::invalid_argument);
+  CHECK_THROWS_AS(make_kv_policy("snapkv:budget=abc"), std::invalid_argument);
+}
+
+TEST_CASE("the registry lists the 17 built-ins and refuses a second method of one name", "[kv]") {
+  const auto methods = kv_methods();
+  REQUIRE(methods.size() >= 17);
+  CHECK(methods[0].name == "full");
+  CHECK(methods[16].name == "spatten");
+  for (size_t i = 0; i < 17; ++i) CHECK(methods[i].origin == "built-in");
+  CHECK_THROWS_AS(register_kv_method({"snapkv", "shadow", "", "test"}, [](std::string_view c) { return make_kv_policy(c); }),
+                  std::invalid_argument);
+  register_kv_method({"test_alias_full", "full under another name", "", "test"},
+                     [](std::string_view) { return make_kv_policy("full"); });
+  CHECK(make_kv_policy("test_alias_full")->config() == "full:elem_bytes=2");
+  CHECK(kv_methods().back().name == "test_alias_full");
 }
 
 TEST_CASE("every method keeps exactly its requested bytes and decodes validly", "[kv]") {
   const auto c = needle_case(5, 0.5);
-  const KvInput in = kv_input(c);
-  for (const auto& name : kv_method_names()) {
-    const std::string cfg = name == "kivi" || name == "int8" ? name
+  for (size_t i = 0; i < 17; ++i) {
+    const std::string name = kv_methods()[i].name;
+    const std::string cfg = name == "kivi" || name == "int8" || name == "leank" ? name
                             : name == "duo" || name == "razor" ? name + ":sink=4,recent=124,retrieval=0.5"
                                                                : name + ":budget=128";
     INFO(cfg);
-    const auto m = make_kv_method(cfg);
-    const auto cc = m->compress(in);
-    const auto chk = check_budget(*m, in, cc);
-    INFO(chk.error);
-    CHECK(chk.ok);
-    if (name != "full") CHECK(cc.compression_ratio() > 1.0);
-    const auto r = evaluate_recall(c, cc);
-    INFO(r.error);
-    CHECK(r.ok);
+    const KvCaseRun r = run_kv_case(cpu().env, c, cfg);
+    INFO(r.budget.error);
+    CHECK(r.budget.ok);
+    CHECK(r.metrics.kv_bytes == r.budget.requested);
+    if (name != "full") CHECK(r.metrics.compression_ratio > 1.0);
+    INFO(r.metrics.error);
+    CHECK(r.metrics.ok);
+    CHECK(r.compress_kernel >= 0);
+    CHECK(r.decode_kernel > 0);
   }
 }
 
 TEST_CASE("a method that silently keeps everything or nothing fails the budget check", "[kv]") {
   const auto c = needle_case(5, 0.5);
-  const KvInput in = kv_input(c);
-  struct KeepsAll : KvMethod {  // claims snapkv's budget, keeps the full cache
-    KeepsAll() : KvMethod(parse_kv_config("snapkv:budget=128")), inner(make_kv_method("snapkv:budget=128")), full(make_kv_method("full")) {}
-    std::string config() const override { return inner->config(); }
-    uint64_t requested_bytes(const KvInput& i) const override { return inner->requested_bytes(i); }
-    CompressedCache compress(const KvInput& i) const override { return full->compress(i); }
-    std::unique_ptr<KvMethod> inner, full;
-  } bad;
-  const auto cc = bad.compress(in);
-  CHECK_FALSE(check_budget(bad, in, cc).ok);
-  CHECK_THROWS_AS(require_budget(bad, in, cc), BudgetMismatch);
-  auto empty = make_kv_method("streaming:budget=128")->compress(in);
-  empty.heads[1].kept.clear(), empty.heads[1].k.clear(), empty.heads[1].v.clear();
-  CHECK_FALSE(check_budget(*make_kv_method("streaming:budget=128"), in, empty).ok);
-  auto lying = make_kv_method("streaming:budget=128")->compress(in);
-  lying.bytes_kept += 1;  // totals that do not add up
-  CHECK_FALSE(check_budget(*make_kv_method("streaming:budget=128"), in, lying).ok);
+  CHECK_FALSE(run_policy(c, Liar("snapkv:budget=128", "full")).budget.ok);  // keeps the full cache
+  CHECK_THAT(run_policy(c, Liar("snapkv:budget=128", "full")).budget.error, Catch::Contains("budget asks for"));
+  CHECK(run_policy(c, Liar("streaming:budget=128", "streaming:budget=128")).budget.ok);  // the honest control
+  const auto empty = run_policy(c, Liar("streaming:budget=128", "streaming:budget=128", [](ab_kv_plan& p) { p.kept_count[1] = 0; }));
+  CHECK_FALSE(empty.budget.ok);
+  CHECK_THAT(empty.budget.error, Catch::Contains("keeps no token"));
+  const auto lying = run_policy(c, Liar("streaming:budget=128", "streaming:budget=128", [](ab_kv_plan& p) { p.bytes_per_head[0] += 1; }));
+  CHECK_FALSE(lying.budget.ok);  // totals that do not add up
+  const auto unsorted = run_policy(c, Liar("streaming:budget=128", "streaming:budget=128",
+                                           [](ab_kv_plan& p) { std::swap(p.kept[0], p.kept[1]); }));
+  CHECK_FALSE(unsorted.budget.ok);
+  const auto outside = run_policy(c, Liar("streaming:budget=128", "streaming:budget=128",
+                                          [](ab_kv_plan& p) { p.kept[p.kept_count[0] - 1] = 1 << 20; }));
+  CHECK_FALSE(outside.budget.ok);
 }
 
-TEST_CASE("decode fails on NaN, all-zero output or weights that do not sum to 1", "[kv]") {
+TEST_CASE("decode fails on NaN, Inf or all-zero output", "[kv]") {
   const auto c = needle_case(5, 0.5, 512);
-  auto cc = make_kv_method("full")->compress(kv_input(c));
-  CHECK(decode_compressed(cc, c.q_question.data(), c.heads_q, c.n_questions).ok);
-  auto nan = cc;
-  nan.heads[0].k[3] = std::numeric_limits<float>::quiet_NaN();
-  CHECK_FALSE(evaluate_recall(c, nan).ok);
-  auto zero = cc;
-  std::fill(zero.heads[0].v.begin(), zero.heads[0].v.end(), 0.f);
-  CHECK_FALSE(decode_compressed(zero, c.q_question.data(), c.heads_q, c.n_questions).ok);
-  auto inf = cc;
-  inf.heads[1].k[0] = std::numeric_limits<float>::infinity();
-  CHECK_FALSE(decode_compressed(inf, c.q_question.data(), c.heads_q, c.n_questions).ok);
+  CHECK(run_recall_case(c, "full").ok);
+  // Corrupt values reach the output (the CPU decode kernel's exp clamps a NaN/Inf logit,
+  // so a corrupt key is not visible there; a corrupt value is).
+  auto nan = c;
+  nan.v[3] = std::numeric_limits<float>::quiet_NaN();
+  const auto n = run_recall_case(nan, "full");
+  CHECK_FALSE(n.ok);
+  CHECK_THAT(n.error, Catch::Contains("NaN/Inf"));
+  auto zero = c;
+  std::fill(zero.v.begin(), zero.v.begin() + static_cast<size_t>(c.len_k) * c.head_dim, 0.f);  // head 0's V
+  const auto z = run_recall_case(zero, "full");
+  CHECK_FALSE(z.ok);
+  CHECK_THAT(z.error, Catch::Contains("all-zero"));
+  auto inf = c;
+  inf.v[static_cast<size_t>(c.len_k) * c.head_dim] = std::numeric_limits<float>::infinity();  // head 1
+  CHECK_FALSE(run_recall_case(inf, "full").ok);
+}
+
+TEST_CASE("the backend's decode over a compacted cache matches the fp64 oracle's", "[kv]") {
+  const auto c = needle_case(4, 0.4);
+  for (const char* cfg : {"full", "snapkv:budget=128", "razor:sink=4,recent=60,retrieval=0.5", "leank:drop=0.5", "h2o:budget=64"}) {
+    INFO(cfg);
+    const KvCaseRun r = run_case(c, cfg);
+    const std::vector<double> ref = reference_decode(c, r.kept, r.channel_mask);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < ref.size(); ++i) num += (r.o[i] - ref[i]) * (r.o[i] - ref[i]), den += ref[i] * ref[i];
+    CHECK(std::sqrt(num / den) < 1e-5);
+  }
+}
+
+TEST_CASE("a backend without KV primitives, or without one primitive, is unsupported", "[kv]") {
+  const auto c = needle_case(5, 0.5, 512);
+  ab_plugin none = *cpu().env.plugin;
+  none.kv = nullptr;
+  CHECK_THROWS_AS(run_kv_case({&none, cpu().env.ctx}, c, "streaming:budget=64"), KvUnsupported);
+  ab_plugin partial = *cpu().env.plugin;
+  ab_kv_ops ops = *partial.kv;
+  ops.observation_scores = nullptr;
+  partial.kv = &ops;
+  CHECK_THROWS_AS(run_kv_case({&partial, cpu().env.ctx}, c, "snapkv:budget=64"), KvUnsupported);
+  CHECK(run_kv_case({&partial, cpu().env.ctx}, c, "streaming:budget=64").metrics.ok);  // positions only
 }
 
 TEST_CASE("streaming keeps needles inside sinks + window and loses those outside (StreamingLLM)", "[kv]") {
@@ -191,39 +264,38 @@ TEST_CASE("duo and razor memory ratios follow exactly from the head split (DuoAt
 }
 
 TEST_CASE("pyramidkv budgets shrink across layers and average the flat budget (PyramidKV)", "[kv]") {
-  std::vector<RecallCase> layers;
+  const auto m = make_kv_policy("pyramidkv:budget=128,window=16,pool=7,beta=8");
+  KvPrimitives prims(cpu().env);
+  size_t prev = SIZE_MAX, total = 0;
+  std::vector<float> k0;
   for (int l = 0; l < 4; ++l) {
     RecallKnobs k;
     k.layer = l;
     TaskParams p;
     p.len_k = 1024;
-    layers.push_back(make_task(p, k));
-  }
-  std::vector<KvInput> ins;
-  for (int l = 0; l < 4; ++l) ins.push_back(kv_input(layers[l], l, 4));
-  const auto m = make_kv_method("pyramidkv:budget=128,window=16,pool=7,beta=8");
-  const auto out = m->compress_layers(ins);
-  size_t prev = SIZE_MAX, total = 0;
-  for (int l = 0; l < 4; ++l) {
-    require_budget(*m, ins[l], out[l]);
-    const size_t n = out[l].heads[0].kept.size();
+    const RecallCase c = make_task(p, k);
+    if (l == 0) k0 = c.k;
+    if (l == 1) CHECK(c.k != k0);
+    DeviceLayer dev = upload_layer(prims, c, true, l, 4);
+    const KvCaseRun r = run_kv_case(cpu().env, c, *m, dev);
+    INFO(r.budget.error);
+    REQUIRE(r.budget.ok);
+    const size_t n = r.kept[0].size();
     CHECK(n < prev);
     prev = n, total += n;
-    CHECK(evaluate_recall(layers[l], out[l]).ok);
+    CHECK(r.metrics.ok);
   }
   CHECK(total == Approx(4 * 128).margin(4));
-  CHECK(layers[0].k != layers[1].k);
 }
 
 TEST_CASE("l2norm keeps the low-norm sinks; a2sf and tova run and keep the recent question (Devoto et al.)", "[kv]") {
   const auto c = needle_case(3, 0.5);
-  const auto in = kv_input(c);
-  const auto l2 = make_kv_method("l2norm:budget=64")->compress(in);
-  for (int s = 0; s < c.n_sinks; ++s) CHECK(l2.heads[0].kept[s] == s);
-  for (const char* cfg : {"a2sf:budget=128,lambda=0.95", "tova:budget=128"}) {
-    const auto m = make_kv_method(cfg);
-    const auto cc = m->compress(in);
-    require_budget(*m, in, cc);
-    CHECK(cc.heads[0].kept.back() == c.len_k - 1);
+  const auto l2 = run_case(c, "l2norm:budget=64");
+  for (int s = 0; s < c.n_sinks; ++s) CHECK(l2.kept[0][s] == s);
+  for (const char* cfg : {"a2sf:budget=128,lambda=0.95", "tova:budget=128", "h2o:budget=128,online=0"}) {
+    INFO(cfg);
+    const auto r = run_case(c, cfg);
+    CHECK(r.kept[0].size() == 128u);
+    CHECK(r.kept[0].back() == c.len_k - 1);
   }
 }

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "kv_decode.h"
+#include "test_kv_backend.h"
 #include "recall_tasks.h"
 
 using namespace attnbench;
@@ -74,7 +74,7 @@ TEST_CASE("exact attention retrieves every planted needle with the designed marg
         CHECK(m > c.designed_margin - 1.5);
         CHECK(m < c.designed_margin + 2.5);
       }
-      const auto r = kv::run_recall_case(c, "full");
+      const auto r = kvtest::run_recall_case(c, "full");
       REQUIRE(r.ok);
       CHECK(r.accuracy == 1.0);
       CHECK(r.mass_kept == Approx(1.0));
@@ -150,7 +150,7 @@ TEST_CASE("every RULER-style task and MQAR past d is solved by exact attention",
     const auto c = make_task(p, small_knobs(21));
     INFO(task_name(t));
     CHECK(parse_task(task_name(t)) == t);
-    const auto r = kv::run_recall_case(c, "full");
+    const auto r = kvtest::run_recall_case(c, "full");
     REQUIRE(r.ok);
     CHECK(r.accuracy == 1.0);
     if (t == RecallTask::mqar) CHECK(c.needle_positions.size() == 128);

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "cli_harness.h"
-#include "kv_method.h"
+#include "kv_policy.h"
 #include "recall_executor.h"
 #include "recall_suite.h"
 #include "runner.h"
@@ -19,10 +19,10 @@ namespace {
 
 const std::string kSuites = ATTNBENCH_SOURCE_DIR "/suites";
 
-/// A recall selection of the shipped suite with no plugin loaded (recall needs none).
+/// A recall selection of the shipped suite with only a cpu backend available.
 std::vector<CaseSpec> plan(RunSelection sel) {
   if (sel.suites.empty()) sel.suites = {"recall"};
-  return plan_cases(sel, kSuites, {});
+  return plan_cases(sel, kSuites, {"cpu"});
 }
 
 /// Two lengths x two depths of single_needle under full, streaming, snapkv and kivi.
@@ -52,7 +52,7 @@ TEST_CASE("the recall suite parses, full and quick", "[recall][suite]") {
     tasks.insert(recall::task_name(c.recall->task.task));
   }
   CHECK(keys.size() == full.cases.size());  // case keys are unique within a run
-  for (const auto& m : kv::kv_method_names()) CHECK(methods.count(m));
+  for (const auto& m : kv::kv_methods()) CHECK(methods.count(m.name));
   CHECK(tasks.size() == 6);
   std::set<std::string> quick_methods;
   for (const CaseSpec& c : quick.cases)
@@ -114,11 +114,19 @@ TEST_CASE("--method selects and --budget overrides the budget axis", "[recall][s
   const RunSelection back = RunSelection::from_json(sel.to_json());
   CHECK(back.methods == sel.methods);
   CHECK(back.budgets == sel.budgets);
-  // A backend list without cpu has no KV recall cases (and --method leaves out the variant ones).
+  // KV cases run on every selected backend, like attention cases (a backend without KV
+  // primitives stores them unsupported); --method leaves out the variant cases.
   sel.suites = {"recall"};
   sel.backends = {"cuda"};
+  const auto on_cuda = plan_cases(sel, kSuites, {"cuda"});
+  REQUIRE(!on_cuda.empty());
+  for (const CaseSpec& c : on_cuda) {
+    CHECK(c.backend == "cuda");
+    CHECK_FALSE(c.recall->is_variant());
+  }
   // A selection that matches nothing is an error naming the glob, not an empty plan.
-  CHECK_THROWS_WITH(plan_cases(sel, kSuites, {"cuda"}), Catch::Contains("matches no case") && Catch::Contains("cpu"));
+  sel.methods = {"kivi:bits=7"};
+  CHECK_THROWS_WITH(plan_cases(sel, kSuites, {"cuda"}), Catch::Contains("matches no case"));
 }
 
 TEST_CASE("a failing recall outcome never passes", "[recall][executor]") {
@@ -164,7 +172,7 @@ TEST_CASE("a CLI recall run stores accuracy, bytes and the heatmap columns", "[r
     CHECK(std::stod(streaming_at(0.2, len)) < 0.5);
   }
   for (const char* name : {"recall_accuracy", "attention_mass_kept", "output_error_vs_full", "kv_bytes", "kv_bytes_full",
-                           "compression_ratio", "compress_time", "decode_time", "needle_depth"})
+                           "compression_ratio", "compress_time", "compress_kernel_time", "decode_time", "needle_depth"})
     CHECK(query_one(db, std::string("SELECT count(*) FROM metrics WHERE name = '") + name + "'") == "16");
   CHECK(query_one(db, "SELECT unit FROM metrics WHERE name = 'kv_bytes' LIMIT 1") == "B");
   CHECK(query_one(db, "SELECT unit FROM metrics WHERE name = 'recall_accuracy' LIMIT 1") == "ratio");

@@ -1,5 +1,5 @@
 // One recall case: a structured recall task (suites/generators/recall_tasks.h) and either
-// the KV-cache method that compresses its prefilled cache (backends/cpu/kv) or the
+// the KV-cache method that compresses its prefilled cache (harness/src/kv, on the backend's KV primitives) or the
 // attention variant that answers its questions on a backend. Kept apart from the suite
 // parser so CaseSpec can hold one without pulling in JSON.
 #pragma once

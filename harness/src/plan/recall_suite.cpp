@@ -11,7 +11,8 @@
 #include <set>
 #include <stdexcept>
 
-#include "kv_method.h"
+#include "kv_config.h"
+#include "kv_policy.h"
 #include "variant_config.h"
 
 namespace attnbench {
@@ -141,7 +142,7 @@ std::string apply_knobs(recall::RecallKnobs& k, const json& knobs, const std::st
 }
 
 /// Canonical config of a method string; std::invalid_argument for unknown methods.
-std::string canonical_method(const std::string& m) { return kv::make_kv_method(m)->config(); }
+std::string canonical_method(const std::string& m) { return kv::make_kv_policy(m)->config(); }
 
 /// Refuses KV parameters the methods would convert out of range: they read every value
 /// as a double and cast it to an integer (undefined beyond int64, wrapping beyond int32).
@@ -161,8 +162,8 @@ std::vector<std::pair<std::string, int>> method_configs(const std::string& entry
   const kv::KvParams p = kv::parse_kv_config(entry);
   if (!kv_method_takes_budget(entry)) return {{canonical_method(entry), 0}};
   if (p.values.count("budget") || budgets.empty()) {
-    const auto m = kv::make_kv_method(entry);
-    return {{m->config(), static_cast<int>(m->params().geti("budget", 256))}};
+    const std::string config = canonical_method(entry);
+    return {{config, static_cast<int>(kv::parse_kv_config(config).geti("budget", 256))}};
   }
   std::vector<std::pair<std::string, int>> out;
   for (int b : budgets) out.emplace_back(kv_config_with_budget(entry, b), b);
@@ -259,7 +260,8 @@ bool kv_method_takes_budget(const std::string& method) {
 }
 
 void check_method_globs(const std::vector<std::string>& globs) {
-  const std::vector<std::string> names = kv::kv_method_names();
+  std::vector<std::string> names;
+  for (const auto& m : kv::kv_methods()) names.push_back(m.name);
   for (const auto& g : globs) {
     const std::string base = g.substr(0, g.find(':'));
     const bool known = std::any_of(names.begin(), names.end(),

@@ -32,7 +32,7 @@ void check_recall_defaults(const nlohmann::json& defaults, const std::string& wh
 void expand_recall_group(Suite& suite, const nlohmann::json& group, const nlohmann::json& defaults, bool quick,
                          const std::string& gwhere);
 
-/// Canonical config of `method` with its budget set to `budget` (kv::KvMethod::config()).
+/// Canonical config of `method` with its budget set to `budget` (kv::KvPolicy::config()).
 std::string kv_config_with_budget(const std::string& method, int budget);
 
 /// True if the method of this config takes a token budget (eviction methods; not full,

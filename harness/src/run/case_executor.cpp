@@ -219,8 +219,8 @@ void add_throughput_metrics(store::CaseRecord& rec, double median, const ab_peak
 }
 
 store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCache& cache, uint64_t seed) {
-  // Recall cases run the KV methods in-process on the host (no device needed); recall
-  // variant cases run their questions through the slot's device.
+  // Every case runs on the slot's backend: attention cases and recall variant cases
+  // through its kernels, KV recall cases through its KV primitives.
   return spec.recall && spec.recall->is_variant() ? execute_recall_variant_case(spec, slot, seed)
          : spec.recall                            ? execute_recall_case(spec, slot, seed)
                                                   : execute_attention_case(spec, slot, cache, seed);

@@ -15,10 +15,12 @@
 
 namespace attnbench {
 
-/// Per-backend context the executor needs: the open device (null when the backend
-/// has none) and the peaks measured at the start of the run.
+/// Per-backend context the executor needs: the plugin's table (null when none was
+/// loaded), the open device (null when the backend has none) and the peaks measured at
+/// the start of the run.
 struct BackendSlot {
   std::string name;
+  const ab_plugin* table = nullptr;  // KV cases ask it for primitives even without a device
   std::unique_ptr<Backend> device;  // null: no device
   std::string no_device_reason;
   ab_peaks peaks{};

@@ -1,7 +1,9 @@
-// Runs one recall case: generates the task with the run's seed, compresses its cache
-// with the KV method, checks the budget, decodes the questions and scores them. Like
-// execute_case it never throws for a case-level problem: a budget mismatch, NaN/Inf,
-// an all-zero output or attention weights not summing to 1 make the case "failed",
+// Runs one KV-method recall case on the worker's backend: generates the task with the
+// run's seed, runs the method's policy over the backend's KV primitives, checks its
+// plan, builds and decodes the compressed cache there, and scores the downloaded output
+// against the fp64 full-cache oracle on the host. Like execute_case it never throws for
+// a case-level problem: a backend without KV primitives is "unsupported", one without a
+// device "no_device", a budget mismatch, NaN/Inf or an all-zero output "failed",
 // anything unexpected "error", each with a one-line message.
 #pragma once
 
@@ -10,8 +12,8 @@
 
 #include "case_executor.h"
 #include "case_spec.h"
-#include "kv_decode.h"
-#include "kv_method.h"
+#include "kv_plan_executor.h"
+#include "recall_oracle.h"
 #include "recall_tasks.h"
 #include "results_store.h"
 
@@ -21,9 +23,9 @@ namespace attnbench {
 /// share it). The reference stays valid until the next call with another shape or seed.
 const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed);
 
-/// Executes the KV-method recall case `spec` (spec.recall set) and returns the record to store.
-/// The KV methods run in-process on the host, so `slot` only names the device.
-store::CaseRecord execute_recall_case(const CaseSpec& spec, const BackendSlot& slot, uint64_t seed);
+/// Executes the KV-method recall case `spec` (spec.recall set) on the slot's backend and
+/// returns the record to store.
+store::CaseRecord execute_recall_case(const CaseSpec& spec, BackendSlot& slot, uint64_t seed);
 
 /// Why a recall outcome must not pass (empty when it may): the budget check, then the
 /// decode validation and any non-finite metric. Separate so tests can feed it failures.

@@ -93,9 +93,6 @@ bool selected(const RunSelection& sel, const CaseSpec& c, SelectionHits& hits) {
   return sel.methods.empty() ? sel.variants.empty() : mark_method_globs(sel.methods, *c.recall, hits.methods);
 }
 
-/// True for cases that run on a backend's device (attention cases and recall variant cases).
-bool needs_device(const CaseSpec& c) { return !c.recall || c.recall->is_variant(); }
-
 void check_static_selection(const RunSelection& sel, const std::vector<std::string>& available,
                             const std::vector<std::string>& backends) {
   if (sel.suites.empty()) throw std::invalid_argument("no suite selected (use --suite NAME[,NAME])");
@@ -132,10 +129,6 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
                                  const std::vector<std::string>& available) {
   std::vector<std::string> backends = sel.backends.empty() ? available : sel.backends;
   check_static_selection(sel, available, backends);
-  // KV recall cases need no plugin (the KV methods run in-process), so they go on "cpu"
-  // whenever the selection does not exclude it, even if no cpu plugin was loaded.
-  const bool recall_on_cpu =
-      sel.backends.empty() || std::find(sel.backends.begin(), sel.backends.end(), "cpu") != sel.backends.end();
   const std::unique_ptr<RE2> filter = compile_filter(sel.filter);
   SelectionHits hits{std::vector<bool>(sel.variants.size()), std::vector<bool>(sel.methods.size())};
   size_t n_selected = 0, n_filtered = 0;
@@ -160,12 +153,10 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
       if (n_filtered++ % sel.shard_count != static_cast<size_t>(sel.shard_index - 1)) return;
       cases.push_back(std::move(c));
     };
+    // One kind of case: attention, recall-variant and KV-method cases all run on every
+    // selected backend (KV methods through its KV primitives).
     for (const auto& backend : backends)
-      for (const CaseSpec& c : suite_cases)
-        if (needs_device(c)) admit(c, backend);
-    if (recall_on_cpu)
-      for (const CaseSpec& c : suite_cases)
-        if (!needs_device(c)) admit(c, "cpu");
+      for (const CaseSpec& c : suite_cases) admit(c, backend);
   }
   const std::string suites = fmt::format("{}", fmt::join(sel.suites, ","));
   for (size_t i = 0; i < sel.variants.size(); ++i)
@@ -174,8 +165,7 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
                                               suites, fmt::join(backends, ",")));
   for (size_t i = 0; i < sel.methods.size(); ++i)
     if (!hits.methods[i])
-      throw std::invalid_argument(fmt::format("--method '{}' matches no case of suite {}{}", sel.methods[i], suites,
-                                              recall_on_cpu ? "" : " (KV methods run on backend cpu, which is not selected)"));
+      throw std::invalid_argument(fmt::format("--method '{}' matches no case of suite {}", sel.methods[i], suites));
   if (n_selected == 0)
     throw std::invalid_argument(fmt::format("suite {} has no case for backend {}", suites, fmt::join(backends, ",")));
   if (n_filtered == 0)

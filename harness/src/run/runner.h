@@ -59,10 +59,10 @@ struct RunSummary {
 /// for unknown suites, backends, variants or KV methods, malformed suite files, a case
 /// planned twice, and a selection (or one of its globs, its filter or its shard) that
 /// matches no case.
-/// KV recall cases run in-process on the host and are planned once, on backend "cpu",
-/// when the selection includes cpu (or names no backend); recall variant cases go on
-/// every selected backend, like attention cases. In recall suites --method selects KV
-/// cases and --variant variant cases; naming only one of them drops the other kind.
+/// Every case (attention, recall variant, KV method) is planned on every selected
+/// backend; a backend without KV primitives stores its KV cases `unsupported`. In recall
+/// suites --method selects KV cases and --variant variant cases; naming only one of them
+/// drops the other kind.
 std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& suites_dir,
                                  const std::vector<std::string>& available_backends);
 

@@ -38,6 +38,7 @@ OpenReply open(const OpenRequest& req, WorkerState& st) {
       std::string why;
       st.plugin = load_plugin(req.plugin_path, why);
       if (!st.plugin) throw std::runtime_error(fmt::format("cannot load plugin {}: {}", req.plugin_path, why));
+      st.slot.table = &st.plugin->table();
       if (st.plugin->table().device_count() <= req.device) {
         st.slot.no_device_reason = fmt::format("backend '{}' found no device {}", req.backend, req.device);
       } else {

@@ -1,0 +1,114 @@
+#include "recall_oracle.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace attnbench::kv {
+
+RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::vector<int32_t>>& kept,
+                           const std::vector<float>& o) {
+  RecallMetrics m;
+  const int Hq = rc.heads_q, nq = rc.n_questions, d = rc.head_dim, Lk = rc.len_k, g = Hq / rc.heads_kv;
+  if (o.size() != static_cast<size_t>(Hq) * nq * d) {
+    m.error = "decode output has the wrong size";
+    return m;
+  }
+  for (int row = 0; row < Hq * nq; ++row) {
+    double norm = 0;
+    for (int c = 0; c < d; ++c) {
+      const double x = o[static_cast<size_t>(row) * d + c];
+      if (!std::isfinite(x)) { m.error = "NaN/Inf in decode output row " + std::to_string(row); return m; }
+      norm += x * x;
+    }
+    if (norm == 0) { m.error = "all-zero decode output row " + std::to_string(row); return m; }
+  }
+  // The full-cache reference: exact probabilities (for mass kept) and O_full.
+  double err2 = 0, ref2 = 0, mass = 0;
+  int correct = 0;
+  std::vector<double> p(Lk), ofull(d), orow(d);
+  for (int h = 0; h < Hq; ++h)
+    for (int i = 0; i < nq; ++i) {
+      const int row = h * nq + i;
+      const float* q = &rc.q_question[static_cast<size_t>(row) * d];
+      const float* K = &rc.k[static_cast<size_t>(h / g) * Lk * d];
+      const float* V = &rc.v[static_cast<size_t>(h / g) * Lk * d];
+      double mx = -INFINITY, z = 0;
+      for (int t = 0; t < Lk; ++t) {
+        double s = 0;
+        for (int c = 0; c < d; ++c) s += static_cast<double>(q[c]) * K[static_cast<size_t>(t) * d + c];
+        mx = std::max(mx, p[t] = s / std::sqrt(static_cast<double>(d)));
+      }
+      for (int t = 0; t < Lk; ++t) z += (p[t] = std::exp(p[t] - mx));
+      std::fill(ofull.begin(), ofull.end(), 0.0);
+      for (int t = 0; t < Lk; ++t)
+        for (int c = 0; c < d; ++c) ofull[c] += p[t] / z * V[static_cast<size_t>(t) * d + c];
+      for (int32_t t : kept[h / g])
+        if (t >= 0) mass += p[t] / z;
+      for (int c = 0; c < d; ++c) {
+        orow[c] = o[static_cast<size_t>(row) * d + c];
+        err2 += (orow[c] - ofull[c]) * (orow[c] - ofull[c]), ref2 += ofull[c] * ofull[c];
+      }
+      correct += recall::decode_correct(rc, i, orow.data()) ? 1 : 0;
+    }
+  const double rows = static_cast<double>(Hq) * nq;
+  m.accuracy = correct / rows;
+  m.mass_kept = mass / rows;
+  m.output_error = std::sqrt(err2 / std::max(ref2, 1e-300));
+  m.ok = true;
+  return m;
+}
+
+std::vector<double> reference_decode(const recall::RecallCase& rc, const std::vector<std::vector<int32_t>>& kept,
+                                     const std::vector<uint8_t>& mask) {
+  const int Hq = rc.heads_q, nq = rc.n_questions, d = rc.head_dim, Lk = rc.len_k, g = Hq / rc.heads_kv;
+  std::vector<double> out(static_cast<size_t>(Hq) * nq * d, 0.0);
+  for (int j = 0; j < rc.heads_kv; ++j) {
+    // The head's slots in fp64 (compensation slot: mean of the dropped tokens).
+    const auto& kj = kept[j];
+    std::vector<double> K(kj.size() * d), V(kj.size() * d);
+    std::vector<char> is_kept(Lk, 0);
+    for (int32_t t : kj)
+      if (t >= 0) is_kept[t] = 1;
+    for (size_t i = 0; i < kj.size(); ++i) {
+      if (kj[i] >= 0) {
+        for (int c = 0; c < d; ++c) {
+          K[i * d + c] = rc.k[(static_cast<size_t>(j) * Lk + kj[i]) * d + c];
+          V[i * d + c] = rc.v[(static_cast<size_t>(j) * Lk + kj[i]) * d + c];
+        }
+        continue;
+      }
+      int dropped = 0;
+      for (int t = 0; t < Lk; ++t) {
+        if (is_kept[t]) continue;
+        ++dropped;
+        for (int c = 0; c < d; ++c) {
+          K[i * d + c] += rc.k[(static_cast<size_t>(j) * Lk + t) * d + c];
+          V[i * d + c] += rc.v[(static_cast<size_t>(j) * Lk + t) * d + c];
+        }
+      }
+      for (int c = 0; c < d; ++c) K[i * d + c] /= std::max(dropped, 1), V[i * d + c] /= std::max(dropped, 1);
+    }
+    if (!mask.empty())
+      for (size_t i = 0; i < kj.size(); ++i)
+        for (int c = 0; c < d; ++c)
+          if (!mask[static_cast<size_t>(j) * d + c]) K[i * d + c] = 0;
+    std::vector<double> s(kj.size());
+    for (int h = j * g; h < (j + 1) * g; ++h)
+      for (int r = 0; r < nq; ++r) {
+        const float* q = &rc.q_question[(static_cast<size_t>(h) * nq + r) * d];
+        double mx = -INFINITY, z = 0;
+        for (size_t i = 0; i < kj.size(); ++i) {
+          double dot = 0;
+          for (int c = 0; c < d; ++c) dot += q[c] * K[i * d + c];
+          mx = std::max(mx, s[i] = dot / std::sqrt(static_cast<double>(d)));
+        }
+        for (auto& x : s) z += (x = std::exp(x - mx));
+        double* o = &out[(static_cast<size_t>(h) * nq + r) * d];
+        for (size_t i = 0; i < kj.size(); ++i)
+          for (int c = 0; c < d; ++c) o[c] += s[i] / z * V[i * d + c];
+      }
+  }
+  return out;
+}
+
+}  // namespace attnbench::kv
