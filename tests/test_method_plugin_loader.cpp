@@ -11,6 +11,8 @@
 #include "kv_plan_executor.h"
 #include "kv_policy.h"
 #include "method_plugin_loader.h"
+#include "recall_tasks.h"
+#include "test_kv_backend.h"
 
 using namespace attnbench;
 using namespace attnbench::test;
@@ -87,6 +89,31 @@ TEST_CASE("the template method plugin registers and plans every second token plu
   // A prompt inside the window keeps everything it has.
   const ab_kv_layer small = layer_of(1, 20, 4);
   CHECK(policy->requested_bytes(small, 2) == 20ull * 2 * 4 * 2);
+}
+
+TEST_CASE("the template method runs a recall case on the CPU backend's primitives through the plan executor") {
+  good_scan();
+  recall::TaskParams p;
+  p.len_k = 1024, p.depth = 0.5;
+  recall::RecallKnobs knobs;
+  knobs.seed = 7;
+  const recall::RecallCase rc = recall::make_task(p, knobs);
+  const kv::KvCaseRun r = kvtest::run_case(rc, "template_keep_every_other");
+  // Every KV head keeps the even positions of the first 992 tokens plus the last 32.
+  REQUIRE(r.kept.size() == static_cast<size_t>(rc.heads_kv));
+  CHECK(r.kept[0].size() == 496 + 32);
+  CHECK(r.metrics.kv_bytes == static_cast<uint64_t>(rc.heads_kv) * (496 + 32) * 2 * rc.head_dim * 2);
+  CHECK(r.metrics.kv_bytes * 1.0 / r.metrics.full_bytes == Approx(528.0 / 1024));
+  INFO(r.metrics.error);
+  CHECK(r.metrics.ok);
+  CHECK(r.metrics.mass_kept > 0);
+  CHECK(r.metrics.mass_kept < 1);
+  // A window past the prompt keeps every token: decode then matches the full cache.
+  const kv::KvCaseRun all = kvtest::run_case(rc, "template_keep_every_other:recent=4096");
+  CHECK(all.metrics.kv_bytes == all.metrics.full_bytes);
+  CHECK(all.metrics.mass_kept == Approx(1.0));
+  CHECK(all.metrics.output_error < 1e-5);
+  CHECK(all.metrics.accuracy == kvtest::run_case(rc, "full").metrics.accuracy);
 }
 
 TEST_CASE("the adapter turns plugin failures into exceptions with the plugin's message") {
