@@ -18,6 +18,14 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__AVX2__)
+// GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h once inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#endif
+
 namespace attnbench::cpu::kv::AB_KV_ISA {
 
 typedef float f32x16 __attribute__((vector_size(64)));
@@ -47,8 +55,9 @@ inline constexpr int kPanelRows = 2, kPanelVecs = 1;
 /// Keys per packed panel.
 inline constexpr int kPanelWidth = 16 * kPanelVecs;
 
-inline f32x16 splat(float x) { return f32x16{} + x; }
-inline f64x8 splat(double x) { return f64x8{} + x; }
+// Broadcasts (written out: `f32x16{} + x` would cost an add and turn -0 into +0).
+inline f32x16 splat(float x) { return f32x16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+inline f64x8 splat(double x) { return f64x8{x, x, x, x, x, x, x, x}; }
 inline f32x16 load16(const float* p) { f32x16 v; std::memcpy(&v, p, sizeof v); return v; }
 inline void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
 inline f64x8 load8(const double* p) { f64x8 v; std::memcpy(&v, p, sizeof v); return v; }
@@ -71,6 +80,22 @@ inline f32x16 vmax(f32x16 a, f32x16 b) { return a > b ? a : b; }
 inline f32x16 vmin(f32x16 a, f32x16 b) { return a < b ? a : b; }
 inline f64x8 vmax(f64x8 a, f64x8 b) { return a > b ? a : b; }
 inline f32x16 vabs(f32x16 a) { return a < 0 ? -a : a; }
+
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+
+/// 16 bytes zero-extended to i32 lanes (vpmovzxbd; GCC's generic conversion goes
+/// through scalar inserts).
+inline i32x16 widen_u8(u8x16 b) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<i32x16>(_mm512_cvtepu8_epi32(reinterpret_cast<__m128i>(b)));
+#elif defined(__AVX2__)
+  const i32x8 lo = reinterpret_cast<i32x8>(_mm256_cvtepu8_epi32(reinterpret_cast<__m128i>(b)));
+  const i32x8 hi = reinterpret_cast<i32x8>(_mm256_cvtepu8_epi32(_mm_srli_si128(reinterpret_cast<__m128i>(b), 8)));
+  return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+  return __builtin_convertvector(b, i32x16);
+#endif
+}
 
 /// Lane indices 0..15 (for masks built from positions).
 inline i32x16 iota16() { return i32x16{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kv_isa.h"
@@ -33,19 +34,19 @@ inline i32x16 unpack16(const uint8_t* row, int vec) {
   u8x16 b = {};
   std::memcpy(&b, p, 2 * W);
   if constexpr (W == 8) {
-    return __builtin_convertvector(b, i32x16);
+    return widen_u8(b);
   } else if constexpr (W == 4) {
     const u8x16 s = __builtin_shufflevector(b, b, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const i32x16 sh = {0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4};
-    return (__builtin_convertvector(s, i32x16) >> sh) & 15;
+    return (widen_u8(s) >> sh) & 15;
   } else if constexpr (W == 2) {
     const u8x16 s = __builtin_shufflevector(b, b, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const i32x16 sh = {0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6};
-    return (__builtin_convertvector(s, i32x16) >> sh) & 3;
+    return (widen_u8(s) >> sh) & 3;
   } else {
     const u8x16 s = __builtin_shufflevector(b, b, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const i32x16 sh = {0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7};
-    return (__builtin_convertvector(s, i32x16) >> sh) & 1;
+    return (widen_u8(s) >> sh) & 1;
   }
 }
 
@@ -61,35 +62,43 @@ inline f32x16 fma_exact(f32x16 u, f32x16 scale, f32x16 zero) {
 }
 
 /// Dequantises token `tok` (< nq) of tensor t into dst[0..dp) (padding channels 0).
+/// Symmetric tensors store zero = 0, so both kinds are fma(u - bias, scale, zero).
 template <int W>
 void dequant_row(const uint8_t* head, const TensorLayout& t, int tok, int d, float* dst) {
   const uint8_t* row = head + t.codes + t.row_bytes * tok;
   const float* scales = reinterpret_cast<const float*>(head + t.scales);
   const float* zeros = reinterpret_cast<const float*>(head + t.zeros);
   const f32x16 bias = splat(t.symmetric ? static_cast<float>(1 << (t.bits - 1)) : 0.0f);
-  const bool per_channel = t.axis == AB_KV_PER_CHANNEL;
-  const bool uniform = !per_channel && t.group % 16 == 0;  // one group per 16-lane vector
-  const float* sp = per_channel ? scales + static_cast<size_t>(tok / t.group) * d : scales + static_cast<size_t>(tok) * t.ngroups;
-  const float* zp = per_channel ? zeros + static_cast<size_t>(tok / t.group) * d : zeros + static_cast<size_t>(tok) * t.ngroups;
-  for (int c = 0, v = 0; c < d; c += 16, ++v) {
-    const int valid = std::min(16, d - c);
-    f32x16 sc, ze;
-    if (per_channel) {
-      sc = valid == 16 ? load16(sp + c) : load16_partial(sp + c, valid);
-      ze = valid == 16 ? load16(zp + c) : load16_partial(zp + c, valid);
-    } else if (uniform) {
-      sc = splat(sp[c / t.group]);
-      ze = splat(zp[c / t.group]);
-    } else {
-      for (int i = 0; i < 16; ++i) {
-        const int gi = std::min(c + i, d - 1) / t.group;
-        sc[i] = sp[gi], ze[i] = zp[gi];
-      }
-    }
-    const f32x16 u = __builtin_convertvector(unpack16<W>(row, v), f32x16) - bias;
-    f32x16 x = t.symmetric ? u * sc : fma_exact(u, sc, ze);
-    if (valid < 16) x = iota16() < valid ? x : splat(0.0f);
+  auto emit = [&](int c, f32x16 sc, f32x16 ze) {
+    const f32x16 u = __builtin_convertvector(unpack16<W>(row, c / 16), f32x16) - bias;
+    f32x16 x = fma_exact(u, sc, ze);
+    if (d - c < 16) x = iota16() < d - c ? x : splat(0.0f);
     store16(dst + c, x);
+  };
+  if (t.axis == AB_KV_PER_CHANNEL) {
+    const float* sp = scales + static_cast<size_t>(tok / t.group) * d;
+    const float* zp = zeros + static_cast<size_t>(tok / t.group) * d;
+    int c = 0;
+    for (; c + 16 <= d; c += 16) emit(c, load16(sp + c), load16(zp + c));
+    if (c < d) emit(c, load16_partial(sp + c, d - c), load16_partial(zp + c, d - c));
+    return;
+  }
+  const float* sp = scales + static_cast<size_t>(tok) * t.ngroups;
+  const float* zp = zeros + static_cast<size_t>(tok) * t.ngroups;
+  if (t.group % 16 == 0) {  // one group per 16-lane vector
+    for (int gi = 0; gi < t.ngroups; ++gi) {
+      const f32x16 sc = splat(sp[gi]), ze = splat(zp[gi]);
+      for (int c = gi * t.group, end = std::min(d, c + t.group); c < end; c += 16) emit(c, sc, ze);
+    }
+    return;
+  }
+  for (int c = 0; c < d; c += 16) {
+    f32x16 sc, ze;
+    for (int i = 0; i < 16; ++i) {
+      const int gi = std::min(c + i, d - 1) / t.group;
+      sc[i] = sp[gi], ze[i] = zp[gi];
+    }
+    emit(c, sc, ze);
   }
 }
 
@@ -119,6 +128,36 @@ void build_tile(const uint8_t* head, const HeadLayout& h, int which, int tok0, i
   std::fill(dst + static_cast<size_t>(nt) * dp, dst + static_cast<size_t>(kTile) * dp, 0.0f);
 }
 
+/// Calls f(std::integral_constant<int, n>) for n in [1, 4].
+template <class F>
+inline void dispatch_vecs(int n, F&& f) {
+  switch (n) {
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 1>{}); break;
+  }
+}
+
+/// acc[r][16 (v0 + u) ..] = acc * alpha[r] + sum_t p[r][t] V[t] for 4 rows and NU vectors;
+/// every V vector is loaded once for the 4 rows.
+template <int NU>
+inline void pv_block(float* acc, size_t ps, const float* alpha, const float* p, const float* vt, int dp, int nt, int v0) {
+  f32x16 o[4][NU];
+  for (int r = 0; r < 4; ++r)
+    for (int u = 0; u < NU; ++u) o[r][u] = load16(acc + r * ps + 16 * (v0 + u)) * alpha[r];
+  for (int t = 0; t < nt; ++t) {
+    f32x16 vv[NU];
+    for (int u = 0; u < NU; ++u) vv[u] = load16(vt + static_cast<size_t>(t) * dp + 16 * (v0 + u));
+    for (int r = 0; r < 4; ++r) {
+      const f32x16 pt = splat(p[r * kTile + t]);
+      for (int u = 0; u < NU; ++u) o[r][u] = pt * vv[u] + o[r][u];
+    }
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int u = 0; u < NU; ++u) store16(acc + r * ps + 16 * (v0 + u), o[r][u]);
+}
+
 struct Call {
   const ab_kv_quant_decode_args& a;
   const std::vector<HeadLayout>& heads;
@@ -134,9 +173,10 @@ struct Call {
     const uint8_t* head = static_cast<const uint8_t*>(static_cast<const void*>(a.cache)) + h.base;
     const int tok_begin = c * kChunk, tok_end = std::min(h.n, tok_begin + kChunk);
     const size_t tile = static_cast<size_t>(kTile) * dp;
-    const size_t need = 2 * tile + static_cast<size_t>(rows4) * dp + static_cast<size_t>(rows4) * kTile;
+    const size_t need = 2 * tile + static_cast<size_t>(rows4) * dp + static_cast<size_t>(rows4) * (kTile + 1);
     if (tl_tile.size() < need) tl_tile.resize(need);
     float *kt = tl_tile.data(), *vt = kt + tile, *qs = vt + tile, *s = qs + static_cast<size_t>(rows4) * dp;
+    float* alpha = s + static_cast<size_t>(rows4) * kTile;  // per-row rescale of a tile
     // Query rows, scaled into base 2 and zero padded: row r = (head j*g + r / n_q, query r % n_q).
     const float* Q = static_cast<const float*>(static_cast<const void*>(a.q));
     const float qscale = a.scale * 1.4426950408889634f;
@@ -177,31 +217,26 @@ struct Call {
           for (int rr = 0; rr < 4; ++rr)
             for (int jj = 0; jj < 4; ++jj) s[static_cast<size_t>(r0 + rr) * kTile + k0 + jj] = red[rr * 4 + jj];
         }
-      // Online softmax and P V per row.
-      for (int r = 0; r < rows; ++r) {
+      // Online softmax per row (padding rows have q = 0: finite, never read back).
+      for (int r = 0; r < rows4; ++r) {
         float* sr = s + static_cast<size_t>(r) * kTile;
         f32x16 x0 = load16(sr), x1 = load16(sr + 16);
         x0 = iota16() < nt ? x0 : splat(-INFINITY);
         x1 = iota16() + 16 < nt ? x1 : splat(-INFINITY);
         float* acc = pc + r * ps;
         const float m_old = acc[dp], m_new = std::max(m_old, hmax(vmax(x0, x1)));
-        const float alpha = m_old == -INFINITY ? 0.0f : exp2_f32(splat(m_old - m_new))[0];
+        alpha[r] = m_old == -INFINITY ? 0.0f : exp2_f32(splat(m_old - m_new))[0];
         const f32x16 p0 = exp2_f32(x0 - m_new), p1 = exp2_f32(x1 - m_new);
         store16(sr, p0), store16(sr + 16, p1);
-        acc[dp + 1] = acc[dp + 1] * alpha + hsum(p0 + p1);
+        acc[dp + 1] = acc[dp + 1] * alpha[r] + hsum(p0 + p1);
         acc[dp] = m_new;
-        for (int v0 = 0; v0 < nv; v0 += 4) {
-          const int nu = std::min(4, nv - v0);
-          f32x16 o[4];
-          for (int u = 0; u < nu; ++u) o[u] = load16(acc + 16 * (v0 + u)) * alpha;
-          for (int t = 0; t < nt; ++t) {
-            const f32x16 pt = splat(sr[t]);
-            const float* vr = vt + static_cast<size_t>(t) * dp + 16 * v0;
-            for (int u = 0; u < nu; ++u) o[u] = pt * load16(vr + 16 * u) + o[u];
-          }
-          for (int u = 0; u < nu; ++u) store16(acc + 16 * (v0 + u), o[u]);
-        }
       }
+      // P V: 4 rows x up to 4 vectors of channels per register block.
+      for (int r0 = 0; r0 < rows4; r0 += 4)
+        for (int v0 = 0; v0 < nv; v0 += 4)
+          dispatch_vecs(std::min(4, nv - v0), [&](auto nu) {
+            pv_block<decltype(nu)::value>(pc + r0 * ps, ps, alpha + r0, s + static_cast<size_t>(r0) * kTile, vt, dp, nt, v0);
+          });
     }
   }
 
