@@ -6,6 +6,7 @@
 // the loop `dot += q[i] * k[i]` that the host methods compile to with -march=native.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -20,16 +21,27 @@ inline size_t panel_floats(int dim) { return static_cast<size_t>(dim) * kPanelWi
 inline int panel_count(int n) { return (n + kPanelWidth - 1) / kPanelWidth; }
 
 /// Packs keys [i0, i0 + kPanelWidth) of a list into one panel: row(i) is the key's row
-/// (dim floats); keys past n are zero.
+/// (dim floats); keys past n are zero. 16 keys x 16 dims at a time through a register
+/// transpose (online methods pack a few hundred keys per call, thousands of calls).
 template <class RowOf>
 inline void pack_panel(RowOf&& row, int i0, int n, int dim, float* panel) {
-  const int cnt = n - i0 < kPanelWidth ? n - i0 : kPanelWidth;
-  for (int i = 0; i < cnt; ++i) {
-    const float* r = row(i0 + i);
-    for (int t = 0; t < dim; ++t) panel[static_cast<size_t>(t) * kPanelWidth + i] = r[t];
+  for (int v = 0; v < kPanelVecs; ++v) {
+    const int k0 = i0 + 16 * v, cnt = std::max(0, std::min(16, n - k0));
+    const float* rows[16];
+    for (int i = 0; i < cnt; ++i) rows[i] = row(k0 + i);
+    // Subset keys are scattered rows the hardware prefetcher cannot predict: fetch the
+    // next 16 while these are transposed.
+    for (int i = k0 + 16; i < std::min(n, k0 + 32); ++i)
+      for (int t = 0; t < dim; t += 16) __builtin_prefetch(row(i) + t, 0, 3);
+    for (int t0 = 0; t0 < dim; t0 += 16) {
+      const int w = std::min(16, dim - t0);
+      f32x16 blk[16];
+      for (int i = 0; i < 16; ++i)
+        blk[i] = i >= cnt ? f32x16{} : w == 16 ? load16(rows[i] + t0) : load16_partial(rows[i] + t0, w);
+      transpose16(blk);
+      for (int t = 0; t < w; ++t) store16(panel + static_cast<size_t>(t0 + t) * kPanelWidth + 16 * v, blk[t]);
+    }
   }
-  for (int i = cnt; i < kPanelWidth; ++i)
-    for (int t = 0; t < dim; ++t) panel[static_cast<size_t>(t) * kPanelWidth + i] = 0.0f;
 }
 
 /// s[r * lds + i] = q[r] . key i of the panel, for NR rows and the panel's kPanelWidth keys.

@@ -141,6 +141,19 @@ inline f32x16 reduce16(const f32x16 (&a)[16]) {
          __builtin_shufflevector(d[0], d[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
+/// In-place 16x16 transpose (a[r][c] -> a[c][r]): four rounds of the perfect shuffle,
+/// out[2i] = interleave_lo(a[i], a[i + 8]), out[2i + 1] = interleave_hi(a[i], a[i + 8]).
+inline void transpose16(f32x16 (&a)[16]) {
+  for (int round = 0; round < 4; ++round) {
+    f32x16 b[16];
+    for (int i = 0; i < 8; ++i) {
+      b[2 * i] = __builtin_shufflevector(a[i], a[i + 8], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      b[2 * i + 1] = __builtin_shufflevector(a[i], a[i + 8], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    }
+    for (int i = 0; i < 16; ++i) a[i] = b[i];
+  }
+}
+
 /// Round to nearest even for |x| < 2^22 (larger magnitudes stay large with their sign,
 /// which is all the clamping callers need): the 1.5 * 2^23 trick.
 inline f32x16 round_even(f32x16 x) {
