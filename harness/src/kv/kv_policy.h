@@ -60,8 +60,9 @@ void register_kv_method(KvMethodInfo info, KvPolicyFactory make);
 
 /// Loads the method plugins on the plugin search path (libattnbench-method-*.so; see
 /// harness/src/plugins/method_plugin_loader.h) and registers their methods, once per
-/// process: later calls return at once. make_kv_policy and kv_methods call it before
-/// looking a method up, so the CLI, workers and tests all see the same methods.
+/// process: later calls return at once. It runs before main() in every program that links
+/// the loader (the attnbench CLI and its workers), so both see the same methods; a lookup
+/// path that may run without it (e.g. make_kv_policy) can call it first at no cost.
 void register_plugin_methods();
 
 }  // namespace attnbench::kv

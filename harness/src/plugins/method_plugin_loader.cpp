@@ -142,4 +142,13 @@ void register_plugin_methods() {
   std::call_once(g_once, [] { g_scan = load_method_plugins(plugin_search_dirs()); });
 }
 
+namespace {
+// Every attnbench process registers the method plugins on its search path before main():
+// the CLI and its workers both plan cases (a suite naming a plugged-in method must resolve
+// in each), and no stage between them is a common entry point. The registry may call
+// register_plugin_methods() lazily as well; it runs once either way. Defined after g_once
+// and g_scan, so they are initialised first.
+[[maybe_unused]] const bool g_registered_at_start = (register_plugin_methods(), true);
+}  // namespace
+
 }  // namespace attnbench::kv

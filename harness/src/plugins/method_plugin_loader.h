@@ -39,7 +39,8 @@ void load_method_plugin(const std::string& path, MethodPluginScan& scan);
 /// sorted by name within a folder); the first method of a name wins.
 MethodPluginScan load_method_plugins(const std::vector<std::string>& dirs);
 
-/// The scan kv::register_plugin_methods() did for this process (running it if needed).
+/// The scan kv::register_plugin_methods() did for this process (it runs before main() in
+/// every program that links this file, and at the latest here).
 const MethodPluginScan& plugin_method_scan();
 
 }  // namespace attnbench
