@@ -14,7 +14,8 @@
 # Every step runs under its own time budget (timeout), and a failing step is recorded and
 # the next one still runs; the exit status is 0 only when no step failed.
 # Environment: BUILD_DIR (default build-gpu-check), JOBS (default nproc),
-# CUDA_ARCHS (default "80-real;90a-real;90-virtual"), TOTAL_BUDGET seconds (default 470).
+# CUDA_ARCHS (default "80-real;90a-real;90-virtual"), TOTAL_BUDGET seconds (default 470),
+# BUILD_BUDGET seconds of the build step (default 260: a 16-core machine; more on small ones).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
@@ -33,6 +34,7 @@ case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 CUDA_ARCHS=${CUDA_ARCHS:-80-real;90a-real;90-virtual}
 TOTAL_BUDGET=${TOTAL_BUDGET:-470}
+BUILD_BUDGET=${BUILD_BUDGET:-260}
 DB="$OUTDIR/results.db"
 BIN="$BUILD_DIR/bin"
 LOG="$OUTDIR/gpu-check.log"
@@ -109,7 +111,7 @@ else
   run_step configure 90 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CUDA_COMPILER="$NVCC" -DATTNBENCH_CUDA=ON -DATTNBENCH_HIP=OFF -DATTNBENCH_BUILD_TESTS=ON \
     "-DATTNBENCH_CUDA_ARCHITECTURES=$CUDA_ARCHS"
-  run_step build 260 cmake --build "$BUILD_DIR" -j "$JOBS" --target attnbench attnbench-backend-cpu \
+  run_step build "$BUILD_BUDGET" cmake --build "$BUILD_DIR" -j "$JOBS" --target attnbench attnbench-backend-cpu \
     attnbench-backend-cuda test_gpu_plugins test_gpu_kv_emulation
   if [ -f "$BIN/plugins/libattnbench-backend-cuda.so" ] && command -v cuobjdump > /dev/null; then
     cuobjdump --list-elf --list-ptx "$BIN/plugins/libattnbench-backend-cuda.so" > "$OUTDIR/logs/cuda-archs.txt" 2>&1

@@ -293,6 +293,7 @@ struct CpuReference {
 TEST_CASE("GPU KV primitives match the CPU plugin", "[gpu][kv]") {
   const auto plugins = plugins_or_skip();
   CpuReference cpu;
+  CHECK(cpu.p != nullptr);  // the CPU plugin's KV primitives are the reference (fp64 otherwise)
   using namespace kvcase;
   for (const auto& l : plugins) {
     if (l.devices == 0) continue;
