@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include "backend_table.h"
+#include "calibration_section.h"
 #include "needle_heatmap.h"
 #include "pareto_chart.h"
+#include "recall_query_agnostic.h"
 #include "roofline_chart.h"
 #include "svg_chart.h"
 
@@ -40,7 +42,7 @@ std::string render_recall_section(const RunData& data) {
   if (maps.empty() && points.empty())
     return out + note("No recall cases in this run (KV-method configs \"kv=...\" with "
                       "recall_accuracy), so there is no needle heatmap or Pareto front.") +
-           "</section>";
+           "</section>" + render_calibration_section(data);
   out += "<h3>Needle heatmaps</h3>";
   if (maps.empty()) {
     out += note("No recall case recorded a needle depth, so there is no heatmap.");
@@ -63,7 +65,9 @@ std::string render_recall_section(const RunData& data) {
     out += "<figure class=\"chart\">" + render_loglog_chart(chart) + "</figure>";
     out += render_pareto_table(points);
   }
-  return out + "</section>";
+  out += render_query_agnostic_table(data);
+  // Calibration follows the recall section: the same cases measured it.
+  return out + "</section>" + render_calibration_section(data);
 }
 
 std::string render_backend_section(const RunData& data) {

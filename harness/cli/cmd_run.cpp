@@ -70,7 +70,7 @@ void parse_shard(const std::string& text, RunSelection& sel) {
 Command add_run_command(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("run", "Run suites on backends and store the results");
   struct Args {
-    std::vector<std::string> suites, backends, variants, methods, budgets;
+    std::vector<std::string> suites, backends, variants, methods, budgets, ratios, traces;
     std::string filter, db = "results.db", suites_dir, shard = "1/1", threads, seed = "1", backend_options, plugins;
     std::string campaign;
     bool quick = false, no_peaks = false, retry_failed = false;
@@ -85,6 +85,11 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--variant", a->variants, "Variant globs, e.g. 'flash*' or 'flash:causal' (recall suites: variant cases)");
   cmd->add_option("--method", a->methods, "Recall suites: KV method globs, e.g. 'snapkv,h2o' or 'kivi:bits=2'");
   cmd->add_option("--budget", a->budgets, "Recall suites: token budgets replacing the suites' budget axis, e.g. 256,1024");
+  cmd->add_option("--trace", a->traces,
+                  "Attention trace folders (trace.json + layer_i/q,k,v.npy; scripts/capture_trace.py): every KV method "
+                  "and attention variant runs on each");
+  cmd->add_option("--compression-ratio", a->ratios,
+                  "Recall suites: budgets as kvpress gives them, the fraction of the cache removed (0 <= R < 1), e.g. 0.5,0.75");
   cmd->add_option("--filter", a->filter, "Regex (RE2) on the case key suite|backend|config|shape");
   cmd->add_flag("--quick", a->quick, "Run each suite's documented quick subset");
   cmd->add_option("--db", a->db, "Results database (created if missing)");
@@ -111,6 +116,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     sel.backends = split_commas(a->backends);
     sel.variants = split_commas(a->variants);
     sel.methods = split_commas(a->methods);
+    sel.traces = a->traces;
     for (const auto& b : split_commas(a->budgets)) {
       size_t used = 0;
       int value = 0;
@@ -118,6 +124,14 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
       if (used != b.size() || value < 1)
         throw std::invalid_argument(fmt::format("invalid --budget '{}' (expected positive token counts)", b));
       sel.budgets.push_back(value);
+    }
+    for (const auto& r : split_commas(a->ratios)) {
+      size_t used = 0;
+      double value = -1;
+      try { value = std::stod(r, &used); } catch (const std::exception&) { used = 0; }
+      if (used != r.size() || !(value >= 0 && value < 1))
+        throw std::invalid_argument(fmt::format("invalid --compression-ratio '{}' (the fraction of the cache removed, 0 <= R < 1)", r));
+      sel.compression_ratios.push_back(value);
     }
     sel.filter = a->filter;
     sel.quick = a->quick;

@@ -250,7 +250,7 @@ RecallCase generate_recall(const RecallKnobs& kn, const RecallLayout& lay) {
     float* q = &c.q_context[static_cast<size_t>(row) * g.d];
     rotary(g, g.rho_q, t - 1.0, q);
     float* qc = q + g.rd;
-    if (t >= c.tail_start) {
+    if (t >= c.tail_start && kn.question_in_prompt) {
       const int qi = (t - c.tail_start) / kn.question_tokens;
       question_vec(h, lay.questions[qi].direction, (1ull << 40) + static_cast<uint64_t>(row), qc);
     } else {

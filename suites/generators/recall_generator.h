@@ -79,6 +79,13 @@ struct RecallKnobs {
   /// observation-window methods (SnapKV, Li et al. 2024) see them: SnapKV's observation is
   /// that the question at the prompt end predicts which tokens generation will attend.
   int32_t question_tokens = 4;
+  /// Whether the question tokens' queries are prompt queries (query-aware compression,
+  /// SnapKV's setting). false = query-agnostic ("compress_before_question"): the cache is
+  /// compressed from the context alone, as for a reused or multi-turn cache (kvpress's
+  /// default evaluation; KVzip, Kim et al. 2025), so the tail rows of q_context are
+  /// ordinary context queries and the questions arrive only as decode queries. K, V, the
+  /// questions and the margins are identical in both settings, so they compare directly.
+  bool question_in_prompt = true;
 
   // --- context queries and the needle --------------------------------------------------
   /// Whether prompt queries after a needle attend it before the question arrives. Off:

@@ -23,9 +23,16 @@ RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::
     if (norm == 0) { m.error = "all-zero decode output row " + std::to_string(row); return m; }
   }
   // The full-cache reference: exact probabilities (for mass kept) and O_full.
-  double err2 = 0, ref2 = 0, mass = 0;
+  double err2 = 0, ref2 = 0, mass = 0, overlap = 0;
   int correct = 0;
+  const bool scored = !rc.expected.empty() && !rc.codebook.empty();
+  const int topk = std::min(kTopkOverlapK, Lk);
   std::vector<double> p(Lk), ofull(d), orow(d);
+  std::vector<int32_t> order(Lk);
+  std::vector<std::vector<char>> is_kept(rc.heads_kv, std::vector<char>(Lk, 0));
+  for (int j = 0; j < rc.heads_kv; ++j)
+    for (int32_t t : kept[j])
+      if (t >= 0) is_kept[j][t] = 1;
   for (int h = 0; h < Hq; ++h)
     for (int i = 0; i < nq; ++i) {
       const int row = h * nq + i;
@@ -44,14 +51,21 @@ RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::
         for (int c = 0; c < d; ++c) ofull[c] += p[t] / z * V[static_cast<size_t>(t) * d + c];
       for (int32_t t : kept[h / g])
         if (t >= 0) mass += p[t] / z;
+      for (int t = 0; t < Lk; ++t) order[t] = t;
+      std::partial_sort(order.begin(), order.begin() + topk, order.end(), [&](int a, int b) { return p[a] > p[b]; });
+      int hits = 0;
+      for (int r = 0; r < topk; ++r) hits += is_kept[h / g][order[r]];
+      overlap += static_cast<double>(hits) / topk;
       for (int c = 0; c < d; ++c) {
         orow[c] = o[static_cast<size_t>(row) * d + c];
         err2 += (orow[c] - ofull[c]) * (orow[c] - ofull[c]), ref2 += ofull[c] * ofull[c];
       }
-      correct += recall::decode_correct(rc, i, orow.data()) ? 1 : 0;
+      if (scored) correct += recall::decode_correct(rc, i, orow.data()) ? 1 : 0;
     }
   const double rows = static_cast<double>(Hq) * nq;
-  m.accuracy = correct / rows;
+  m.has_accuracy = scored;
+  m.accuracy = scored ? correct / rows : 0.0;
+  m.topk_overlap = overlap / rows;
   m.mass_kept = mass / rows;
   m.output_error = std::sqrt(err2 / std::max(ref2, 1e-300));
   m.ok = true;

@@ -17,6 +17,10 @@ struct RecallMetrics {
   double accuracy = 0;        ///< fraction of (question, query head) rows decoded correctly
   double mass_kept = 0;       ///< mean over rows of exact full-cache attention on kept tokens
   double output_error = 0;    ///< ||O - O_full|| / ||O_full|| over all rows
+  /// Mean over rows of the fraction of full attention's top-k tokens kept (k =
+  /// kTopkOverlapK, at most len_k): whether the method keeps what exact attention reads most.
+  double topk_overlap = 0;
+  bool has_accuracy = false;  ///< false for cases without code words (real traces)
   uint64_t kv_bytes = 0;      ///< bytes kept
   uint64_t full_bytes = 0;
   double compression_ratio = 0;
@@ -25,9 +29,13 @@ struct RecallMetrics {
   std::string error;          ///< NaN/Inf or an all-zero output row
 };
 
+/// k of RecallMetrics::topk_overlap.
+inline constexpr int kTopkOverlapK = 32;
+
 /// Scores decode outputs o [heads_q, n_questions, head_dim] of case rc, whose KV head j
 /// kept positions kept[j] (-1: a synthetic slot, which holds no full-cache mass), against
-/// the fp64 full-cache oracle. Leaves the byte fields zero.
+/// the fp64 full-cache oracle. Leaves the byte fields zero. A case without code words
+/// (a trace layer) gets no accuracy (has_accuracy false).
 RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::vector<int32_t>>& kept,
                            const std::vector<float>& o);
 

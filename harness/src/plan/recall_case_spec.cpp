@@ -4,8 +4,9 @@
 
 namespace attnbench {
 
-std::string RecallCaseSpec::shape() const {
+std::string RecallCaseSpec::data_shape() const {
   using recall::RecallTask;
+  if (is_trace()) return trace_shape;
   std::string s = fmt::format("task={},lk={}", recall::task_name(task.task), task.len_k);
   if (has_depth) s += fmt::format(",depth={:g}", task.depth);
   // Only the counts the task reads go in, so equal data always has an equal shape string.
@@ -19,6 +20,14 @@ std::string RecallCaseSpec::shape() const {
   }
   s += fmt::format(",hq={},hkv={},d={}", knobs.heads_q, knobs.heads_kv, knobs.head_dim);
   if (!knob_overrides.empty()) s += "," + knob_overrides;
+  if (layers > 1) s += fmt::format(",layers={}", layers);
+  return s;
+}
+
+std::string RecallCaseSpec::shape() const {
+  std::string s = data_shape();
+  if (judge_layer >= 0) s += fmt::format(",judge_layer={}", judge_layer);
+  if (compress_before_question) s += ",compress_before_question=1";
   return s;
 }
 

@@ -24,6 +24,27 @@ struct RecallCaseSpec {
   /// Canonical attention variant config (e.g. "topk_decode:k=64") for a variant case, which
   /// runs the questions through a backend kernel instead of a KV method; empty for KV cases.
   std::string variant;
+  /// Query-agnostic compression (suite key "compress_before_question"): the cache is
+  /// compressed from the context alone and the questions decode over it afterwards
+  /// (recall::RecallKnobs::question_in_prompt = false). Part of the shape, not of the data:
+  /// both settings of a cell see the same K, V and questions.
+  bool compress_before_question = false;
+  /// Requested compression ratio (fraction of the cache removed, kvpress's meaning) that
+  /// set `budget` = round((1 - ratio) * len_k); negative when the budget was given in tokens.
+  double compression_ratio = -1;
+  /// Layers per case (the "layers" axis): each generated with recall::layer_knobs, the
+  /// method run on every layer with its index (pyramidkv's per-layer budgets).
+  int32_t layers = 1;
+  /// Layer whose accuracy is the case's recall_accuracy (group key "judge_layer"); -1 = last.
+  int32_t judge_layer = -1;
+  /// Trace case (suite kind "trace", --trace): the trace folder and its canonical shape
+  /// (trace::TraceInfo::shape()); the task fields then only carry len_k = question_start.
+  std::string trace_dir, trace_shape;
+
+  /// True for a case on a real attention trace.
+  bool is_trace() const { return !trace_dir.empty(); }
+  /// The judged layer: judge_layer, or the last one.
+  int32_t judged_layer() const { return judge_layer >= 0 ? judge_layer : layers - 1; }
 
   /// True for an attention-variant case (method and budget are then unused).
   bool is_variant() const { return !variant.empty(); }
@@ -33,6 +54,9 @@ struct RecallCaseSpec {
   /// Canonical shape: task, length, depth, heads, d and every task count or knob that
   /// changes the generated data, e.g. "task=single_needle,lk=1024,depth=0.2,hq=4,hkv=2,d=64".
   std::string shape() const;
+  /// The shape without the settings that leave the generated data unchanged
+  /// (compress_before_question): the case hash comes from it.
+  std::string data_shape() const;
   /// Method name (the config before ':'); empty for a variant case.
   std::string method_name() const { return method.substr(0, method.find(':')); }
   /// Variant name (the variant config before ':'); empty for a KV case.

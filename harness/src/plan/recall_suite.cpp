@@ -21,26 +21,44 @@ using nlohmann::json;
 namespace {
 
 // Task axes, applied in this order (outermost first: one generated case per cell).
-const std::vector<std::string> kTaskAxes = {"len_k", "depth", "n_depths", "heads_q", "heads_kv", "head_dim",
-                                            "n_needles", "n_values", "n_pairs", "n_queries", "passkey_period"};
+const std::vector<std::string> kTaskAxes = {"len_k",     "depth",   "n_depths", "heads_q",   "heads_kv",      "head_dim",
+                                            "n_needles", "n_values", "n_pairs", "n_queries", "passkey_period", "layers"};
+/// Most layers a generated case may have (each one is a full single-layer case).
+constexpr int kMaxLayers = 256;
 const std::vector<std::string> kAllAxes = [] {
   auto a = kTaskAxes;
   a.push_back("budget");
   return a;
 }();
 // Generator knobs a suite may override (the rest keep recall_generator.h's documented defaults).
-const std::vector<std::string> kKnobs = {"needle_margin", "n_sinks", "n_distractors", "rope_dims", "local_logit",
-                                         "sink_logit", "question_tokens", "context_attends_needle"};
+const std::vector<std::string> kKnobs = {"needle_margin",  "n_sinks",         "n_distractors",
+                                         "rope_dims",      "local_logit",     "sink_logit",
+                                         "question_tokens", "context_attends_needle", "sink_key_norm_ratio",
+                                         "needle_key_norm_ratio"};
 
 using namespace suite_json;
 using namespace suite_limits;
 
 std::vector<json> values_of(const json& v) { return v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v}; }
 
+/// The "compress_before_question" settings of a layer: a boolean or a non-empty list of
+/// distinct booleans (false = query-aware, the question in the observation window).
+std::vector<bool> cbq_values(const json& v, const std::string& where) {
+  if (v.is_array() && v.empty()) fail(where, "'compress_before_question' has no values");
+  std::vector<bool> out;
+  for (const json& x : values_of(v)) {
+    const bool b = read_bool(x, where);
+    if (std::find(out.begin(), out.end(), b) != out.end()) fail(where, fmt::format("value {} is listed twice", b));
+    out.push_back(b);
+  }
+  return out;
+}
+
 /// One cell of the task axes before methods and budgets are crossed in.
 struct Cell {
   recall::TaskParams task;
   recall::RecallKnobs knobs;
+  int32_t layers = 1;
 };
 
 /// Range of an integer recall axis ("depth" is a number, see check_axis_value).
@@ -51,6 +69,7 @@ IntRange axis_range(const std::string& axis) {
   if (axis == "heads_q" || axis == "heads_kv") return {1, kMaxHeads, "head counts"};
   if (axis == "head_dim") return {1, kMaxHeadDim, "head_dim"};
   if (axis == "passkey_period") return {1, kMaxLen, "passkey_period"};
+  if (axis == "layers") return {1, kMaxLayers, "layers"};
   return {1, kMaxCount, "task counts"};  // n_needles, n_values, n_pairs, n_queries
 }
 
@@ -89,6 +108,7 @@ void apply_axis(Cell& c, const std::string& axis, const json& v, const std::stri
   else if (axis == "n_pairs") c.task.n_pairs = x;
   else if (axis == "n_queries") c.task.n_queries = x;
   else if (axis == "passkey_period") c.task.passkey_period = x;
+  else if (axis == "layers") c.layers = x;
 }
 
 /// Axis values; "n_depths": N stands for N depths evenly spaced over [0, 1] (recall::depth_grid).
@@ -119,6 +139,12 @@ std::string apply_knobs(recall::RecallKnobs& k, const json& knobs, const std::st
     if (name == "context_attends_needle") {
       k.context_attends_needle = read_bool(v, w);
       parts.push_back(fmt::format("{}={}", name, k.context_attends_needle ? 1 : 0));
+      continue;
+    }
+    if (name == "sink_key_norm_ratio" || name == "needle_key_norm_ratio") {  // norms relative to the haystack's
+      const double x = read_number(v, w, 0.01, 100, name.c_str());
+      (name == "sink_key_norm_ratio" ? k.sink_key_norm_ratio : k.needle_key_norm_ratio) = x;
+      parts.push_back(fmt::format("{}={:g}", name, x));
       continue;
     }
     if (name == "needle_margin" || name == "local_logit" || name == "sink_logit") {
@@ -211,6 +237,7 @@ void check_layers(const json& obj, const std::string& where, const std::string& 
     recall::RecallKnobs scratch;
     apply_knobs(scratch, *k, where + sep + "knobs");
   }
+  if (const json* c = member(obj, "compress_before_question")) cbq_values(*c, where + sep + "compress_before_question");
 }
 
 /// Checks repetitions and min_time of a group or the defaults; returns them with fallbacks.
@@ -240,7 +267,8 @@ bool is_recall_group(const json& group) { return group.is_object() && group.cont
 
 void check_recall_defaults(const json& defaults, const std::string& where) {
   const std::string dwhere = where + ": defaults";
-  check_keys(defaults, {"axes", "methods", "variants", "knobs", "repetitions", "min_time"}, dwhere);
+  check_keys(defaults, {"axes", "methods", "variants", "knobs", "compress_before_question", "repetitions", "min_time"},
+             dwhere);
   check_layers(defaults, dwhere, " ");
   timing(defaults, dwhere, {3, 0.0});
 }
@@ -282,13 +310,15 @@ bool method_selected(const std::vector<std::string>& globs, const RecallCaseSpec
 }
 
 void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool quick, const std::string& gwhere) {
-  check_keys(g, {"name", "task", "methods", "variants", "axes", "knobs", "quick", "repetitions", "min_time"}, gwhere);
+  check_keys(g, {"name", "task", "methods", "variants", "axes", "knobs", "compress_before_question", "judge_layer", "quick",
+                 "repetitions", "min_time"},
+             gwhere);
   // Every layer is checked before --quick picks the ones that apply, so a typo in a quick
   // block fails a full run too.
   const json* q = member(g, "quick");
   if (q && !q->is_boolean()) {
     if (!q->is_object()) fail(gwhere + " quick", fmt::format("must be false, true or an object, got {}", describe(*q)));
-    check_keys(*q, {"axes", "methods", "variants"}, gwhere + " quick");
+    check_keys(*q, {"axes", "methods", "variants", "compress_before_question"}, gwhere + " quick");
     check_layers(*q, gwhere + " quick", ".");
   }
   check_layers(g, gwhere, " ");
@@ -308,6 +338,8 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
   json methods = defaults.value("methods", json::array());
   json variants = defaults.value("variants", json::array());
   json knobs = defaults.value("knobs", json::object());
+  json cbq = defaults.value("compress_before_question", json(false));
+  if (const json* c = member(g, "compress_before_question")) cbq = *c;
   if (const json* a = member(g, "axes")) merge_axes(axes, *a);
   if (const json* m = member(g, "methods")) methods = *m;
   if (const json* v = member(g, "variants")) variants = *v;
@@ -317,7 +349,11 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
     if (const json* a = member(*q, "axes")) merge_axes(axes, *a);
     if (const json* m = member(*q, "methods")) methods = *m;
     if (const json* v = member(*q, "variants")) variants = *v;
+    if (const json* c = member(*q, "compress_before_question")) cbq = *c;
   }
+  const std::vector<bool> settings = cbq_values(cbq, gwhere + " compress_before_question");
+  int judge_layer = -1;  // the last layer
+  if (const json* j = member(g, "judge_layer")) judge_layer = read_int(*j, gwhere + " judge_layer", {0, kMaxLayers - 1, "judge_layer"});
   if (axes.contains("len")) {  // the attention suites' name for a length, accepted here too
     axes["len_k"] = axes["len"];
     axes.erase("len");
@@ -384,27 +420,37 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
   };
   for (const Cell& cell : cells) {
     check_cell(cell, gwhere);
-    for (const auto& [entry, config, budget] : configs) {
-      if (budget >= cell.task.len_k) continue;
-      auto r = std::make_shared<RecallCaseSpec>();
-      r->task = cell.task;
-      r->knobs = cell.knobs;
-      r->knob_overrides = overrides;
-      r->method = config;
-      r->method_entry = entry;
-      r->budget = budget;
-      r->has_depth = task != recall::RecallTask::mqar;
-      CaseSpec c = proto;
-      c.recall = std::move(r);
-      add(std::move(c));
-    }
+    if (judge_layer >= cell.layers)
+      fail(gwhere, fmt::format("judge_layer {} needs at least {} layers, the cell has {}", judge_layer, judge_layer + 1, cell.layers));
+    for (const auto& [entry, config, budget] : configs)
+      for (const bool before_question : settings) {
+        if (budget >= cell.task.len_k) continue;
+        auto r = std::make_shared<RecallCaseSpec>();
+        r->task = cell.task;
+        r->knobs = cell.knobs;
+        r->knob_overrides = overrides;
+        r->method = config;
+        r->method_entry = entry;
+        r->budget = budget;
+        r->has_depth = task != recall::RecallTask::mqar;
+        r->compress_before_question = before_question;
+        r->layers = cell.layers;
+        r->judge_layer = judge_layer;
+        CaseSpec c = proto;
+        c.recall = std::move(r);
+        add(std::move(c));
+      }
     // Variants have no budget axis: they keep what their own options say, once per cell.
+    // They compress nothing and see the question as their query, so the setting of
+    // compress_before_question does not apply to them: one query-aware case each.
     for (const VariantConfig& cfg : variant_list) {
       auto r = std::make_shared<RecallCaseSpec>();
       r->task = cell.task;
       r->knobs = cell.knobs;
       r->knob_overrides = overrides;
       r->variant = cfg.canonical();
+      r->layers = cell.layers;
+      r->judge_layer = judge_layer;
       r->has_depth = task != recall::RecallTask::mqar;
       CaseSpec c = proto;
       c.config = cfg;  // so --variant globs match recall variant cases as they match attention cases
@@ -414,10 +460,18 @@ void expand_recall_group(Suite& suite, const json& g, const json& defaults, bool
   }
 }
 
-std::vector<CaseSpec> override_budgets(const std::vector<CaseSpec>& cases, const std::vector<int>& budgets) {
-  if (budgets.empty()) return cases;
+int budget_for_ratio(double ratio, int len_k) {
+  return std::max(1, static_cast<int>(std::lround((1.0 - ratio) * len_k)));
+}
+
+std::vector<CaseSpec> override_budgets(const std::vector<CaseSpec>& cases, const std::vector<int>& budgets,
+                                       const std::vector<double>& ratios) {
+  if (budgets.empty() && ratios.empty()) return cases;
   for (int b : budgets)
     if (b < 1) throw std::invalid_argument(fmt::format("invalid --budget {} (budgets are positive token counts)", b));
+  for (double r : ratios)
+    if (!(r >= 0 && r < 1))
+      throw std::invalid_argument(fmt::format("invalid --compression-ratio {:g} (the fraction of the cache removed, 0 <= R < 1)", r));
   std::vector<CaseSpec> out;
   std::set<std::string> seen;
   for (const CaseSpec& c : cases) {
@@ -425,11 +479,16 @@ std::vector<CaseSpec> override_budgets(const std::vector<CaseSpec>& cases, const
       out.push_back(c);
       continue;
     }
-    for (int b : budgets) {
+    // Token budgets first, then ratios (each resolved on this case's length).
+    std::vector<std::pair<int, double>> targets;
+    for (int b : budgets) targets.emplace_back(b, -1.0);
+    for (double r : ratios) targets.emplace_back(budget_for_ratio(r, c.recall->task.len_k), r);
+    for (const auto& [b, ratio] : targets) {
       if (b >= c.recall->task.len_k) continue;
       auto r = std::make_shared<RecallCaseSpec>(*c.recall);
       r->method = kv_config_with_budget(r->method_entry, b);
       r->budget = b;
+      r->compression_ratio = ratio;
       CaseSpec n = c;
       n.recall = std::move(r);
       if (seen.insert(n.key()).second) out.push_back(std::move(n));

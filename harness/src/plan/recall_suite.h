@@ -48,8 +48,16 @@ void check_method_globs(const std::vector<std::string>& globs);
 bool method_selected(const std::vector<std::string>& globs, const RecallCaseSpec& spec);
 
 /// Replaces the budget of every budgeted recall case with each of `budgets` (the
-/// --budget override), keeping order and dropping duplicates and budgets >= len_k.
-/// Non-recall cases and budget-less methods pass through unchanged.
-std::vector<CaseSpec> override_budgets(const std::vector<CaseSpec>& cases, const std::vector<int>& budgets);
+/// --budget override), then with each compression ratio R of `ratios` (--compression-ratio,
+/// kvpress's meaning: the fraction of the cache removed, so the budget is
+/// round((1 - R) * len_k), at least 1, stored with the case as compression_ratio),
+/// keeping order and dropping duplicates and budgets >= len_k. Non-recall cases and
+/// budget-less methods pass through unchanged. Throws std::invalid_argument for a budget
+/// < 1 or a ratio outside [0, 1).
+std::vector<CaseSpec> override_budgets(const std::vector<CaseSpec>& cases, const std::vector<int>& budgets,
+                                       const std::vector<double>& ratios = {});
+
+/// Token budget of compression ratio `ratio` on `len_k` tokens: round((1 - ratio) * len_k), at least 1.
+int budget_for_ratio(double ratio, int len_k);
 
 }  // namespace attnbench

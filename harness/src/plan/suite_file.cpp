@@ -15,6 +15,7 @@
 
 #include "counter_rng.h"
 #include "recall_suite.h"
+#include "trace_suite.h"
 
 namespace attnbench {
 namespace fs = std::filesystem;
@@ -584,6 +585,8 @@ void expand_any_group(Suite& suite, json g, const json& defaults, const std::str
   const size_t first = suite.cases.size();
   if (kind == "recall") {
     expand_recall_group(suite, g, defaults, quick, gwhere);
+  } else if (kind == "trace") {
+    expand_trace_group(suite, g, defaults, quick, gwhere);
   } else if (is_recall_group(g)) {
     // Attention defaults (axes, check) mean nothing to a recall group; timing settings carry over.
     json timing = json::object();
@@ -610,7 +613,8 @@ Suite parse_suite_raw(const std::string& text, const std::string& path, bool qui
   // "kind": "recall" makes every group a recall group (recall_suite.h); an attention
   // suite may still hold single recall groups (those with a "task").
   const std::string kind = string_field(doc, "kind", path, "attention");
-  if (kind != "attention" && kind != "recall") fail(path, fmt::format("kind '{}' must be attention or recall", kind));
+  if (kind != "attention" && kind != "recall" && kind != "trace")
+    fail(path, fmt::format("kind '{}' must be attention, recall or trace", kind));
   Suite suite;
   suite.path = path;
   suite.name = string_field(doc, "suite", path, fs::path(path).stem().string());
@@ -620,6 +624,7 @@ Suite parse_suite_raw(const std::string& text, const std::string& path, bool qui
   const json defaults = defaults_field ? *defaults_field : json::object();
   if (!defaults.is_object()) fail(path, "'defaults' must be an object");
   if (kind == "recall") check_recall_defaults(defaults, path);
+  else if (kind == "trace") check_trace_defaults(defaults, path);
   else check_attention_defaults(defaults, path);
   const json* groups = member(doc, "groups");
   if (!groups || !groups->is_array() || groups->empty()) fail(path, "'groups' must be a non-empty list");

@@ -4,11 +4,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <optional>
+#include <tuple>
 
+#include "attention_calibration.h"
+#include "attention_trace.h"
 #include "counter_rng.h"
 #include "gbench_timer.h"
 #include "kv_primitives.h"
 #include "recall_kv_case.h"
+#include "recall_layers.h"
 #include "recall_tasks.h"
 #include "statistics.h"
 
@@ -21,7 +27,23 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 }  // namespace
 
-const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed) {
+namespace {
+
+/// Variant cases on a trace answer at most this many question tokens: each question is
+/// its own sequence holding the whole context (recall_attention_inputs).
+constexpr int32_t kTraceVariantQuestions = 8;
+
+/// The checked trace of `dir`, once per worker thread and folder.
+const trace::TraceInfo& trace_info(const std::string& dir) {
+  static thread_local std::map<std::string, trace::TraceInfo> infos;
+  auto it = infos.find(dir);
+  if (it == infos.end()) it = infos.emplace(dir, trace::check_trace(dir)).first;
+  return it->second;
+}
+
+}  // namespace
+
+const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed, int32_t layer) {
   // Consecutive cases differ only in method or variant (the suite expands both inside
   // each task cell), so one generation serves all of them. The runner executes cases one
   // at a time; thread_local keeps that assumption harmless.
@@ -30,16 +52,22 @@ const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t see
     recall::RecallCase data;
   };
   static thread_local Last last;
-  const std::string shape = r.shape();
-  const std::string key = fmt::format("{}#{}", shape, seed);
+  if (layer < 0) layer = r.judged_layer();
+  const bool variant_trace = r.is_trace() && r.is_variant();
+  const std::string key = fmt::format("{}#{}#{}#{}", r.shape(), seed, layer, variant_trace);
   if (last.key != key) {
-    recall::RecallKnobs k = r.knobs;
-    k.seed = seed;
-    // The case hash comes from the task shape alone, never the method or variant, so
-    // every case of a cell sees the same haystack and needles.
-    k.case_hash = gen::hash_string(shape.c_str());
     last.key.clear();  // a throwing generation must not leave a stale key behind
-    last.data = recall::make_task(r.task, k);
+    if (r.is_trace()) {
+      last.data = trace::load_trace_layer(trace_info(r.trace_dir), layer, variant_trace ? kTraceVariantQuestions : 0);
+    } else {
+      recall::RecallKnobs k = recall::layer_knobs(r.knobs, layer, r.layers);
+      k.seed = seed;
+      k.question_in_prompt = !r.compress_before_question;
+      // The case hash comes from the task's data shape alone, never the method, variant or
+      // compression setting, so every case of a cell sees the same haystack and needles.
+      k.case_hash = gen::hash_string(r.data_shape().c_str());
+      last.data = recall::make_task(r.task, k);
+    }
     last.key = key;
   }
   return last.data;
@@ -102,19 +130,78 @@ store::CaseRecord execute_recall_case(const CaseSpec& spec, BackendSlot& slot, u
   }
   const auto t0 = Clock::now();
   try {
-    const recall::RecallCase& rc = recall_task_data(r, seed);
     const auto policy = kv::make_kv_policy(r.method);
     const ab_kv_env env{&slot.device->table(), slot.device->context()};
     kv::KvPrimitives prims(env);
-    kv::DeviceLayer dev = kv::upload_layer(prims, rc, policy->needs_queries());
-    const kv::KvCaseRun run = kv::run_kv_case(env, rc, *policy, dev);
-    const kv::RecallMetrics& m = run.metrics;
+    // Every layer compresses with its own index (pyramidkv's schedule); a generated case
+    // is judged on its judged layer, a trace on the mean over its layers. Bytes add up.
+    const int judged = r.judged_layer();
+    kv::KvCaseRun run;
+    std::optional<kv::DeviceLayer> judged_dev;
+    double mass_sum = 0, err_sum = 0, overlap_sum = 0, compress_kernel = 0, decode_kernel = 0, compress_wall = 0;
+    int32_t n_questions = 0;
+    uint64_t bytes = 0, full = 0;
+    // "full" cases also measure the data's attention statistics (calibration section).
+    const bool calibrate = r.method_name() == "full";
+    trace::StatSummary sink, recent, entropy, corr, entropy_first, entropy_last;
+    for (int layer = 0; layer < r.layers; ++layer) {
+      const recall::RecallCase& rc = recall_task_data(r, seed, layer);
+      n_questions = rc.n_questions;
+      if (calibrate)
+        for (const trace::HeadStats& h : trace::head_statistics(rc)) {
+          sink.add(h.sink_mass), recent.add(h.recent_mass), entropy.add(h.entropy), corr.add(h.norm_corr);
+          if (layer == 0) entropy_first.add(h.entropy);
+          if (layer == r.layers - 1) entropy_last.add(h.entropy);
+        }
+      kv::DeviceLayer dev = kv::upload_layer(prims, rc, policy->needs_queries(), layer, r.layers);
+      kv::KvCaseRun lr = kv::run_kv_case(env, rc, *policy, dev);
+      if (!lr.budget.ok && r.layers > 1) lr.budget.error = fmt::format("layer {}: {}", layer, lr.budget.error);
+      if (!lr.metrics.ok && r.layers > 1) lr.metrics.error = fmt::format("layer {}: {}", layer, lr.metrics.error);
+      if (!lr.budget.ok || !lr.metrics.ok) {  // the first failing layer is the outcome
+        run = std::move(lr);
+        break;
+      }
+      mass_sum += lr.metrics.mass_kept, err_sum += lr.metrics.output_error, overlap_sum += lr.metrics.topk_overlap;
+      compress_kernel += lr.compress_kernel, decode_kernel += lr.decode_kernel, compress_wall += lr.compress_wall;
+      bytes += lr.metrics.kv_bytes, full += lr.metrics.full_bytes;
+      if (layer == judged) {
+        run = std::move(lr);
+        judged_dev = std::move(dev);
+      }
+    }
+    run.metrics.kv_bytes = bytes, run.metrics.full_bytes = full;
+    kv::RecallMetrics& m = run.metrics;
+    m.compression_ratio = m.kv_bytes ? static_cast<double>(m.full_bytes) / m.kv_bytes : 0.0;
+    if (r.is_trace()) {
+      m.mass_kept = mass_sum / r.layers, m.output_error = err_sum / r.layers, m.topk_overlap = overlap_sum / r.layers;
+    } else if (r.layers > 1) {
+      rec.metrics.push_back({"attention_mass_kept_mean_layers", mass_sum / r.layers, "ratio"});
+      rec.metrics.push_back({"output_error_mean_layers", err_sum / r.layers, "ratio"});
+      rec.metrics.push_back({"judged_layer", static_cast<double>(judged), "count"});
+    }
+    if (r.layers > 1) rec.metrics.push_back({"layers", static_cast<double>(r.layers), "count"});
+    if (calibrate && sink.count > 0) {
+      for (const auto& [name, st, unit] : {std::tuple{"sink_mass", &sink, "ratio"}, std::tuple{"recent_mass", &recent, "ratio"},
+                                           std::tuple{"entropy", &entropy, "nats"}, std::tuple{"norm_corr", &corr, "ratio"}}) {
+        rec.metrics.push_back({fmt::format("calib_{}", name), st->mean, unit});
+        rec.metrics.push_back({fmt::format("calib_{}_min", name), st->min, unit});
+        rec.metrics.push_back({fmt::format("calib_{}_max", name), st->max, unit});
+      }
+      if (r.layers > 1) {
+        rec.metrics.push_back({"calib_entropy_first_layer", entropy_first.mean, "nats"});
+        rec.metrics.push_back({"calib_entropy_last_layer", entropy_last.mean, "nats"});
+      }
+    }
+    if (r.is_trace()) rec.metrics.push_back({"trace_layers", static_cast<double>(r.layers), "count"});
     rec.metrics.push_back({"kv_bytes", static_cast<double>(m.kv_bytes), "B"});
     rec.metrics.push_back({"kv_bytes_full", static_cast<double>(m.full_bytes), "B"});
     rec.metrics.push_back({"compression_ratio", m.compression_ratio, "ratio"});
-    if (r.has_depth) rec.metrics.push_back({"needle_depth", r.task.depth, "ratio"});
+    if (r.has_depth && !r.is_trace()) rec.metrics.push_back({"needle_depth", r.task.depth, "ratio"});
     if (r.budget > 0) rec.metrics.push_back({"budget_tokens", static_cast<double>(r.budget), "count"});
-    rec.metrics.push_back({"questions", static_cast<double>(rc.n_questions), "count"});
+    if (r.compression_ratio >= 0) rec.metrics.push_back({"compression_ratio_requested", r.compression_ratio, "ratio"});
+    if (!r.is_trace())
+      rec.metrics.push_back({"compress_before_question", r.compress_before_question ? 1.0 : 0.0, "count"});
+    rec.metrics.push_back({"questions", static_cast<double>(n_questions), "count"});
     // Method-specific measurements (e.g. retrieval_offload's fraction of keys scanned).
     for (const auto& [name, value] : run.extra) rec.metrics.push_back({name, value, "ratio"});
     const std::string why = recall_failure(run.budget, m);
@@ -122,12 +209,15 @@ store::CaseRecord execute_recall_case(const CaseSpec& spec, BackendSlot& slot, u
       rec.status = "failed";
       rec.message = why;
     } else {
-      rec.metrics.push_back({"recall_accuracy", m.accuracy, "ratio"});
+      if (m.has_accuracy) rec.metrics.push_back({"recall_accuracy", m.accuracy, "ratio"});
       rec.metrics.push_back({"attention_mass_kept", m.mass_kept, "ratio"});
       rec.metrics.push_back({"output_error_vs_full", m.output_error, "ratio"});
-      rec.metrics.push_back({"compress_time", time_compress(spec, env, *policy, dev.layer, run.compress_wall, rec), "s"});
-      rec.metrics.push_back({"compress_kernel_time", run.compress_kernel, "s"});
-      rec.metrics.push_back({"decode_time", run.decode_kernel, "s"});
+      rec.metrics.push_back({"topk_overlap", m.topk_overlap, "ratio"});
+      // Compression time: of one layer (the judged one) when it is repeated, of all layers otherwise.
+      const double first_call = r.layers > 1 ? compress_wall : run.compress_wall;
+      rec.metrics.push_back({"compress_time", time_compress(spec, env, *policy, judged_dev->layer, first_call, rec), "s"});
+      rec.metrics.push_back({"compress_kernel_time", compress_kernel, "s"});
+      rec.metrics.push_back({"decode_time", decode_kernel, "s"});
     }
   } catch (const kv::KvUnsupported& e) {
     rec.status = "unsupported";

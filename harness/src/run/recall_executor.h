@@ -19,9 +19,11 @@
 
 namespace attnbench {
 
-/// The generated task of a recall case under `seed` (cached: the cases of one task cell
-/// share it). The reference stays valid until the next call with another shape or seed.
-const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed);
+/// Layer `layer` (-1: the judged layer) of a recall case under `seed`: generated with
+/// recall::layer_knobs and the case's compress_before_question setting, or loaded from
+/// its trace (cached: the cases of one task cell share it). The reference stays valid
+/// until the next call with another shape, seed or layer.
+const recall::RecallCase& recall_task_data(const RecallCaseSpec& r, uint64_t seed, int32_t layer = -1);
 
 /// Executes the KV-method recall case `spec` (spec.recall set) on the slot's backend and
 /// returns the record to store.

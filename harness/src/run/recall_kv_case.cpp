@@ -52,6 +52,7 @@ KvCaseRun run_kv_case(const ab_kv_env& env, const recall::RecallCase& rc, const 
   const RecallMetrics scored = score_recall(rc, r.kept, r.o);
   r.metrics.accuracy = scored.accuracy, r.metrics.mass_kept = scored.mass_kept, r.metrics.output_error = scored.output_error;
   r.metrics.ok = scored.ok, r.metrics.error = scored.error;
+  r.metrics.topk_overlap = scored.topk_overlap, r.metrics.has_accuracy = scored.has_accuracy;
   r.metrics.compress_seconds = r.compress_wall, r.metrics.decode_seconds = r.decode_kernel;
   return r;
 }

@@ -53,10 +53,16 @@ MassVsFull mass_vs_full(Backend& be, const VariantConfig& cfg, const RecallAtten
   return {m.mass_kept, m.attended_fraction, m.rows};
 }
 
-/// Scores the downloaded output: accuracy per (question, head) row and the relative L2
-/// error against the fp64 full-attention oracle.
-void record_scores(const recall::RecallCase& rc, const VariantConfig& cfg, const RecallAttention& in,
-                   const std::vector<float>& o, store::CaseRecord& rec) {
+/// Accuracy (cases with code words only) and relative output error of one layer.
+struct Scores {
+  double accuracy = 0, error = 0;
+  bool has_accuracy = false;
+};
+
+/// Scores the downloaded output: accuracy per (question, head) row (when the case has
+/// code words) and the relative L2 error against the fp64 full-attention oracle.
+Scores score_output(const recall::RecallCase& rc, const VariantConfig& cfg, const RecallAttention& in,
+                    const std::vector<float>& o) {
   const Shape& s = in.shape;
   const int d = s.head_dim;
   const std::vector<RowId> rows = all_rows(s);
@@ -66,6 +72,7 @@ void record_scores(const recall::RecallCase& rc, const VariantConfig& cfg, const
   int correct = 0;
   double err2 = 0, ref2 = 0;
   std::vector<double> row(d);
+  const bool scored = !rc.codebook.empty();
   for (size_t r = 0; r < rows.size(); ++r) {
     // Output rows are laid out [B, Hq, 1, d], i.e. in the order of `rows`.
     for (int c = 0; c < d; ++c) {
@@ -74,10 +81,10 @@ void record_scores(const recall::RecallCase& rc, const VariantConfig& cfg, const
       err2 += e * e;
       ref2 += ref[r * d + c] * ref[r * d + c];
     }
-    correct += recall::decode_correct(rc, rows[r].b, row.data());
+    if (scored) correct += recall::decode_correct(rc, rows[r].b, row.data());
   }
-  rec.metrics.push_back({"recall_accuracy", static_cast<double>(correct) / static_cast<double>(rows.size()), "ratio"});
-  rec.metrics.push_back({"output_error_vs_full", std::sqrt(err2 / std::max(ref2, 1e-300)), "ratio"});
+  return {static_cast<double>(correct) / static_cast<double>(rows.size()), std::sqrt(err2 / std::max(ref2, 1e-300)),
+          scored};
 }
 
 }  // namespace
@@ -119,39 +126,59 @@ store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot&
   try {
     Backend& be = *slot.device;
     const VariantConfig cfg = parse_variant_config(r.variant);  // canonical, so it parses back
-    const recall::RecallCase& rc = recall_task_data(r, seed);
-    const RecallAttention in = recall_attention_inputs(rc);
-    rec.batch = in.shape.batch;
-    if (r.has_depth) rec.metrics.push_back({"needle_depth", r.task.depth, "ratio"});
-    rec.metrics.push_back({"questions", static_cast<double>(rc.n_questions), "count"});
     const std::string kernel = cfg.kernel_name();
-    const std::string reason = be.unsupported_reason(kernel.c_str(), make_args(cfg, in.shape, in.host));
-    if (!reason.empty()) {
-      rec.status = "unsupported";
-      rec.message = reason;
-    } else {
+    // Generated cases answer on their judged layer; a trace runs every layer and reports
+    // the mean over layers (timing: the last layer's call).
+    const int first = r.is_trace() ? 0 : r.judged_layer(), last = r.is_trace() ? r.layers - 1 : first;
+    double acc = 0, err = 0, mass = 0, attended = 0;
+    int64_t nonfinite = 0, mass_layers = 0;
+    bool has_accuracy = false;
+    for (int layer = first; layer <= last && rec.status == "ok"; ++layer) {
+      const recall::RecallCase& rc = recall_task_data(r, seed, layer);
+      const RecallAttention in = recall_attention_inputs(rc);
+      if (layer == first) {
+        rec.batch = in.shape.batch;
+        if (r.has_depth && !r.is_trace()) rec.metrics.push_back({"needle_depth", r.task.depth, "ratio"});
+        rec.metrics.push_back({"questions", static_cast<double>(rc.n_questions), "count"});
+      }
+      const std::string reason = be.unsupported_reason(kernel.c_str(), make_args(cfg, in.shape, in.host));
+      if (!reason.empty()) {
+        rec.status = "unsupported";
+        rec.message = reason;
+        break;
+      }
       DeviceInputs dev = upload_inputs(be, cfg, in.shape, in.host);
       be.fill(dev.o.get(), 0xFF, dev.o_bytes);  // NaN in fp32: an unwritten element cannot pass
       be.run(kernel.c_str(), dev.args);
       std::vector<float> o(in.host.q.size());
       be.download(o.data(), dev.o.get(), o.size() * sizeof(float));
-      int64_t nonfinite = 0;
-      for (float x : o) nonfinite += !std::isfinite(x);
-      rec.metrics.push_back({"nonfinite_outputs", static_cast<double>(nonfinite), "count"});
-      if (nonfinite > 0) {
+      int64_t bad = 0;
+      for (float x : o) bad += !std::isfinite(x);
+      nonfinite += bad;
+      if (bad > 0) {
         rec.status = "failed";
-        rec.message = fmt::format("{} output elements are NaN/Inf (unwritten or overflowed)", nonfinite);
-      } else {
-        record_scores(rc, cfg, in, o, rec);
-        const MassVsFull m = mass_vs_full(be, cfg, in);
-        if (m.rows > 0) {
-          rec.metrics.push_back({"attention_mass_kept", m.mass_kept, "ratio"});
-          rec.metrics.push_back({"attended_fraction", m.attended_fraction, "ratio"});
+        rec.message = fmt::format("{} output elements are NaN/Inf (unwritten or overflowed){}", bad,
+                                  r.is_trace() ? fmt::format(" on layer {}", layer) : "");
+        break;
+      }
+      const Scores sc = score_output(rc, cfg, in, o);
+      acc += sc.accuracy, err += sc.error, has_accuracy = sc.has_accuracy;
+      const MassVsFull m = mass_vs_full(be, cfg, in);
+      if (m.rows > 0) mass += m.mass_kept, attended += m.attended_fraction, ++mass_layers;
+      if (layer == last) {
+        const double n = last - first + 1;
+        if (has_accuracy) rec.metrics.push_back({"recall_accuracy", acc / n, "ratio"});
+        rec.metrics.push_back({"output_error_vs_full", err / n, "ratio"});
+        if (mass_layers > 0) {
+          rec.metrics.push_back({"attention_mass_kept", mass / mass_layers, "ratio"});
+          rec.metrics.push_back({"attended_fraction", attended / mass_layers, "ratio"});
         }
         const VariantInfo* info = find_variant(cfg.variant);
         if (!info || info->timed) record_kernel_timing(spec, be, kernel, dev.args, rec);
       }
     }
+    rec.metrics.push_back({"nonfinite_outputs", static_cast<double>(nonfinite), "count"});
+    if (r.is_trace()) rec.metrics.push_back({"trace_layers", static_cast<double>(r.layers), "count"});
   } catch (const BackendError& e) {
     rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
     rec.message = e.what();

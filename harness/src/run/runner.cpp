@@ -22,6 +22,7 @@
 #include "run_supervisor.h"
 #include "stored_cases.h"
 #include "suite_file.h"
+#include "trace_suite.h"
 #include "variant_registry.h"
 
 namespace attnbench {
@@ -31,7 +32,7 @@ std::string RunSelection::to_json() const {
                         {"filter", filter},   {"quick", quick},       {"seed", seed},
                         {"shard", {shard_index, shard_count}},        {"repetitions", repetitions},
                         {"backend_options", backend_options}, {"methods", methods},
-                        {"budgets", budgets}}
+                        {"budgets", budgets}, {"compression_ratios", compression_ratios}, {"traces", traces}}
       .dump();
 }
 
@@ -51,6 +52,8 @@ RunSelection RunSelection::from_json(const std::string& text) {
   // Runs stored before recall selections existed have neither key.
   s.methods = j.value("methods", std::vector<std::string>{});
   s.budgets = j.value("budgets", std::vector<int>{});
+  s.compression_ratios = j.value("compression_ratios", std::vector<double>{});
+  s.traces = j.value("traces", std::vector<std::string>{});
   return s;
 }
 
@@ -95,7 +98,8 @@ bool selected(const RunSelection& sel, const CaseSpec& c, SelectionHits& hits) {
 
 void check_static_selection(const RunSelection& sel, const std::vector<std::string>& available,
                             const std::vector<std::string>& backends) {
-  if (sel.suites.empty()) throw std::invalid_argument("no suite selected (use --suite NAME[,NAME])");
+  if (sel.suites.empty() && sel.traces.empty())
+    throw std::invalid_argument("no suite selected (use --suite NAME[,NAME] or --trace DIR)");
   if (sel.shard_count < 1 || sel.shard_index < 1 || sel.shard_index > sel.shard_count)
     throw std::invalid_argument(fmt::format("invalid shard {}/{} (expected i/N with 1 <= i <= N)", sel.shard_index, sel.shard_count));
   std::set<std::string> suites;
@@ -134,9 +138,13 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
   size_t n_selected = 0, n_filtered = 0;
   std::map<std::string, std::string> origin;  // case key -> where it came from
   std::vector<CaseSpec> cases;
-  for (const auto& name : sel.suites) {
-    const Suite suite = load_suite(resolve_suite(suites_dir, name), sel.quick);
-    const std::vector<CaseSpec> suite_cases = override_budgets(suite.cases, sel.budgets);
+  // Suite names first, then the traces (--trace DIR: every KV method and variant on it).
+  std::vector<std::string> sources = sel.suites;
+  for (const auto& t : sel.traces) sources.push_back("--trace " + t);
+  for (size_t si = 0; si < sources.size(); ++si) {
+    const Suite suite = si < sel.suites.size() ? load_suite(resolve_suite(suites_dir, sel.suites[si]), sel.quick)
+                                               : trace_suite(sel.traces[si - sel.suites.size()], sel.quick);
+    const std::vector<CaseSpec> suite_cases = override_budgets(suite.cases, sel.budgets, sel.compression_ratios);
     auto admit = [&](CaseSpec c, const std::string& backend) {
       c.backend = backend;
       if (sel.repetitions > 0) c.repetitions = sel.repetitions;
@@ -158,7 +166,7 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     for (const auto& backend : backends)
       for (const CaseSpec& c : suite_cases) admit(c, backend);
   }
-  const std::string suites = fmt::format("{}", fmt::join(sel.suites, ","));
+  const std::string suites = fmt::format("{}", fmt::join(sources, ","));
   for (size_t i = 0; i < sel.variants.size(); ++i)
     if (!hits.variants[i])
       throw std::invalid_argument(fmt::format("--variant '{}' matches no case of suite {} on backend {}", sel.variants[i],

@@ -27,6 +27,8 @@ struct RunSelection {
   std::string backend_options;              // passed to every backend's create()
   std::vector<std::string> methods;         // recall cases: globs on KV method name or config
   std::vector<int> budgets;                 // recall cases: replace the suites' budget axis
+  std::vector<double> compression_ratios;   // recall cases: budgets as fractions of the cache removed (kvpress)
+  std::vector<std::string> traces;          // trace folders (--trace): every KV method and variant on each
 
   std::string to_json() const;
   static RunSelection from_json(const std::string& text);
