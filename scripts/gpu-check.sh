@@ -127,7 +127,9 @@ fi
 
 # -- tests and suites ---------------------------------------------------------------
 if [ -x "$BIN/test_gpu_plugins" ]; then
-  run_step test_gpu_plugins 120 "$BIN/test_gpu_plugins" -r junit -o "$OUTDIR/test_gpu_plugins.xml"
+  # Console reporter: the test exits 77 from inside a test case without a device, which
+  # Catch2's buffering junit reporter does not survive (it segfaults at exit).
+  run_step test_gpu_plugins 120 "$BIN/test_gpu_plugins"
   run_step test_gpu_kv_emulation 30 "$BIN/test_gpu_kv_emulation"
 else
   skip_step test_gpu_plugins "not built"; FAILED=1
