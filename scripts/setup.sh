@@ -26,6 +26,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+# Optional: oneDNN for the onednn peer backend (backends/onednn). Without the package only
+# that plugin is skipped (CMake says so), so a failed install is reported, not fatal.
+if ! dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q "install ok installed"; then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  apt-cache show libdnnl-dev >/dev/null 2>&1 || $sudo apt-get update || true
+  if DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends libdnnl-dev; then
+    echo "setup: libdnnl-dev installed (onednn peer backend)"
+  else
+    echo "setup: libdnnl-dev could not be installed; the onednn peer backend will not be built"
+  fi
+fi
+
 if [[ -x /usr/local/cuda/bin/nvcc ]]; then
   echo "setup: CUDA toolkit $(/usr/local/cuda/bin/nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') found"
 else
