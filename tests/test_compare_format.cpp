@@ -1,6 +1,7 @@
 // Text, Markdown and JUnit renderings of a comparison: content and well-formed XML.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <regex>
 #include <vector>
 
@@ -123,8 +124,33 @@ TEST_CASE("Markdown has a summary, tables of regressions and improvements, and e
     const std::string row = md.substr(at + 1, md.find('\n', at + 1) - at - 1);
     int pipes = 0;
     for (size_t k = 0; k < row.size(); ++k) pipes += row[k] == '|' && (k == 0 || row[k - 1] != '\\');
-    CHECK(pipes == 5);
+    CHECK(pipes == 7);  // six columns: verdict, case, base median, cand median, ratio, details
   }
+}
+
+TEST_CASE("Markdown shows the base and candidate medians with units next to the ratio") {
+  const std::string md = format_markdown(sample_comparison());
+  INFO(md);
+  CHECK_THAT(md, Catch::Contains("| base median | cand median | cand/base [CI] p |"));
+  // Base median 1.0 s everywhere; the slowed case 1.5 s, the sped-up one 0.5 s.
+  const std::regex slowed(R"(\| regression \| `tiny\\\|cpu\\\|a[^|]*\|x` \| 1\.00 s \| 1\.50 s \| x1\.500 )");
+  CHECK(std::regex_search(md, slowed));
+  const std::regex faster(R"(\| improvement \| `tiny\\\|cpu\\\|fast\\\|x` \| 1\.00 s \| 500 ms \| x0\.500 )");
+  CHECK(std::regex_search(md, faster));
+  // Cases without a time comparison have dashes in both median columns.
+  const std::regex gone(R"(\| only in base \| `tiny\\\|cpu\\\|gone\\\|x` \| - \| - \| - \|)");
+  CHECK(std::regex_search(md, gone));
+}
+
+TEST_CASE("duration_text gives 3 significant digits and a unit") {
+  CHECK(duration_text(1.0) == "1.00 s");
+  CHECK(duration_text(0.5) == "500 ms");
+  CHECK(duration_text(0.00125) == "1.25 ms");
+  CHECK(duration_text(999.96e-6) == "1.00 ms");
+  CHECK(duration_text(81.2e-6) == "81.2 \xC2\xB5s");
+  CHECK(duration_text(812e-9) == "812 ns");
+  CHECK(duration_text(0) == "0 s");
+  CHECK(duration_text(std::nan("")) == "nan");
 }
 
 TEST_CASE("text table lists the worst first and can hide passes") {

@@ -83,7 +83,8 @@ Command add_compare_command(CLI::App& app) {
   cmd->add_option("--error-tolerance", a->error_tolerance,
                   "ABS[,REL]: errors may grow by ABS + REL * base (default 1e-6,10%)");
   cmd->add_option("--recall-tolerance", a->recall_tolerance, "How much recall_accuracy may drop (default 0)");
-  cmd->add_option("--format", a->format, "text | md | junit")->check(CLI::IsMember({"text", "md", "markdown", "junit"}));
+  cmd->add_option("--format", a->format, "text | md | junit | json")
+      ->check(CLI::IsMember({"text", "md", "markdown", "junit", "json"}));
   cmd->add_option("-o,--output", a->output, "Write the report to FILE (stdout gets the summary line)");
   cmd->add_flag("--strict", a->strict, "Also fail (exit 1) on cases not comparable or present in one run only");
   cmd->add_flag("--failures-only", a->failures_only, "Text format: leave passing cases out of the table");
@@ -113,6 +114,7 @@ Command add_compare_command(CLI::App& app) {
     std::string text;
     if (a->format == "md" || a->format == "markdown") text = compare::format_markdown(c);
     else if (a->format == "junit") text = compare::format_junit(c);
+    else if (a->format == "json") text = compare::format_json(c);
     else text = compare::format_text(c, !a->failures_only);
     emit(text, a->output);
     if (!a->output.empty()) fmt::print("{}\nwrote {}\n", compare::summary_line(c), a->output);

@@ -51,6 +51,8 @@ StoredRun load_stored_run(store::ResultsStore& db, int64_t run_id) {
                                             db.connection().path(), run_ids(db.connection())));
   StoredRun r;
   r.run = *run;
+  r.name = std::to_string(run_id);
+  r.run_ids = {run_id};
   r.generator_version = generator_of(run->library_versions);
   sqlite3* h = db.connection().handle();
   std::unordered_map<int64_t, size_t> index;
@@ -117,6 +119,8 @@ StoredRun load_stored_runs(store::ResultsStore& db, const std::string& run_or_ca
       else all.cases[it->second] = std::move(c);
     }
   }
+  all.name = run_or_campaign;
+  all.run_ids = ids;
   return all;
 }
 

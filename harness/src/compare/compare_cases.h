@@ -24,6 +24,8 @@ struct StoredRun {
   store::RunRecord run;
   std::string generator_version;  ///< runs.library_versions["generator"], if recorded
   std::vector<StoredCase> cases;
+  std::string name;              ///< as it was named: a run id ("7") or a campaign name; may be empty
+  std::vector<int64_t> run_ids;  ///< the runs it holds, in id order (one for a plain run)
   /// The case with this key, or nullptr.
   const StoredCase* find(const std::string& case_key) const;
 };

@@ -179,6 +179,10 @@ Comparison compare_runs(const StoredRun& base, const StoredRun& cand, const Comp
   Comparison out;
   out.base = base.run;
   out.cand = cand.run;
+  out.base_name = base.name;
+  out.cand_name = cand.name;
+  out.base_runs = base.run_ids;
+  out.cand_runs = cand.run_ids;
   out.options = o;
   std::unordered_map<std::string, const StoredCase*> cand_by_key;
   for (const auto& c : cand.cases) cand_by_key[c.case_key] = &c;

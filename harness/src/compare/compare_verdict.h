@@ -73,7 +73,9 @@ struct CaseComparison {
 
 /// A whole comparison with counts by verdict.
 struct Comparison {
-  store::RunRecord base, cand;
+  store::RunRecord base, cand;          ///< provenance (of the first run of a campaign)
+  std::string base_name, cand_name;     ///< StoredRun::name of each side
+  std::vector<int64_t> base_runs, cand_runs;  ///< StoredRun::run_ids of each side
   CompareOptions options;
   std::vector<CaseComparison> cases;  ///< base order, then cases only in the candidate
   int count(Verdict v) const;
