@@ -120,6 +120,11 @@ std::string table_row(const CaseComparison& cc) {
 
 }  // namespace
 
+/// "run 3" for a comparison built without labels (e.g. by hand in a test).
+static std::string label_or_run(const std::string& label, int64_t run) {
+  return label.empty() ? fmt::format("run {}", run) : label;
+}
+
 std::string render_comparison_section(const RunComparison& cmp, const NoiseCheck* base_noise,
                                       const NoiseCheck* cand_noise) {
   size_t faster = 0, slower = 0, same = 0, untimed = 0, worse = 0;
@@ -134,14 +139,17 @@ std::string render_comparison_section(const RunComparison& cmp, const NoiseCheck
                          [](const QualityDelta& d) { return d.worse; });
   }
   std::string out = fmt::format(
-      "<section id=\"comparison\"><h2>Comparison with baseline run {}</h2><p class=\"note\">Ratio "
-      "= candidate (run {}) / baseline median time per call, with a 95% bootstrap interval over "
+      "<section id=\"comparison\"><h2>Comparison with baseline {}</h2><p class=\"note\">Ratio "
+      "= candidate ({}) / baseline median time per call, with a 95% bootstrap interval over "
       "the repetitions (fixed seed). A case is faster or slower only when the whole interval is "
       "on one side of 1 and the change exceeds {}.</p>",
-      cmp.base_run, cmp.cand_run, html_escape(format_percent(cmp.threshold)));
+      html_escape(label_or_run(cmp.base_label, cmp.base_run)), html_escape(label_or_run(cmp.cand_label, cmp.cand_run)),
+      html_escape(format_percent(cmp.threshold)));
   // How often this very rule cries wolf on each run's own repetitions.
-  if (base_noise) out += render_noise_note(*base_noise, fmt::format("Baseline run {}", base_noise->run));
-  if (cand_noise) out += render_noise_note(*cand_noise, fmt::format("Candidate run {}", cand_noise->run));
+  if (base_noise)
+    out += render_noise_note(*base_noise, "Baseline " + label_or_run(cmp.base_label, base_noise->run));
+  if (cand_noise)
+    out += render_noise_note(*cand_noise, "Candidate " + label_or_run(cmp.cand_label, cand_noise->run));
   out += fmt::format(
       "<div class=\"chips\"><span class=\"chip\"><b>{}</b> matched</span><span class=\"chip "
       "v-faster\"><b>{}</b> faster</span><span class=\"chip v-slower\"><b>{}</b> slower</span>"

@@ -72,11 +72,24 @@ std::string library_versions(const std::string& stored) {
   return parts.empty() ? kDash : fmt::format("{}", fmt::join(parts, " \xC2\xB7 "));
 }
 
-std::string provenance(const RunInfo& r) {
+/// The runs of a campaign, one line each: id, status, host, git sha, start time.
+std::string campaign_parts(const RunInfo& r, const std::vector<RunInfo>& parts) {
+  std::string out = fmt::format("{} \xC2\xB7 {} run{} read as one result (provenance below is run {}'s)",
+                                html_escape(r.campaign), parts.size(), parts.size() == 1 ? "" : "s", r.id);
+  out += "<ul class=\"campaign-runs\">";
+  for (const RunInfo& p : parts)
+    out += fmt::format("<li>run {} <span class=\"badge run-{}\">{}</span> {} \xC2\xB7 {} \xC2\xB7 started {}</li>",
+                       p.id, run_status_class(p.status), html_escape(p.status), text_or_dash(p.host),
+                       text_or_dash(p.git_sha.substr(0, 12), true), text_or_dash(p.started_at));
+  return out + "</ul>";
+}
+
+std::string provenance(const RunInfo& r, const std::vector<RunInfo>& parts) {
   auto item = [](const char* name, const std::string& html, bool wide = false) {
     return fmt::format("<dt>{}</dt><dd{}>{}</dd>", name, wide ? " class=\"wide\"" : "", html);
   };
   std::string out = "<section id=\"provenance\"><h2>Provenance</h2><dl class=\"prov\">";
+  if (!r.campaign.empty()) out += item("Campaign", campaign_parts(r, parts), true);
   out += item("Run", fmt::format("{} <span class=\"badge run-{}\">{}</span>", r.id,
                                  run_status_class(r.status), html_escape(r.status)));
   out += item("Seed", fmt::format("{}{}", r.seed, r.quick ? " (quick)" : ""));
@@ -212,12 +225,12 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
 
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
-  out += fmt::format("<title>attnbench report \xE2\x80\x94 run {}</title>", r.id);
+  out += fmt::format("<title>attnbench report \xE2\x80\x94 {}</title>", html_escape(r.label()));
   out += fmt::format("<style>{}</style></head><body data-js-errors=\"0\">", kReportCss);
   // First in <body>, so an error in any later script is counted (read by the chromium test).
   out += fmt::format("<script>{}</script><main>", kErrorHookScript);
 
-  out += fmt::format("<header class=\"page\"><h1>attnbench report \xE2\x80\x94 run {}</h1>", r.id);
+  out += fmt::format("<header class=\"page\"><h1>attnbench report \xE2\x80\x94 {}</h1>", html_escape(r.label()));
   out += fmt::format("<div class=\"sub\">{} \xC2\xB7 started {} \xC2\xB7 {} cases in {} suite{}</div>",
                      text_or_dash(r.host), text_or_dash(r.started_at), data.cases.size(),
                      suites.size(), suites.size() == 1 ? "" : "s");
@@ -236,7 +249,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
     out += fmt::format("<a href=\"#suite-{}\">{}</a>", i, html_escape(suites[i].first));
   out += "</nav></header>";
   out += banner(r);
-  out += provenance(r);
+  out += provenance(r, data.parts);
   out += machine_peaks(data.peaks);
   out += summary(all, suites, comparison ? nullptr : own_noise);
   if (comparison) out += render_comparison_section(*comparison, base_noise, own_noise);

@@ -16,16 +16,23 @@ void write_html_report(const std::string& db_path, std::optional<int64_t> run_id
   write_html_report(db_path, options, out_path);
 }
 
+RunData load_report_run(const std::string& db_path, const HtmlReportOptions& options) {
+  return options.run_ids.empty() ? load_run(db_path, options.run_id)
+                                 : load_runs(db_path, options.run_ids, options.campaign);
+}
+
 void write_html_report(const std::string& db_path, const HtmlReportOptions& options,
                        const std::string& out_path) {
   // Load fully before touching the output: a bad database leaves no file behind.
-  RunData data = load_run(db_path, options.run_id);
+  RunData data = load_report_run(db_path, options);
   std::optional<RunData> baseline;
   std::optional<RunComparison> comparison;
-  if (options.baseline_run_id) {
+  if (options.baseline_run_id || !options.baseline_run_ids.empty()) {
     const std::string& base_db =
         options.baseline_db_path.empty() ? db_path : options.baseline_db_path;
-    baseline = load_run(base_db, options.baseline_run_id);
+    baseline = options.baseline_run_ids.empty()
+                   ? load_run(base_db, options.baseline_run_id)
+                   : load_runs(base_db, options.baseline_run_ids, options.baseline_campaign);
     comparison = compare_runs(*baseline, data, options.time_threshold);
   }
   // The A/A check of each run, at the threshold the comparison uses.

@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "report_data.h"
 
 namespace attnbench::reports {
 
@@ -30,10 +33,20 @@ struct HtmlReportOptions {
   std::optional<int64_t> baseline_run_id;  // set: add the run-vs-run comparison section
   std::string baseline_db_path;            // empty: the baseline is in db_path too
   double time_threshold = 0.05;            // relative change below which a case is "same"
+  // Non-empty: these runs read as one result named `campaign` (load_runs), instead of run_id.
+  std::vector<int64_t> run_ids;
+  std::string campaign;
+  // Non-empty: likewise for the baseline, instead of baseline_run_id.
+  std::vector<int64_t> baseline_run_ids;
+  std::string baseline_campaign;
 };
 
+/// The result `options` names: run_ids as one campaign, else run_id (the newest when empty).
+RunData load_report_run(const std::string& db_path, const HtmlReportOptions& options);
+
 /**
- * As above, with options. With a baseline, the page gains a comparison section:
+ * As above, with options. The run may be a campaign (run_ids: shards merged, both sides
+ * of an ab), and so may the baseline (baseline_run_ids). With a baseline, the page gains a comparison section:
  * per case_key present (status ok) in both runs, the ratio of median times
  * (this run / baseline) with a 95% bootstrap interval over the repetitions
  * (fixed seed: the same database gives the same page), a faster / slower / same

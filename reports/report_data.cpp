@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -22,6 +23,12 @@ const Metric* CaseResult::metric(std::string_view name) const {
 std::optional<double> CaseResult::metric_value(std::string_view name) const {
   const Metric* m = metric(name);
   return m ? m->value : std::nullopt;
+}
+
+std::string RunInfo::label() const {
+  if (campaign.empty()) return fmt::format("run {}", id);
+  const std::vector<int64_t> runs = campaign_runs.empty() ? std::vector<int64_t>{id} : campaign_runs;
+  return fmt::format("campaign {} ({} {})", campaign, runs.size() == 1 ? "run" : "runs", fmt::join(runs, ", "));
 }
 
 namespace {
@@ -264,6 +271,41 @@ std::vector<MachinePeak> read_peaks(sqlite3* db, const std::string& path, int64_
 }
 
 }  // namespace
+
+RunData load_runs(const std::string& db_path, const std::vector<int64_t>& run_ids, const std::string& campaign) {
+  if (run_ids.empty()) throw std::runtime_error(fmt::format("campaign '{}' holds no runs in '{}'", campaign, db_path));
+  Db db = open_read_only(db_path);
+  Query(db.get(), db_path, "BEGIN").step();
+  require_schema(db.get(), db_path);
+  require_sound(db.get(), db_path);
+  RunData data;
+  std::unordered_map<std::string, size_t> by_key;
+  for (int64_t id : run_ids) {
+    RunInfo info = read_run(db.get(), db_path, id);
+    if (data.parts.empty()) {
+      data.run = info;
+    } else {
+      // One result: incomplete (or failed) while any part is; finished when the last part did.
+      if (info.status != "complete" && data.run.status == "complete") data.run.status = info.status;
+      if (info.finished_at > data.run.finished_at) data.run.finished_at = info.finished_at;
+    }
+    data.parts.push_back(info);
+    for (CaseResult& c : read_cases(db.get(), db_path, id)) {
+      const auto [it, fresh] = by_key.emplace(c.case_key, data.cases.size());
+      if (fresh) data.cases.push_back(std::move(c));
+      else data.cases[it->second] = std::move(c);
+    }
+    for (MachinePeak& p : read_peaks(db.get(), db_path, id)) {
+      const bool known = std::any_of(data.peaks.begin(), data.peaks.end(), [&](const MachinePeak& q) {
+        return q.backend == p.backend && q.device == p.device && q.name == p.name;
+      });
+      if (!known) data.peaks.push_back(std::move(p));
+    }
+  }
+  data.run.campaign = campaign;
+  data.run.campaign_runs = run_ids;
+  return data;
+}
 
 RunData load_run(const std::string& db_path, std::optional<int64_t> run_id) {
   Db db = open_read_only(db_path);

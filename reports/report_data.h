@@ -21,6 +21,13 @@ struct RunInfo {
   int64_t seed = 0;
   bool quick = false;
   std::string selection;  // JSON, as stored
+  // Set when several runs are read as one result (load_runs): the campaign's name and its
+  // runs in id order; the columns above are then those of the first run.
+  std::string campaign;
+  std::vector<int64_t> campaign_runs;
+
+  /// "run 3", or for a campaign "campaign nightly (runs 3, 4)".
+  std::string label() const;
 };
 
 /// One row of `metrics`; value is empty where the store holds NULL (e.g. NaN).
@@ -67,6 +74,7 @@ struct RunData {
   RunInfo run;
   std::vector<CaseResult> cases;  // in recording order (case id)
   std::vector<MachinePeak> peaks;
+  std::vector<RunInfo> parts;     // a campaign's runs, in id order; empty for a single run
 };
 
 /// Loads run `run_id` (the newest run by start time when empty) from the store at
@@ -75,5 +83,16 @@ struct RunData {
 /// message when the file is missing, unreadable or not an attnbench database, or
 /// when the run does not exist.
 RunData load_run(const std::string& db_path, std::optional<int64_t> run_id);
+
+/**
+ * Loads the runs `run_ids` (e.g. the shards of a campaign, or both sides of an `ab`)
+ * as one result named `campaign`, as `compare` reads a campaign: the first run's
+ * provenance, status incomplete (or failed) while any run is, finished_at the latest,
+ * the cases of every run in run order (a case key stored twice counts as the later run
+ * stored it, e.g. a shard run again), the machine peaks of every run (the first run's
+ * where two measured the same peak), and each run's provenance in `parts`. One read
+ * transaction. Throws std::runtime_error as load_run does, also for an empty list.
+ */
+RunData load_runs(const std::string& db_path, const std::vector<int64_t>& run_ids, const std::string& campaign);
 
 }  // namespace attnbench::reports

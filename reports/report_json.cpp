@@ -41,6 +41,10 @@ json run_to_json(const RunData& data) {
               {"seed", r.seed},
               {"quick", r.quick},
               {"selection", embedded_json(r.selection)}};
+  if (!r.campaign.empty()) {
+    run["campaign"] = r.campaign;
+    run["campaign_runs"] = r.campaign_runs;
+  }
 
   json peaks = json::array();
   for (const MachinePeak& p : data.peaks)

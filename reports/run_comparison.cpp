@@ -116,6 +116,8 @@ RunComparison compare_runs(const RunData& base, const RunData& cand, double thre
   RunComparison out;
   out.base_run = base.run.id;
   out.cand_run = cand.run.id;
+  out.base_label = base.run.label();
+  out.cand_label = cand.run.label();
   out.threshold = threshold;
   std::map<std::string, const CaseResult*> base_ok, cand_ok;
   for (const CaseResult& c : base.cases)

@@ -65,6 +65,7 @@ struct CaseComparison {
 /// The whole comparison. Pointers refer into the RunData passed in, which must outlive it.
 struct RunComparison {
   int64_t base_run = 0, cand_run = 0;
+  std::string base_label, cand_label;  // RunInfo::label(): "run 3" or "campaign nightly (runs 3, 4)"
   double threshold = 0.05;
   std::vector<CaseComparison> cases;  // in the candidate's order
   std::vector<const CaseResult*> only_base, only_cand;

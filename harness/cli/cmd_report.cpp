@@ -1,30 +1,61 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "commands.h"
 #include "atomic_write.h"
+#include "campaigns.h"
 #include "change_points.h"
 #include "history_report.h"
 #include "html_report.h"
 #include "report_data.h"
 #include "reproduce_targets.h"
+#include "results_store.h"
 
 namespace attnbench::cli {
+namespace {
+
+bool is_run_id(const std::string& s) {
+  return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// Sets a run id (read by the report itself, which names the runs a database holds when
+/// it is unknown) or, for a campaign name, its runs as one result, resolved as `compare`
+/// resolves a side (store::resolve_runs).
+void resolve_side(const std::string& db_path, const std::string& arg, std::optional<int64_t>& run_id,
+                  std::vector<int64_t>& run_ids, std::string& campaign) {
+  if (is_run_id(arg)) {
+    run_id = std::stoll(arg);
+    return;
+  }
+  store::ResultsStore db(db_path, /*read_only=*/true);
+  run_ids = store::resolve_runs(db, arg);
+  campaign = arg;
+}
+
+}  // namespace
 
 Command add_report_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("report", "Render a self-contained HTML report of a stored run");
+  auto* cmd = app.add_subcommand("report", "Render a self-contained HTML report of a stored run or campaign");
   auto db = std::make_shared<std::string>("results.db");
   auto out = std::make_shared<std::string>("report.html");
-  auto run = std::make_shared<int64_t>(0);
-  auto baseline = std::make_shared<int64_t>(0);
+  auto run = std::make_shared<std::string>();
+  auto campaign = std::make_shared<std::string>();
+  auto baseline = std::make_shared<std::string>();
   auto baseline_db = std::make_shared<std::string>();
   auto threshold = std::make_shared<double>(5.0);
   auto targets_md = std::make_shared<std::string>();
   auto history = std::make_shared<bool>(false);
   cmd->add_option("--db", *db, "Results database");
-  auto* run_opt = cmd->add_option("--run", *run, "Run id (default: the newest)");
+  auto* run_opt = cmd->add_option("--run", *run, "Run id or campaign name (default: the newest run)");
+  auto* campaign_opt = cmd->add_option(
+      "--campaign", *campaign,
+      "Render campaign NAME (shards merged from many machines, both sides of an ab) as one result");
+  campaign_opt->excludes(run_opt);
   cmd->add_option("-o,--output", *out, "Output HTML file");
-  auto* base_opt = cmd->add_option("--baseline", *baseline, "Baseline run id: adds a run-vs-run comparison");
-  cmd->add_option("--baseline-db", *baseline_db, "Database holding the baseline run (default: --db)");
+  auto* base_opt = cmd->add_option("--baseline", *baseline,
+                                   "Baseline run id or campaign name: adds a run-vs-run comparison");
+  cmd->add_option("--baseline-db", *baseline_db, "Database holding the baseline (default: --db)");
   cmd->add_option("--threshold", *threshold, "Relative time change, in percent, below which a case is 'same'")
       ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--targets-md", *targets_md,
@@ -42,14 +73,21 @@ Command add_report_command(CLI::App& app) {
       return kOk;
     }
     reports::HtmlReportOptions options;
-    if (run_opt->count()) options.run_id = *run;
-    if (base_opt->count()) options.baseline_run_id = *baseline;
+    if (campaign_opt->count()) {
+      if (campaign->empty()) throw std::invalid_argument("--campaign needs a campaign name (see 'attnbench list runs')");
+      resolve_side(*db, *campaign, options.run_id, options.run_ids, options.campaign);
+    } else if (run_opt->count()) {
+      resolve_side(*db, *run, options.run_id, options.run_ids, options.campaign);
+    }
     options.baseline_db_path = *baseline_db;
+    if (base_opt->count())
+      resolve_side(baseline_db->empty() ? *db : *baseline_db, *baseline, options.baseline_run_id,
+                   options.baseline_run_ids, options.baseline_campaign);
     options.time_threshold = *threshold / 100.0;
     reports::write_html_report(*db, options, *out);
     fmt::print("wrote {}\n", *out);
     if (!targets_md->empty()) {
-      const reports::RunData data = reports::load_run(*db, options.run_id);
+      const reports::RunData data = reports::load_report_run(*db, options);
       reports::write_file_atomically(*targets_md, reports::render_targets_markdown(data));
       fmt::print("wrote {}\n", *targets_md);
     }
