@@ -30,21 +30,17 @@ uint32_t float_bits(float f) {
   return u;
 }
 
-/// Row-major [rows, cols] descriptor with a leading dimension (elements between rows).
-dnnl::memory::desc row_major(int64_t rows, int64_t cols, dt type, int64_t ld) {
-  return dnnl::memory::desc(dims{rows, cols}, type, dims{ld, 1});
-}
-
 bool is(const char* v, const char* name) { return v && std::strcmp(v, name) == 0; }
 
 }  // namespace
 
-/// One block of query rows: rows [r0, r1) of the group of KV head hk in batch b, where
-/// row r is query head hk * group + r / len_q (padded) and query index r % len_q.
+/// One block: rows [r0, r0 + m) of each of nb query heads of one KV head's group, the
+/// heads len_q (padded) rows apart. With nb = 1 the rows may run across heads (short
+/// sequences: whole heads merged into one matrix); row r is query index r % len_q.
 struct AttentionRunner::Block {
-  const unsigned char *q, *k, *v;  // group's first Q row, head's first K and V rows
-  unsigned char* o;                // group's first O row
-  int r0, r1;
+  const unsigned char *q, *k, *v;  // the block's first head's row 0, the KV head's key 0
+  unsigned char* o;                // the block's first head's O row 0
+  int nb, r0, m;
   int lq, lk;                      // actual lengths of this batch entry
 };
 
@@ -84,74 +80,71 @@ Check AttentionRunner::dtype_supported(ab_dtype t) {
   if (auto it = dtype_probe_.find(t); it != dtype_probe_.end()) return it->second;
   Check c;
   try {
-    qk_matmul(t, 16, 16, 16, 1.0f, 0.0f);
-    softmax(t, 16, 16);
-    pv_matmul(t, 16, 16, 16);
+    primitives(BlockShape{t, 2, 16, 16, 16, 16, 16 * 16, 16 * 16, 1.0f, 0.0f});
   } catch (const dnnl::error& e) {
     c = unsupported(std::string("oneDNN has no ") + dtype_name(t) + " matmul/softmax on this CPU (" + e.what() + ")");
   }
   return dtype_probe_[t] = c;
 }
 
-void AttentionRunner::evict_if_full() {
+namespace {
+
+/// Memory descriptors of one block (see BlockShape): Q, K^T, S, P, V, O.
+struct BlockDescs {
+  dnnl::memory::desc q, kt, s, p, v, o;
+};
+
+BlockDescs block_descs(const AttentionRunner::BlockShape& b) {
+  const dt t = dnnl_type(b.dtype);
+  BlockDescs m;
+  // Query heads are the batch axis; K and V are broadcast over it (one KV head per block).
+  m.q = dnnl::memory::desc(dims{b.nb, b.m, b.d}, t, dims{b.q_batch_stride, b.d, 1});
+  // K^T is K read column-wise, so no transpose is materialised.
+  m.kt = dnnl::memory::desc(dims{1, b.d, b.n}, t, dims{b.n * b.d, 1, b.d});
+  m.s = dnnl::memory::desc(dims{b.nb, b.m, b.n}, dt::f32, dims{b.m * b.n, b.n, 1});
+  m.p = dnnl::memory::desc(dims{b.nb, b.m, b.n}, t, dims{b.m * b.n, b.n, 1});
+  m.v = dnnl::memory::desc(dims{1, b.n, b.dv}, t, dims{b.n * b.dv, b.dv, 1});
+  m.o = dnnl::memory::desc(dims{b.nb, b.m, b.dv}, t, dims{b.o_batch_stride, b.dv, 1});
+  return m;
+}
+
+}  // namespace
+
+const AttentionRunner::Primitives& AttentionRunner::primitives(const BlockShape& b) {
+  const Key key{b.dtype, b.nb, b.m, b.n, b.d, b.dv, b.q_batch_stride, b.o_batch_stride,
+                float_bits(b.scale), float_bits(b.softcap)};
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
   // Each distinct block shape adds three primitives; a long sweep of shapes must not grow
   // without bound (oneDNN keeps its own cache of the compiled kernels anyway).
   if (cache_.size() >= kMaxCachedPrimitives) cache_.clear();
-}
-
-dnnl::primitive AttentionRunner::qk_matmul(ab_dtype t, int64_t m, int64_t n, int64_t k, float scale,
-                                               float softcap) {
-  const Key key{kQk, t, m, n, k, float_bits(scale), float_bits(softcap)};
-  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-  evict_if_full();
-  // K^T is K read column-wise: [k, n] with strides {1, k}, so no transpose is materialised.
-  const auto src = row_major(m, k, dnnl_type(t), k);
-  const auto wei = dnnl::memory::desc(dims{k, n}, dnnl_type(t), dims{1, k});
-  const auto dst = row_major(m, n, dt::f32, n);
+  const BlockDescs m = block_descs(b);
   dnnl::primitive_attr attr;
-  dnnl::post_ops po;
-  if (softcap > 0.0f) {
+  if (b.softcap > 0.0f) {
     // logits = softcap * tanh(scale * s / softcap): the output scale, then two post-ops.
-    attr.set_output_scales(0, {scale / softcap});
+    attr.set_output_scales(0, {b.scale / b.softcap});
+    dnnl::post_ops po;
     po.append_eltwise(1.0f, dnnl::algorithm::eltwise_tanh, 0.0f, 0.0f);
-    po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, softcap, 0.0f);
+    po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, b.softcap, 0.0f);
     attr.set_post_ops(po);
   } else {
-    attr.set_output_scales(0, {scale});
+    attr.set_output_scales(0, {b.scale});
   }
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, eng_);
-  return cache_.emplace(key, dnnl::matmul(pd)).first->second;
-}
-
-dnnl::primitive AttentionRunner::softmax(ab_dtype p_type, int64_t m, int64_t n) {
-  const Key key{kSoftmax, p_type, m, n, 0, 0, 0};
-  if (auto it = cache_.find(key); it != cache_.end())
-    return it->second;
-  evict_if_full();
+  Primitives p;
+  p.qk = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.q, m.kt, m.s), attr, eng_));
   // fp32 in place; 16-bit types write P in the storage type, as a framework's autocast does.
-  const auto src = row_major(m, n, dt::f32, n), dst = row_major(m, n, dnnl_type(p_type), n);
-  const dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
-                                         src, dst, 1);
-  const dnnl::softmax_v2_forward::primitive_desc pd(d, eng_);
-  return cache_.emplace(key, dnnl::softmax_v2_forward(pd)).first->second;
-}
-
-dnnl::primitive AttentionRunner::pv_matmul(ab_dtype t, int64_t m, int64_t n, int64_t dv) {
-  const Key key{kPv, t, m, n, dv, 0, 0};
-  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-  evict_if_full();
-  const auto src = row_major(m, n, dnnl_type(t), n);
-  const auto wei = row_major(n, dv, dnnl_type(t), dv);
-  const auto dst = row_major(m, dv, dnnl_type(t), dv);
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), eng_);
-  return cache_.emplace(key, dnnl::matmul(pd)).first->second;
+  p.softmax = dnnl::softmax_v2_forward(dnnl::softmax_v2_forward::primitive_desc(
+      dnnl::softmax_v2_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, m.s,
+                                     m.p, 2),
+      eng_));
+  p.pv = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.p, m.v, m.o), eng_));
+  return cache_.emplace(key, p).first->second;
 }
 
 void AttentionRunner::run_block(const ab_attention_args& a, const Block& blk) {
   const int d = a.head_dim, dv = a.head_dim_v ? a.head_dim_v : a.head_dim;
   const size_t es = dtype_size(a.dtype);
   const MaskHook mask{a.causal, a.window_left, a.window_right};
-  const int m = blk.r1 - blk.r0;
+  const int m = blk.m;
   lo_.resize(m);
   hi_.resize(m);
   int klo = blk.lk, khi = 0;
@@ -161,53 +154,53 @@ void AttentionRunner::run_block(const ab_attention_args& a, const Block& blk) {
     hi_[r] = kr.hi;
     if (!kr.empty()) { klo = std::min(klo, kr.lo); khi = std::max(khi, kr.hi); }
   }
+  const size_t o_batch = static_cast<size_t>(a.len_q) * dv * es;  // next query head's O
   unsigned char* o = blk.o + static_cast<size_t>(blk.r0) * dv * es;
+  auto zero_row = [&](int h, int r) { std::memset(o + h * o_batch + static_cast<size_t>(r) * dv * es, 0, dv * es); };
   if (khi <= klo) {  // no row of the block sees a key: O = 0
-    std::memset(o, 0, static_cast<size_t>(m) * dv * es);
+    for (int h = 0; h < blk.nb; ++h)
+      for (int r = 0; r < m; ++r) zero_row(h, r);
     return;
   }
-  const int n = khi - klo;
+  const BlockShape shape{a.dtype, blk.nb, m, khi - klo, d, dv, static_cast<int64_t>(a.len_q) * d,
+                         static_cast<int64_t>(a.len_q) * dv, a.scale, a.softcap};
+  const int n = static_cast<int>(shape.n);
+  const Primitives& prim = primitives(shape);
+  const BlockDescs md = block_descs(shape);
   float* s = scores_.data();
-
-  const dnnl::primitive qk = qk_matmul(a.dtype, m, n, d, a.scale, a.softcap);
-  const dnnl::memory::desc q_md = row_major(m, d, dnnl_type(a.dtype), d);
-  const dnnl::memory::desc k_md(dims{d, n}, dnnl_type(a.dtype), dims{1, d});
-  const dnnl::memory::desc s_md = row_major(m, n, dt::f32, n);
-  dnnl::memory qm(q_md, eng_, const_cast<unsigned char*>(blk.q) + static_cast<size_t>(blk.r0) * d * es);
-  dnnl::memory km(k_md, eng_, const_cast<unsigned char*>(blk.k) + static_cast<size_t>(klo) * d * es);
-  dnnl::memory sm(s_md, eng_, s);
-  qk.execute(strm_, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
+  dnnl::memory qm(md.q, eng_, const_cast<unsigned char*>(blk.q) + static_cast<size_t>(blk.r0) * d * es);
+  dnnl::memory km(md.kt, eng_, const_cast<unsigned char*>(blk.k) + static_cast<size_t>(klo) * d * es);
+  dnnl::memory sm(md.s, eng_, s);
+  prim.qk.execute(strm_, {{DNNL_ARG_SRC, qm}, {DNNL_ARG_WEIGHTS, km}, {DNNL_ARG_DST, sm}});
   strm_.wait();
 
   // Masked fill: keys of the block a row does not see get -inf (a row that sees none gets
-  // zeros, so softmax stays finite; its output row is zeroed below).
+  // zeros, so softmax stays finite; its output row is zeroed below). Every query head of
+  // the block has the same rows, so the same mask.
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   bool any_empty = false;
-  for (int r = 0; r < m; ++r) {
-    float* row = s + static_cast<size_t>(r) * n;
-    if (hi_[r] <= lo_[r]) {
-      std::fill(row, row + n, 0.0f);
-      any_empty = true;
-      continue;
+  for (int h = 0; h < blk.nb; ++h)
+    for (int r = 0; r < m; ++r) {
+      float* row = s + (static_cast<size_t>(h) * m + r) * n;
+      if (hi_[r] <= lo_[r]) {
+        std::fill(row, row + n, 0.0f);
+        any_empty = true;
+        continue;
+      }
+      std::fill(row, row + (lo_[r] - klo), kNegInf);
+      std::fill(row + (hi_[r] - klo), row + n, kNegInf);
     }
-    std::fill(row, row + (lo_[r] - klo), kNegInf);
-    std::fill(row + (hi_[r] - klo), row + n, kNegInf);
-  }
 
-  const bool p16 = a.dtype != AB_F32;
-  dnnl::memory pm(row_major(m, n, dnnl_type(a.dtype), n), eng_,
-                  p16 ? static_cast<void*>(probs16_.data()) : static_cast<void*>(s));
-  softmax(a.dtype, m, n).execute(strm_, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, pm}});
-
-  const dnnl::primitive pv = pv_matmul(a.dtype, m, n, dv);
-  dnnl::memory vm(row_major(n, dv, dnnl_type(a.dtype), dv), eng_,
-                  const_cast<unsigned char*>(blk.v) + static_cast<size_t>(klo) * dv * es);
-  dnnl::memory om(row_major(m, dv, dnnl_type(a.dtype), dv), eng_, o);
-  pv.execute(strm_, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
+  dnnl::memory pm(md.p, eng_, a.dtype != AB_F32 ? static_cast<void*>(probs16_.data()) : static_cast<void*>(s));
+  prim.softmax.execute(strm_, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_DST, pm}});
+  dnnl::memory vm(md.v, eng_, const_cast<unsigned char*>(blk.v) + static_cast<size_t>(klo) * dv * es);
+  dnnl::memory om(md.o, eng_, o);
+  prim.pv.execute(strm_, {{DNNL_ARG_SRC, pm}, {DNNL_ARG_WEIGHTS, vm}, {DNNL_ARG_DST, om}});
   strm_.wait();
   if (any_empty)
-    for (int r = 0; r < m; ++r)
-      if (hi_[r] <= lo_[r]) std::memset(o + static_cast<size_t>(r) * dv * es, 0, static_cast<size_t>(dv) * es);
+    for (int h = 0; h < blk.nb; ++h)
+      for (int r = 0; r < m; ++r)
+        if (hi_[r] <= lo_[r]) zero_row(h, r);
 }
 
 Check AttentionRunner::run(const ab_attention_args& a, int block_rows) {
@@ -218,13 +211,14 @@ Check AttentionRunner::run(const ab_attention_args& a, int block_rows) {
   const size_t es = dtype_size(a.dtype);
   const int group = a.heads_q / a.heads_kv;
   const int lk_alloc = std::max(a.len_k, 1);
+  // Rows per block: S of the group's heads about kBlockScoreBytes.
   int rows = block_rows > 0 ? block_rows
-                            : static_cast<int>(std::clamp<size_t>(kBlockScoreBytes / (4u * lk_alloc), 64, 1024));
-  // Short query sequences (decode, small prefill): whole heads per block, so the group's
-  // rows share one pass over K and V.
+                            : static_cast<int>(std::clamp<size_t>(kBlockScoreBytes / (4u * lk_alloc * group), 32, 1024));
+  // Short query sequences (decode, small prefill): the group's heads merged into one
+  // matrix, so one GEMM of group * len_q rows makes the pass over K and V.
   const bool merge_heads = a.len_q < rows;
-  if (merge_heads) rows = std::max(1, rows / a.len_q) * a.len_q;
-  const size_t block_elems = static_cast<size_t>(rows) * lk_alloc;
+  const int merged_rows = std::max(1, rows / a.len_q) * a.len_q;
+  const size_t block_elems = static_cast<size_t>(merge_heads ? merged_rows : rows * group) * lk_alloc;
   if (scores_.size() < block_elems) scores_.resize(block_elems);
   if (a.dtype != AB_F32 && probs16_.size() < block_elems) probs16_.resize(block_elems);
 
@@ -239,22 +233,24 @@ Check AttentionRunner::run(const ab_attention_args& a, int block_rows) {
       const size_t q_row0 = (static_cast<size_t>(b) * a.heads_q + static_cast<size_t>(hk) * group) * a.len_q;
       const size_t kv_row0 = (static_cast<size_t>(b) * a.heads_kv + hk) * a.len_k;
       Block blk{q + q_row0 * d * es, k ? k + kv_row0 * d * es : nullptr, v ? v + kv_row0 * dv * es : nullptr,
-                o + q_row0 * dv * es, 0, 0, lq, lk};
+                o + q_row0 * dv * es, 1, 0, 0, lq, lk};
       if (merge_heads && lq == a.len_q) {
-        // The group's rows are contiguous: every row of every head is valid.
-        for (int r0 = 0; r0 < group * a.len_q; r0 += rows) {
+        // Every row of every head is valid, and the group's rows are contiguous.
+        for (int r0 = 0; r0 < group * a.len_q; r0 += merged_rows) {
           blk.r0 = r0;
-          blk.r1 = std::min(group * a.len_q, r0 + rows);
+          blk.m = std::min(group * a.len_q - r0, merged_rows);
           run_block(a, blk);
         }
         continue;
       }
-      for (int j = 0; j < group; ++j)  // varlen padding rows (i >= lq) stay untouched
-        for (int i0 = 0; i0 < lq; i0 += rows) {
-          blk.r0 = j * a.len_q + i0;
-          blk.r1 = j * a.len_q + std::min(lq, i0 + rows);
-          run_block(a, blk);
-        }
+      // The group's heads as the batch axis over rows [i0, i0 + m); varlen padding rows
+      // (i >= lq) are never touched.
+      blk.nb = group;
+      for (int i0 = 0; i0 < lq; i0 += rows) {
+        blk.r0 = i0;
+        blk.m = std::min(lq - i0, rows);
+        run_block(a, blk);
+      }
     }
   }
   return {};

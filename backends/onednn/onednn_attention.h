@@ -36,19 +36,28 @@ class AttentionRunner {
   /// from len_k. Arguments must have passed check_args and dtype_supported.
   Check run(const ab_attention_args& a, int block_rows);
 
+  /// What the primitives of one block depend on: nb query heads of m rows each, n keys.
+  struct BlockShape {
+    ab_dtype dtype;
+    int64_t nb, m, n, d, dv;
+    int64_t q_batch_stride, o_batch_stride;  // elements between heads in Q and O
+    float scale, softcap;
+  };
+
  private:
-  using Key = std::tuple<int, int, int64_t, int64_t, int64_t, uint32_t, uint32_t>;
+  /// The three primitives of a block shape.
+  struct Primitives {
+    dnnl::primitive qk, softmax, pv;
+  };
+  using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, uint32_t, uint32_t>;
   struct Block;
 
-  dnnl::primitive qk_matmul(ab_dtype t, int64_t m, int64_t n, int64_t k, float scale, float softcap);
-  dnnl::primitive softmax(ab_dtype p_type, int64_t m, int64_t n);
-  dnnl::primitive pv_matmul(ab_dtype t, int64_t m, int64_t n, int64_t dv);
+  const Primitives& primitives(const BlockShape& b);
   void run_block(const ab_attention_args& a, const Block& blk);
-  void evict_if_full();
 
   dnnl::engine eng_;
   dnnl::stream strm_;
-  std::map<Key, dnnl::primitive> cache_;
+  std::map<Key, Primitives> cache_;
   std::map<int, Check> dtype_probe_;
   std::vector<float> scores_;           // S of one block, fp32
   std::vector<uint16_t> probs16_;       // P of one block in bf16/fp16 (fp32 reuses scores_)
