@@ -53,7 +53,7 @@ class AbDeviceInfo(ctypes.Structure):
 
 class AbPeaks(ctypes.Structure):
     _fields_ = [("flops_f32", ctypes.c_double), ("flops_f16", ctypes.c_double),
-                ("bytes_per_second", ctypes.c_double)]
+                ("bytes_per_second", ctypes.c_double), ("flops_bf16", ctypes.c_double)]
 
 
 class AbAttentionArgs(ctypes.Structure):

@@ -4,6 +4,10 @@
 // first, so an unwritten valid row fails.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 #include "test_cpu_checks.h"
 
 using namespace cpu_test;
@@ -14,6 +18,26 @@ namespace {
 const char* const kPrefill[] = {"flash", "naive", "reference"};
 
 }  // namespace
+
+TEST_CASE("ISA level: ATTNBENCH_CPU_ISA selects the level the kernels run at", "[cpu][kernels]") {
+  const char* want = std::getenv("ATTNBENCH_CPU_ISA");
+  const cpu::Isa active = cpu::active_isa(), best = cpu::best_isa();
+  INFO("best " << cpu::isa_name(best) << ", active " << cpu::isa_name(active) << ", requested "
+               << (want ? want : "(none)"));
+  CHECK(active <= best);
+  if (!want || !*want) {  // unset or empty: no cap
+    CHECK(active == best);
+  } else {
+    bool known = false;
+    for (cpu::Isa i : {cpu::Isa::generic, cpu::Isa::avx2, cpu::Isa::avx512, cpu::Isa::avx512bf16})
+      if (std::strcmp(cpu::isa_name(i), want) == 0) {
+        known = true;
+        CHECK(active == std::min(i, best));
+        if (i > best) WARN("requested level " << want << " is above this CPU's best; running " << cpu::isa_name(best));
+      }
+    CHECK(known);
+  }
+}
 
 TEST_CASE("prefill variants: self/cross x causal/non-causal, GQA groups, head dims", "[cpu][kernels]") {
   unsigned seed = 1;

@@ -1,9 +1,13 @@
 // The vector helpers the CPU kernels rely on: exp2 and tanh accuracy (including
 // the -inf and large-argument edges the softmax feeds them), the 16-way
-// transpose-add, masks, and the peak measurements' FLOP / byte models.
+// transpose-add, masks, and the peak measurements' FLOP / byte models. simd16.h is
+// header code: this file is built once per ISA level (tests/CMakeLists.txt), and a
+// build for a level this CPU lacks exits 77 (skipped) before any test runs.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "cpu_kernels.h"
@@ -13,6 +17,15 @@ using namespace attnbench;
 using namespace attnbench::cpu;
 
 namespace {
+
+/// Exits 77 when this build's level (AB_CPU_ISA_NAME) is above what the CPU supports.
+const bool kLevelAvailable = [] {
+  bool ok = false;
+  for (Isa i : {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512bf16})
+    if (i <= best_isa() && std::strcmp(isa_name(i), AB_CPU_ISA_NAME) == 0) ok = true;
+  if (!ok) std::exit(77);
+  return ok;
+}();
 
 std::vector<float> lanes(V16 v) {
   std::vector<float> out(16);
@@ -91,4 +104,15 @@ TEST_CASE("peak measurement returns plausible numbers quickly", "[cpu][simd]") {
   const double bw = measure_peak_read_bandwidth(size_t(64) << 20, 2);
   CHECK(bw > 1e8);
   CHECK(bw < 1e13);
+  const double bf16 = measure_peak_flops_bf16(2, 0.01);
+  if (active_isa() == Isa::avx512bf16) CHECK(bf16 > flops);
+  else CHECK(bf16 == 0);
+}
+
+TEST_CASE("bandwidth buffer: at least 4x the last-level cache from sysfs", "[cpu][simd]") {
+  const size_t llc = last_level_cache_bytes();
+  INFO("LLC " << llc << " B, buffer " << bandwidth_buffer_bytes() << " B");
+  CHECK(bandwidth_buffer_bytes() >= (size_t(512) << 20) / 2);  // a quarter of memory at worst
+  if (llc > 0) CHECK(bandwidth_buffer_bytes() >= std::min<size_t>(4 * llc, size_t(8) << 30));
+  CHECK(bandwidth_buffer_bytes() % 4096 == 0);
 }

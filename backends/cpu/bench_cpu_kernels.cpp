@@ -1,7 +1,8 @@
 // attnbench_cpu_bench: tuning bench of the CPU kernels (not a test). Measures the
 // peaks first, then reports FLOP/s and bytes/s of flash (fp32/bf16, d=128, causal
 // prefill) and decode (fp32/bf16, GQA 4, long KV far beyond the L3), each with its
-// fraction of the measured peak. The harness measures the same through its suites.
+// fraction of the measured peak (fp32, and the peak of its own dtype: frac_dtype_peak).
+// The harness measures the same through its suites.
 // The KV primitives: observation_scores as h2o runs it (every prompt row, causal: a
 // full causal QK^T pass that emits column sums; FLOPs count the 2d of each visible
 // logit), one online call (one row over a 256-key subset per head: per-call cost), and
@@ -64,6 +65,11 @@ void run_case(benchmark::State& state, const char* variant, ab_attention_args a)
   state.counters["bytes/s"] = C(bytes, C::kIsIterationInvariantRate);
   state.counters["frac_peak_flops"] = C(flops / g_peaks.flops_f32, C::kIsIterationInvariantRate);
   state.counters["frac_peak_bw"] = C(bytes / g_peaks.bytes_per_second, C::kIsIterationInvariantRate);
+  // The fraction of the peak of the case's own dtype (as the harness reports it).
+  const double own = a.dtype == AB_BF16 && g_peaks.flops_bf16 > 0   ? g_peaks.flops_bf16
+                     : a.dtype == AB_F16 && g_peaks.flops_f16 > 0 ? g_peaks.flops_f16
+                                                                   : g_peaks.flops_f32;
+  state.counters["frac_dtype_peak"] = C(flops / own, C::kIsIterationInvariantRate);
 }
 
 ab_attention_args make_args(ab_dtype t, int batch, int hq, int hkv, int lq, int lk, int d, bool causal) {
@@ -159,6 +165,11 @@ void register_kv() {
 
 void register_all() {
   register_kv();
+  // The issue-14 goal shape: prefill d=128, L=4096, causal, 8 query / 2 KV heads, each dtype.
+  for (ab_dtype t : {AB_F32, AB_BF16, AB_F16})
+    benchmark::RegisterBenchmark(("flash/" + std::string(dtype_name(t)) + "/d128/L4096/causal/H8/Hkv2").c_str(),
+                                 run_case, "flash", make_args(t, 1, 8, 2, 4096, 4096, 128, true))
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
   for (ab_dtype t : {AB_F32, AB_BF16}) {
     const std::string dn = dtype_name(t);
     benchmark::RegisterBenchmark(("flash/" + dn + "/d128/L4096/causal/H8").c_str(), run_case, "flash",
@@ -196,11 +207,16 @@ int main(int argc, char** argv) {
   int rest_argc = static_cast<int>(rest.size());
   g_arena = std::make_unique<tbb::task_arena>(threads);
   g_arena->execute([] { g_peaks = cpu::measure_peaks(); });
-  std::printf("threads: %d\npeak fp32: %.1f GFLOP/s\npeak read bandwidth: %.2f GB/s\n", threads,
-              g_peaks.flops_f32 * 1e-9, g_peaks.bytes_per_second * 1e-9);
+  std::printf("threads: %d\nkernel ISA level: %s (best %s)\npeak fp32: %.1f GFLOP/s\npeak bf16: %.1f GFLOP/s\n"
+              "peak fp16: %.1f GFLOP/s\npeak read bandwidth: %.2f GB/s over %.0f MiB (LLC %.0f MiB)\n",
+              threads, cpu::isa_name(cpu::active_isa()), cpu::isa_name(cpu::best_isa()), g_peaks.flops_f32 * 1e-9,
+              g_peaks.flops_bf16 * 1e-9, g_peaks.flops_f16 * 1e-9, g_peaks.bytes_per_second * 1e-9,
+              g_peaks.bandwidth_bytes / (1 << 20), cpu::last_level_cache_bytes() / double(1 << 20));
   std::printf("kv primitives ISA level: %s\n", cpu::kv::isa_name(cpu::kv::active_isa()));
   benchmark::AddCustomContext("kv_isa", cpu::kv::isa_name(cpu::kv::active_isa()));
+  benchmark::AddCustomContext("kernel_isa", cpu::isa_name(cpu::active_isa()));
   benchmark::AddCustomContext("peak_flops_f32", std::to_string(g_peaks.flops_f32));
+  benchmark::AddCustomContext("peak_flops_bf16", std::to_string(g_peaks.flops_bf16));
   benchmark::AddCustomContext("peak_bytes_per_second", std::to_string(g_peaks.bytes_per_second));
   benchmark::Initialize(&rest_argc, rest.data());
   register_all();

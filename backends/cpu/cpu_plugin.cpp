@@ -18,7 +18,6 @@
 #include "attnbench/plugin_abi.h"
 #include "cpu_kernels.h"
 #include "kv_context.h"
-#include "simd16.h"
 
 namespace {
 
@@ -119,6 +118,7 @@ ab_status cpu_create(int32_t device, const char* options, void** out) {
     auto ctx = std::make_unique<CpuContext>();
     ctx->threads = threads;
     ctx->arena = std::make_unique<tbb::task_arena>(threads);
+    attnbench::cpu::active_isa();  // the ISA level is chosen here, once per process
     *out = ctx.release();
     return AB_OK;
   });
@@ -135,9 +135,14 @@ ab_status cpu_device_info(void* ctx, ab_device_info* out) {
     if (!ctx || !out) return fail(ctx, AB_INVALID_ARGUMENT, "device_info: NULL argument");
     std::memset(out, 0, sizeof *out);
     copy_str(out->name, sizeof out->name, cpu_model_name());
+    // The ISA level the kernels run at goes into the driver string, which the harness
+    // stores with the run (runs.driver) and shows in reports: "isa=avx2 (best avx512bf16)"
+    // when ATTNBENCH_CPU_ISA caps it below the CPU's best.
+    namespace cpu = attnbench::cpu;
+    std::string isa = std::string("isa=") + cpu::isa_name(cpu::active_isa());
+    if (cpu::active_isa() != cpu::best_isa()) isa += std::string(" (best ") + cpu::isa_name(cpu::best_isa()) + ")";
     copy_str(out->driver, sizeof out->driver,
-             "oneTBB " + std::to_string(TBB_VERSION_MAJOR) + "." + std::to_string(TBB_VERSION_MINOR) +
-                 ", " + attnbench::cpu::simd_isa_name());
+             "oneTBB " + std::to_string(TBB_VERSION_MAJOR) + "." + std::to_string(TBB_VERSION_MINOR) + ", " + isa);
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     out->memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * page : 0;
     out->compute_units = as_ctx(ctx)->threads;
@@ -215,8 +220,9 @@ ab_status cpu_measure_peaks(void* ctx, ab_peaks* out) {
     attnbench::cpu::CpuPeaks p;
     as_ctx(ctx)->arena->execute([&] { p = attnbench::cpu::measure_peaks(); });
     out->flops_f32 = p.flops_f32;
-    out->flops_f16 = 0;  // no 16-bit matrix path: bf16/fp16 compute in fp32
+    out->flops_f16 = p.flops_f16;    // AVX512-FP16 FMA, 0 without it (fp16 cases use flops_f32)
     out->bytes_per_second = p.bytes_per_second;
+    out->flops_bf16 = p.flops_bf16;  // VDPBF16PS, 0 without AVX512-BF16 (bf16 cases use flops_f32)
     return AB_OK;
   });
 }
@@ -225,7 +231,7 @@ const ab_plugin kPlugin = {
     ATTNBENCH_PLUGIN_API_VERSION,
     sizeof(ab_plugin),
     "cpu",
-    "CPU backend (oneTBB, fp32 compute; AVX-512/AVX2/scalar kernels)",
+    "CPU backend (oneTBB; AVX512-BF16/AVX-512/AVX2/generic kernels chosen at run time)",
     "0.1.0",
     attnbench::cpu::variant_names(),
     cpu_device_count,

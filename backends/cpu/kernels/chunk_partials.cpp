@@ -7,7 +7,7 @@
 
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr int kKeys = kDecodeKeys;
@@ -188,4 +188,4 @@ void merge(const ab_attention_args& a, int b, int hk, const Partials& P) {
   }
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

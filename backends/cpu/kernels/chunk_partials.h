@@ -13,7 +13,7 @@
 #include "attnbench/plugin_abi.h"
 #include "decode_microkernel.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// log2(e): partials use exp2 (scores are pre-multiplied by it).
 inline constexpr float kLog2e = 1.4426950408889634f;
@@ -54,4 +54,4 @@ void attend_chunk(const ab_attention_args& a, const MaskHook& mask, int kb, int 
 /// that no slot saw a key for).
 void merge(const ab_attention_args& a, int b, int hk, const Partials& P);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -1,9 +1,11 @@
 // Public interface of the CPU kernel library (attnbench_cpu_kernels): the variants,
-// their capability checks and the peak measurements. The plugin (cpu_plugin.cpp) is
-// a thin ABI shim over these; tests and the bench call them directly.
+// their capability checks, the peak measurements and the ISA level they run at. The
+// plugin (cpu_plugin.cpp) is a thin ABI shim over these; tests and the bench call them.
 //
-// Every kernel runs its parallel loops with oneTBB in the caller's task arena, so
-// the caller controls the thread count (tbb::task_arena::execute).
+// The kernels themselves are compiled once per ISA level (isa_namespace.h); these entry
+// points, compiled for the baseline, run the level active_isa() picked for this CPU.
+// Every kernel runs its parallel loops with oneTBB in the caller's task arena, so the
+// caller controls the thread count (tbb::task_arena::execute).
 #pragma once
 
 #include <string>
@@ -11,6 +13,20 @@
 #include "attnbench/plugin_abi.h"
 
 namespace attnbench::cpu {
+
+/// Instruction-set levels the kernels are built for, lowest first.
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2, avx512bf16 = 3 };
+
+/// The best level this CPU and OS support and this build contains (cpuid, once).
+Isa best_isa();
+
+/// The level the kernels run at: best_isa() capped by the environment variable
+/// ATTNBENCH_CPU_ISA=generic|avx2|avx512|avx512bf16 (read once; an unknown value is
+/// ignored). The tests force the lower levels with it.
+Isa active_isa();
+
+/// "generic", "avx2", "avx512" or "avx512bf16".
+const char* isa_name(Isa isa);
 
 /// Variants this backend implements, NULL-terminated (the plugin's `variants`).
 const char* const* variant_names();
@@ -33,31 +49,45 @@ Check validate_buffers(const ab_attention_args& a);
 /// AB_UNSUPPORTED with the reason for a valid case outside the variant's capability.
 Check supports(const char* variant, const ab_attention_args& a);
 
-/// Runs `variant` on `a` (buffers are host pointers). Checks supports() first.
-/// Writes every valid row of O; rows past a varlen length are left untouched.
+/// Runs `variant` on `a` (buffers are host pointers) at the active ISA level. Checks
+/// supports() first. Writes every valid row of O; rows past a varlen length are left
+/// untouched.
 Check run_variant(const char* variant, const ab_attention_args& a);
 
-/// The variants themselves (no checks; `a` must have passed supports()).
-void reference_attention_cpu(const ab_attention_args& a);
-void naive_attention(const ab_attention_args& a);
-void flash_attention(const ab_attention_args& a);
-void decode_attention(const ab_attention_args& a);
-
-/// Measured peaks of the cores of the current task arena.
+/// Measured peaks of the cores of the current task arena, each with the fastest
+/// instruction the active level has for it.
 struct CpuPeaks {
   double flops_f32 = 0;         // FLOP/s, fp32 FMA, all threads
+  double flops_bf16 = 0;        // FLOP/s, VDPBF16PS (bf16 pairs into fp32); 0 without AVX512-BF16
+  double flops_f16 = 0;         // FLOP/s, AVX512-FP16 VFMADDPH; 0 without it (fp16 runs on fp32 FMA)
   double bytes_per_second = 0;  // sustained read bandwidth, all threads
+  double bandwidth_bytes = 0;   // size of the buffer the bandwidth was read over
 };
 
 /// fp32 FMA throughput of all threads of the current arena: independent FMA chains
 /// on every thread, best of `trials` runs of about `seconds_per_trial` each.
 double measure_peak_flops(int trials = 5, double seconds_per_trial = 0.04);
 
-/// Sustained read bandwidth: all threads sum disjoint slices of an array of
-/// `bytes` (well beyond the last-level cache); best of `passes` passes.
-double measure_peak_read_bandwidth(size_t bytes = size_t(512) << 20, int passes = 6);
+/// bf16 dot-product throughput (VDPBF16PS: 2 multiply-adds per fp32 lane), measured
+/// like measure_peak_flops; 0 when the active level has no AVX512-BF16.
+double measure_peak_flops_bf16(int trials = 5, double seconds_per_trial = 0.04);
 
-/// Both peaks (~0.5 s).
+/// fp16 FMA throughput (AVX512-FP16 VFMADDPH); 0 when the CPU or the compiler lacks it.
+double measure_peak_flops_f16(int trials = 5, double seconds_per_trial = 0.04);
+
+/// Total last-level cache of the machine from sysfs (the caches of the highest level,
+/// one per distinct set of CPUs sharing it); 0 when sysfs does not say.
+size_t last_level_cache_bytes();
+
+/// Buffer size for the bandwidth peak: 4x the last-level cache, at least 512 MiB, at most
+/// a quarter of physical memory (but never below 4x the LLC when that fits in half).
+size_t bandwidth_buffer_bytes();
+
+/// Sustained read bandwidth: all threads sum disjoint slices of an array of `bytes`
+/// (0: bandwidth_buffer_bytes()); best of `passes` passes.
+double measure_peak_read_bandwidth(size_t bytes = 0, int passes = 6);
+
+/// All peaks (~1 s).
 CpuPeaks measure_peaks();
 
 /// FLOP model of attention for a case: 4 * d * (visible (q, k) pairs) per head.

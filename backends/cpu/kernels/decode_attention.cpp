@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "attnbench/attention_hooks.h"
-#include "cpu_kernels.h"
+#include "isa_kernels.h"
 #include "decode_microkernel.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -249,4 +249,4 @@ void decode_attention(const ab_attention_args& a) {
   }
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -13,7 +13,7 @@
 
 #include "simd16.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Query rows per register block.
 inline constexpr int kDecodeRows = 4;
@@ -123,4 +123,4 @@ inline float decode_softmax_row(float* s, float* lsum, float& m, int k0, int nk,
   return alpha;
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

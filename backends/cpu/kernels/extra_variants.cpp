@@ -13,7 +13,7 @@
 #include "topk_hyper.h"              // hyper
 #include "tree_attention.h"           // tree
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 std::span<const ExtraVariant> extra_variants() {
   // One line per variant: {"name", supports_fn, run_fn}.
@@ -35,27 +35,4 @@ std::span<const ExtraVariant> extra_variants() {
   return table;
 }
 
-std::string variant_base(const char* variant) {
-  if (!variant) return {};
-  const char* colon = std::strchr(variant, ':');
-  return colon ? std::string(variant, colon) : std::string(variant);
-}
-
-VariantOptions variant_options(const char* variant) {
-  VariantOptions out;
-  const char* colon = variant ? std::strchr(variant, ':') : nullptr;
-  if (!colon) return out;
-  std::string rest = colon + 1;
-  size_t start = 0;
-  while (start < rest.size()) {
-    size_t end = rest.find(',', start);
-    if (end == std::string::npos) end = rest.size();
-    const std::string item = rest.substr(start, end - start);
-    const size_t eq = item.find('=');
-    if (!item.empty()) out[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
-    start = end + 1;
-  }
-  return out;
-}
-
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -1,7 +1,8 @@
 // Variants beyond tier 1 (sparse, approximate, structured) register here: a name,
 // a capability check on shape and options, and a kernel. The dispatcher
 // (variant_dispatch.cpp) validates the common arguments first, so each entry only
-// judges what is its own.
+// judges what is its own. The table is compiled per ISA level (isa_namespace.h);
+// the types and the option parsing are level-independent.
 #pragma once
 
 #include <map>
@@ -10,6 +11,7 @@
 
 #include "attnbench/plugin_abi.h"
 #include "cpu_kernels.h"
+#include "isa_namespace.h"
 
 namespace attnbench::cpu {
 
@@ -23,9 +25,6 @@ struct ExtraVariant {
   void (*run)(const ab_attention_args& a, const VariantOptions& options);
 };
 
-/// All registered extra variants (extra_variants.cpp holds the table, one line each).
-std::span<const ExtraVariant> extra_variants();
-
 /// Base name of a variant string: "block_topk" of "block_topk:block=64,k=8".
 std::string variant_base(const char* variant);
 
@@ -33,3 +32,10 @@ std::string variant_base(const char* variant);
 VariantOptions variant_options(const char* variant);
 
 }  // namespace attnbench::cpu
+
+AB_CPU_NS_BEGIN
+
+/// All registered extra variants of this level (extra_variants.cpp holds the table).
+std::span<const ExtraVariant> extra_variants();
+
+AB_CPU_NS_END

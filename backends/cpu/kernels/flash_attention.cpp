@@ -13,13 +13,15 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "attnbench/attention_hooks.h"
-#include "cpu_kernels.h"
+#include "isa_kernels.h"
+#include "flash_bf16_microkernel.h"
 #include "flash_microkernel.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -29,9 +31,10 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kTileK = 192;
 
 struct FlashScratch {
-  ScratchF32 qt, st, ot, kt, vt, row;
+  ScratchF32 qt, st, ot, kt, vt, row, pt;
 };
 thread_local FlashScratch tls_flash;
+thread_local ScratchF32 tls_vpairs;  // bf16 path: V in key pairs, of the calling thread
 
 /// Key ranges of the rows of one query group, and the tile walk they imply.
 struct GroupRanges {
@@ -189,15 +192,109 @@ void flash_all(const ab_attention_args& a) {
   });
 }
 
+#if defined(__AVX512BF16__)
+/// One work item of the bf16 path on VDPBF16PS: rows [q0, q0 + 32) of (b, h). K is read
+/// in place, V from `vpairs` (this KV head's keys packed in pairs), logits are scaled
+/// after the dot products (Q stays exact bf16), P is rounded to bf16 for the P V product.
+void flash_group_bf16(const ab_attention_args& a, int b, int h, int q0, const uint32_t* vpairs) {
+  const int d = a.head_dim, d2 = d / 2;
+  const int lq = len_q_of(a, b), lk = len_k_of(a, b);
+  const int nq = std::min(kQRows, lq - q0);
+  if (nq <= 0) return;
+  const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const GroupRanges g = group_ranges(mask, q0, nq, lq, lk);
+  FlashScratch& s = tls_flash;
+
+  // Q^T in dim pairs [d/2][32] (32-bit words of the bf16 rows); padding lanes are zero.
+  uint32_t* qt2 = reinterpret_cast<uint32_t*>(s.qt.get(static_cast<size_t>(d2) * kQRows));
+  std::fill(qt2, qt2 + static_cast<size_t>(d2) * kQRows, 0u);
+  const uint16_t* q = host_ptr<const uint16_t>(a.q);
+  for (int i = 0; i < nq; ++i) {
+    const uint16_t* row = q + row_offset(b, h, q0 + i, a.heads_q, a.len_q, d);
+    for (int t = 0; t < d2; ++t) std::memcpy(qt2 + t * kQRows + i, row + 2 * t, sizeof(uint32_t));
+  }
+  float* ot = s.ot.get(static_cast<size_t>(d) * kQRows);
+  std::fill(ot, ot + static_cast<size_t>(d) * kQRows, 0.0f);
+  float* st = s.st.get(static_cast<size_t>(kTileK) * kQRows);
+  uint32_t* pt2 = reinterpret_cast<uint32_t*>(s.pt.get(static_cast<size_t>(kTileK / 2) * kQRows));
+  alignas(64) float m[kQRows], l[kQRows];
+  std::fill(m, m + kQRows, -INFINITY);
+  std::fill(l, l + kQRows, 0.0f);
+
+  const float qscale = a.scale * kLog2e;
+  const float softcap2 = a.softcap > 0.0f ? a.softcap * kLog2e : 0.0f;
+  const uint16_t* kbase = host_ptr<const uint16_t>(a.k) + row_offset(b, hk, 0, a.heads_kv, a.len_k, d);
+  // Tiles start at even keys, so that they line up with V's key pairs; a key before
+  // walk_lo is masked like any key outside a row's range.
+  for (int k0 = g.walk_lo & ~1; k0 < g.walk_hi; k0 += kTileK) {
+    const int nk = std::min(kTileK, g.walk_hi - k0);
+    score_tile_bf16(qt2, d2, kbase + static_cast<size_t>(k0) * d, d, nk, st, qscale);
+    const bool need_mask = !(k0 >= g.all_lo && k0 + nk <= g.all_hi);
+    V16 alpha[2];
+    softmax_tile(st, nk, k0, need_mask, softcap2, g, m, l, alpha);
+    pack_p_bf16(st, nk, pt2);
+    value_tile_bf16(pt2, (nk + 1) / 2, vpairs + static_cast<size_t>(k0 / 2) * d, d, ot, alpha[0], alpha[1]);
+  }
+
+  float* row = s.row.get(d);
+  for (int i = 0; i < nq; ++i) {
+    const size_t o_off = row_offset(b, h, q0 + i, a.heads_q, a.len_q, d);
+    if (l[i] == 0.0f) {
+      store_zero_row(a.dtype, a.o, o_off, d);
+      continue;
+    }
+    const float inv = 1.0f / l[i];
+    for (int t = 0; t < d; ++t) row[t] = ot[t * kQRows + i] * inv;
+    store_row(a.dtype, a.o, o_off, row, d);
+  }
+}
+
+/// The bf16 path over all work items: V of every (batch, KV head) packed in key pairs
+/// first (O(len_k * d), shared by all query heads of the group), then the groups.
+void flash_all_bf16(const ab_attention_args& a) {
+  const int d = a.head_dim, pairs = (a.len_k + 1) / 2;
+  const size_t per_head = static_cast<size_t>(pairs) * d;
+  const int bhk = a.batch * a.heads_kv;
+  uint32_t* vp = reinterpret_cast<uint32_t*>(tls_vpairs.get(std::max<size_t>(1, per_head * bhk)));
+  const uint16_t* v = host_ptr<const uint16_t>(a.v);
+  constexpr int kPackPairs = 256;  // key pairs per packing task
+  const int chunks = (pairs + kPackPairs - 1) / kPackPairs;
+  tbb::parallel_for(0, bhk * chunks, [&](int idx) {
+    const int bh = idx / chunks, c = idx % chunks;
+    const int t0 = c * kPackPairs, t1 = std::min(pairs, t0 + kPackPairs);
+    const int rows = std::min(a.len_k, 2 * t1) - 2 * t0;
+    pack_v_pairs(v + (static_cast<size_t>(bh) * a.len_k + 2 * t0) * d, rows, d,
+                 vp + static_cast<size_t>(bh) * per_head + static_cast<size_t>(t0) * d);
+  });
+  const int groups = (a.len_q + kQRows - 1) / kQRows;
+  const int bh = a.batch * a.heads_q;
+  tbb::parallel_for(tbb::blocked_range<int>(0, groups * bh, 1), [&](const tbb::blocked_range<int>& r) {
+    for (int idx = r.begin(); idx != r.end(); ++idx) {
+      const int grp = groups - 1 - idx / bh;
+      const int b = (idx % bh) / a.heads_q, h = idx % a.heads_q;
+      const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
+      flash_group_bf16(a, b, h, grp * kQRows, vp + (static_cast<size_t>(b) * a.heads_kv + hk) * per_head);
+    }
+  });
+}
+#endif
+
 }  // namespace
 
 void flash_attention(const ab_attention_args& a) {
   if (a.batch <= 0 || a.len_q <= 0) return;
   switch (a.dtype) {
     case AB_F32: flash_all<AB_F32>(a); break;
-    case AB_BF16: flash_all<AB_BF16>(a); break;
+    case AB_BF16:
+#if defined(__AVX512BF16__)
+      // VDPBF16PS pairs the reduction dims: an odd head_dim takes the fp32 path.
+      if (a.head_dim % 2 == 0 && a.len_k > 0) { flash_all_bf16(a); break; }
+#endif
+      flash_all<AB_BF16>(a);
+      break;
     case AB_F16: flash_all<AB_F16>(a); break;
   }
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

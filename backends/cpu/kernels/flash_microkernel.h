@@ -11,7 +11,7 @@
 
 #include "simd16.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Query rows processed together: the lanes of two V16.
 inline constexpr int kQRows = 32;
@@ -103,4 +103,4 @@ inline void value_tile(const float* pt, int nk, const float* v, ptrdiff_t ldv, i
     });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -9,7 +9,7 @@
 #include "linear_attention.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 LinearState::LinearState(const LinearOptions& opt, int d)
     : opt_(opt), d_(d), D_(linear_attn::feature_dim(opt.feature, opt.fdim, opt.features)) {
@@ -156,4 +156,4 @@ void linear_run(const ab_attention_args& a, const VariantOptions& o) {
   tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) { linear_head(a, opt, bh / a.heads_q, bh % a.heads_q); });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

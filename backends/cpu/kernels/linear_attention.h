@@ -24,7 +24,7 @@
 #include "extra_variants.h"
 #include "linear_feature_maps.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Parsed options of `linear` / `based`.
 struct LinearOptions {
@@ -79,4 +79,4 @@ class LinearState {
   std::vector<float> S_, z_;
 };
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

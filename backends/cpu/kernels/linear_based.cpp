@@ -9,7 +9,7 @@
 #include "linear_attention.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 /// One (batch, query head) of `based`.
@@ -99,4 +99,4 @@ void based_run(const ab_attention_args& a, const VariantOptions& o) {
   tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) { based_head(a, opt, bh / a.heads_q, bh % a.heads_q); });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

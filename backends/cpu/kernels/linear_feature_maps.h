@@ -9,12 +9,16 @@
 //             w ~ N(0, I_n) from a fixed seed (FAVOR+, Choromanski et al. 2021), dim m
 #pragma once
 
+#include "isa_namespace.h"
+
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+// One copy per ISA level (isa_namespace.h), as for the kernels that use it.
 namespace attnbench::linear_attn {
+inline namespace AB_CPU_ISA {
 
 /// Which feature map.
 enum class FeatureKind { elu1, relu, taylor, performer };
@@ -91,4 +95,5 @@ void apply_feature_map(FeatureKind k, const T* x, int n, const float* w, int m, 
   }
 }
 
+}  // namespace AB_CPU_ISA
 }  // namespace attnbench::linear_attn

@@ -5,7 +5,7 @@
 
 #include "linear_attention.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr double kMaxStateBytes = 64.0 * (1 << 20);  // S per head, fp32
@@ -90,4 +90,4 @@ Check based_supports(const ab_attention_args& a, const VariantOptions& o) {
   return common_checks(a, opt, "based");
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

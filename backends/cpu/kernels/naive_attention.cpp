@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "attnbench/attention_hooks.h"
-#include "cpu_kernels.h"
+#include "isa_kernels.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 float dot(const float* x, const float* y, int n) {
@@ -79,4 +79,4 @@ void naive_attention(const ab_attention_args& a) {
   tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) { naive_head(a, bh / a.heads_q, bh % a.heads_q); });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -1,26 +1,11 @@
-// Machine peaks of the current task arena's threads, measured (not from datasheets):
-// fp32 FMA throughput and sustained memory read bandwidth. Each is the best of
-// several trials, because the machine may be shared and the first trial also pays
-// for waking the worker threads and faulting pages in.
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
-
-#include <algorithm>
-#include <chrono>
-#include <cstdlib>
-#include <new>
-
-#include "cpu_kernels.h"
+// The loops behind the machine peaks, compiled per ISA level: independent fp32 FMA
+// chains, VDPBF16PS chains (avx512bf16 level only) and a read stream. The timing, the
+// threads and the buffer sizing are level-independent (peaks.cpp).
+#include "isa_kernels.h"
 #include "simd16.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 volatile float g_sink;  // keeps the measured loops from being optimised away
 
@@ -33,10 +18,12 @@ constexpr int kLanes = 8;
 #else
 constexpr int kLanes = 1;
 #endif
-constexpr double kFlopsPerIter = 2.0 * kChains * kLanes;
 
-/// Runs `iters` iterations of kChains independent vector FMAs on this thread.
-void fma_loop(long iters) {
+}  // namespace
+
+double fma_f32_flops_per_iter() { return 2.0 * kChains * kLanes; }
+
+void fma_f32_loop(long iters) {
 #if defined(AB_CPU_AVX512)
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
@@ -72,7 +59,30 @@ void fma_loop(long iters) {
 #endif
 }
 
-/// Sum of n floats with several vector accumulators (a pure read stream).
+#if defined(__AVX512BF16__)
+bool has_dot_bf16() { return true; }
+// One VDPBF16PS: 16 fp32 lanes, each += two bf16 products: 64 FLOP.
+double dot_bf16_flops_per_iter() { return 4.0 * kChains * 16; }
+void dot_bf16_loop(long iters) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * i);
+  // Small operands: the accumulators grow by 2e-6 per step and never overflow.
+  const __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+  const __m512bh y = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(1e-3f));
+  for (long n = 0; n < iters; ++n) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, acc[i]);
+  g_sink = _mm512_reduce_add_ps(s);
+}
+#else
+bool has_dot_bf16() { return false; }
+double dot_bf16_flops_per_iter() { return 0.0; }
+void dot_bf16_loop(long) {}
+#endif
+
 float sum_stream(const float* p, size_t n) {
   V16 a0 = v_zero(), a1 = v_zero(), a2 = v_zero(), a3 = v_zero();
   size_t i = 0;
@@ -87,62 +97,4 @@ float sum_stream(const float* p, size_t n) {
   return s;
 }
 
-}  // namespace
-
-double measure_peak_flops(int trials, double seconds_per_trial) {
-  const int threads = tbb::this_task_arena::max_concurrency();
-  // Calibrate the iteration count on one thread.
-  long iters = 1 << 16;
-  for (;;) {
-    const auto t0 = Clock::now();
-    fma_loop(iters);
-    const double dt = seconds_since(t0);
-    if (dt > 0.005) { iters = static_cast<long>(iters * seconds_per_trial / dt) + 1; break; }
-    iters *= 4;
-  }
-  double best = 0;
-  for (int t = 0; t < trials; ++t) {
-    const auto t0 = Clock::now();
-    tbb::parallel_for(0, threads, [&](int) { fma_loop(iters); }, tbb::simple_partitioner());
-    const double dt = seconds_since(t0);
-    best = std::max(best, kFlopsPerIter * iters * threads / dt);
-  }
-  return best;
-}
-
-double measure_peak_read_bandwidth(size_t bytes, int passes) {
-  const int threads = tbb::this_task_arena::max_concurrency();
-  const size_t n = bytes / sizeof(float) / 64 * 64;
-  float* data = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
-  if (!data) throw std::bad_alloc();
-  auto slice = [&](int t) { return std::pair<size_t, size_t>(n * t / threads / 64 * 64, n * (t + 1) / threads / 64 * 64); };
-  // First touch by the thread that later reads the slice (page placement). Every page
-  // gets distinct contents: pages of identical bytes can be merged by the hypervisor
-  // (KSM) into one physical page that then stays in cache, and the "bandwidth" seen
-  // was twice the real one on such a VM.
-  tbb::parallel_for(0, threads, [&](int t) {
-    const auto [b, e] = slice(t);
-    for (size_t i = b; i < e; ++i) data[i] = static_cast<float>(i);
-  }, tbb::simple_partitioner());
-  double best = 0;
-  for (int p = 0; p < passes; ++p) {
-    const auto t0 = Clock::now();
-    tbb::parallel_for(0, threads, [&](int t) {
-      const auto [b, e] = slice(t);
-      g_sink = sum_stream(data + b, e - b);
-    }, tbb::simple_partitioner());
-    const double dt = seconds_since(t0);
-    best = std::max(best, n * sizeof(float) / dt);
-  }
-  std::free(data);
-  return best;
-}
-
-CpuPeaks measure_peaks() {
-  CpuPeaks p;
-  p.flops_f32 = measure_peak_flops();
-  p.bytes_per_second = measure_peak_read_bandwidth();
-  return p;
-}
-
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

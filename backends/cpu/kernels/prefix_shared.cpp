@@ -10,7 +10,7 @@
 #include "chunk_partials.h"
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr int kMaxQueries = 16;
@@ -94,4 +94,4 @@ void prefix_shared_run(const ab_attention_args& a, const VariantOptions& options
   run_all(a, o);
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -12,7 +12,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of prefix_shared: options valid (prefix given and <= len_k),
 /// len_q <= 16, no per-sequence lengths, no window that hides any key.
@@ -21,4 +21,4 @@ Check prefix_shared_supports(const ab_attention_args& a, const VariantOptions& o
 /// Runs prefix_shared (options already accepted by prefix_shared_supports).
 void prefix_shared_run(const ab_attention_args& a, const VariantOptions& options);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -4,11 +4,11 @@
 
 #include <vector>
 
-#include "cpu_kernels.h"
+#include "isa_kernels.h"
 #include "reference_attention.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 /// K or V as contiguous fp32 [batch, heads_kv, len_k, d], gathering pages if paged.
@@ -58,4 +58,4 @@ void reference_attention_cpu(const ab_attention_args& a) {
   });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -24,19 +24,12 @@
 #endif
 
 #include "attnbench/dtype.h"
+#include "isa_namespace.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
-/// Name of the instruction set the kernels were compiled for (reported by the plugin).
-inline const char* simd_isa_name() {
-#if defined(AB_CPU_AVX512)
-  return "avx512";
-#elif defined(AB_CPU_AVX2)
-  return "avx2";
-#else
-  return "scalar";
-#endif
-}
+/// Name of the ISA level this copy of the kernels is compiled for (isa_namespace.h).
+inline const char* simd_isa_name() { return AB_CPU_ISA_NAME; }
 
 /// Register-block width of the broadcast microkernels: how many accumulator pairs
 /// fit in the register file next to the two operand vectors (32 zmm vs 16 ymm pairs).
@@ -267,4 +260,4 @@ inline V16 v_load_as_f32(const void* p) {
   else return v_load_f16(static_cast<const uint16_t*>(p));
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -15,7 +15,7 @@
 #include "sparse_static_patterns.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr int kRows = kQRows;  // query rows per block (the 32 lanes of the microkernels)
@@ -188,4 +188,4 @@ void power_run(const ab_attention_args& a, const VariantOptions& o) { static_pat
 Check strided_heads_supports(const ab_attention_args& a, const VariantOptions& o) { return static_pattern_supports("strided_heads", a, o); }
 void strided_heads_run(const ab_attention_args& a, const VariantOptions& o) { static_pattern_run("strided_heads", a, o); }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <span>
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 /// An arithmetic run of keys lo, lo+step, ..., <= hi (inclusive).
@@ -169,4 +169,4 @@ double predicted_speedup(const StaticPattern& p, const MaskHook& mask, int heads
   return d > 0 ? 1.0 / d : 0.0;
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -23,7 +23,7 @@
 #include "cpu_kernels.h"
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// A parsed static pattern with its options (defaults as documented above).
 struct StaticPattern {
@@ -75,4 +75,4 @@ void power_run(const ab_attention_args& a, const VariantOptions& o);
 Check strided_heads_supports(const ab_attention_args& a, const VariantOptions& o);
 void strided_heads_run(const ab_attention_args& a, const VariantOptions& o);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -12,7 +12,7 @@
 #include "attnbench/plugin_abi.h"
 #include "simd16.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Host pointer behind a CPU-backend buffer handle.
 template <class T = void>
@@ -91,4 +91,4 @@ class ScratchF32 {
   size_t cap_ = 0;
 };
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

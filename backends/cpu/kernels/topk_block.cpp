@@ -6,7 +6,7 @@
 
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 struct BlockTopkOptions {
@@ -83,4 +83,4 @@ void block_topk_run(const ab_attention_args& a, const VariantOptions& options) {
   topk::attend_routed_blocks(a, kv, B, per_block, o.per_query ? per_query : topk::RowRouter{});
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -12,7 +12,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of block_topk: validates its options (ranges, unknown keys).
 Check block_topk_supports(const ab_attention_args& a, const VariantOptions& options);
@@ -25,4 +25,4 @@ void block_topk_run(const ab_attention_args& a, const VariantOptions& options);
 std::vector<int> block_topk_route(const float* q, const float* means, int d, const std::vector<int>& candidates,
                                   int k, int local);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -7,7 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 
-namespace attnbench::cpu::topk {
+AB_CPU_NS_BEGIN
+namespace topk {
 namespace {
 
 Check refuse(const char* variant, const std::string& why) {
@@ -193,4 +194,5 @@ void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block
   });
 }
 
-}  // namespace attnbench::cpu::topk
+}  // namespace topk
+AB_CPU_NS_END

@@ -12,7 +12,8 @@
 #include "extra_variants.h"
 #include "tensor_access.h"
 
-namespace attnbench::cpu::topk {
+AB_CPU_NS_BEGIN
+namespace topk {
 
 /// One integer option: name, default and inclusive range.
 struct IntOption {
@@ -105,4 +106,5 @@ using RowRouter = std::function<std::vector<int>(const QueryBlock&, int row, Key
 void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block, const BlockRouter& route_block,
                           const RowRouter& route_row = {});
 
-}  // namespace attnbench::cpu::topk
+}  // namespace topk
+AB_CPU_NS_END

@@ -9,7 +9,7 @@
 
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr int kMaxQueries = 16;
@@ -236,4 +236,4 @@ void topk_decode_run(const ab_attention_args& a, const VariantOptions& options) 
   });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -33,7 +33,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of topk_decode: options valid (score=loki with recycle > 0 is
 /// refused) and len_q <= 16.
@@ -42,4 +42,4 @@ Check topk_decode_supports(const ab_attention_args& a, const VariantOptions& opt
 /// Runs topk_decode (options already accepted by topk_decode_supports).
 void topk_decode_run(const ab_attention_args& a, const VariantOptions& options);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -10,7 +10,7 @@
 
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 struct FlexOptions {
@@ -120,4 +120,4 @@ void flexprefill_run(const ab_attention_args& a, const VariantOptions& options) 
   });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -17,7 +17,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of flexprefill: validates its options (ranges, unknown keys).
 Check flexprefill_supports(const ab_attention_args& a, const VariantOptions& options);
@@ -30,4 +30,4 @@ void flexprefill_run(const ab_attention_args& a, const VariantOptions& options);
 /// the total (every block when gamma >= 1). Sorted block indices.
 std::vector<int> flexprefill_select(const std::vector<float>& mass, float gamma, int local);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

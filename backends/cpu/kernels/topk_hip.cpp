@@ -7,7 +7,7 @@
 
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 struct HipOptions {
@@ -91,4 +91,4 @@ void hip_run(const ab_attention_args& a, const VariantOptions& options) {
   });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -19,7 +19,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of hip: validates its options (ranges, unknown keys).
 Check hip_supports(const ab_attention_args& a, const VariantOptions& options);
@@ -33,4 +33,4 @@ void hip_run(const ab_attention_args& a, const VariantOptions& options);
 std::vector<int> hip_route(const std::vector<int>& candidates, int block, int span_lo, int span_hi, int k,
                            const std::function<float(int)>& score, int local);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

@@ -8,7 +8,7 @@
 
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr unsigned kSeed = 0x48595052;  // "HYPR"
@@ -144,4 +144,4 @@ void hyper_run(const ab_attention_args& a, const VariantOptions& options) {
   });
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

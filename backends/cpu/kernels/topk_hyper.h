@@ -21,7 +21,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of hyper: options valid (every mask is accepted).
 Check hyper_supports(const ab_attention_args& a, const VariantOptions& options);
@@ -29,4 +29,4 @@ Check hyper_supports(const ab_attention_args& a, const VariantOptions& options);
 /// Runs hyper (options already accepted by hyper_supports).
 void hyper_run(const ab_attention_args& a, const VariantOptions& options);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

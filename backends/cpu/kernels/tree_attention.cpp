@@ -12,7 +12,7 @@
 #include "tensor_access.h"
 #include "topk_common.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 namespace {
 
 constexpr int kMaxBranch = 64;
@@ -134,4 +134,4 @@ void tree_run(const ab_attention_args& a, const VariantOptions& options) {
   run_all(a, o);
 }
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

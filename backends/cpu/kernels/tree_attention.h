@@ -14,7 +14,7 @@
 
 #include "extra_variants.h"
 
-namespace attnbench::cpu {
+AB_CPU_NS_BEGIN
 
 /// Capability check of tree: options valid, len_q <= 256 and <= len_k, no per-sequence
 /// lengths, no sliding window.
@@ -23,4 +23,4 @@ Check tree_supports(const ab_attention_args& a, const VariantOptions& options);
 /// Runs tree (options already accepted by tree_supports).
 void tree_run(const ab_attention_args& a, const VariantOptions& options);
 
-}  // namespace attnbench::cpu
+AB_CPU_NS_END

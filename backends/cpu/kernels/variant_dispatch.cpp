@@ -1,6 +1,7 @@
 // Variant registry of the CPU backend: names, argument validation, declared
-// capabilities (with the reason a case is refused), dispatch, and the FLOP / byte
-// models used to turn a timing into fractions of the peaks.
+// capabilities (with the reason a case is refused), dispatch to the active ISA level's
+// kernels, and the FLOP / byte models used to turn a timing into fractions of the peaks.
+// Level-independent: compiled once, for the baseline.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,7 +13,8 @@
 #include "attnbench/dtype.h"
 #include "cpu_kernels.h"
 #include "extra_variants.h"
-#include "tensor_access.h"
+#include "isa_table.h"
+#include "tensor_access.h"  // compiled here at the baseline: the generic level's copy
 
 namespace attnbench::cpu {
 namespace {
@@ -30,7 +32,7 @@ bool is_variant(const char* v, const char* name) { return v && std::strcmp(v, na
 /// The registered extra variant named by the base of `variant`, or nullptr.
 const ExtraVariant* find_extra(const char* variant) {
   const std::string base = variant_base(variant);
-  for (const ExtraVariant& e : extra_variants())
+  for (const ExtraVariant& e : active_kernels().extra_variants())
     if (base == e.name) return &e;
   return nullptr;
 }
@@ -79,7 +81,7 @@ Check validate_block_table(const ab_attention_args& a) {
 const char* const* variant_names() {
   static const std::vector<const char*> names = [] {
     std::vector<const char*> all(std::begin(kVariants), std::end(kVariants) - 1);
-    for (const ExtraVariant& e : extra_variants()) all.push_back(e.name);
+    for (const ExtraVariant& e : active_kernels().extra_variants()) all.push_back(e.name);
     all.push_back(nullptr);
     return all;
   }();
@@ -144,17 +146,41 @@ Check run_variant(const char* variant, const ab_attention_args& a) {
   if (Check c = supports(variant, a); !c.ok()) return c;
   if (Check c = validate_buffers(a); !c.ok()) return c;
   try {
+    const IsaKernels& k = active_kernels();
     if (const ExtraVariant* extra = find_extra(variant)) extra->run(a, variant_options(variant));
-    else if (is_variant(variant, "reference")) reference_attention_cpu(a);
-    else if (is_variant(variant, "naive")) naive_attention(a);
-    else if (is_variant(variant, "flash")) flash_attention(a);
-    else decode_attention(a);
+    else if (is_variant(variant, "reference")) k.reference(a);
+    else if (is_variant(variant, "naive")) k.naive(a);
+    else if (is_variant(variant, "flash")) k.flash(a);
+    else k.decode(a);
   } catch (const std::bad_alloc&) {
     return {AB_OUT_OF_MEMORY, std::string(variant) + ": out of host memory"};
   } catch (const std::exception& e) {
     return {AB_INTERNAL_ERROR, std::string(variant) + ": " + e.what()};
   }
   return {};
+}
+
+std::string variant_base(const char* variant) {
+  if (!variant) return {};
+  const char* colon = std::strchr(variant, ':');
+  return colon ? std::string(variant, colon) : std::string(variant);
+}
+
+VariantOptions variant_options(const char* variant) {
+  VariantOptions out;
+  const char* colon = variant ? std::strchr(variant, ':') : nullptr;
+  if (!colon) return out;
+  std::string rest = colon + 1;
+  size_t start = 0;
+  while (start < rest.size()) {
+    size_t end = rest.find(',', start);
+    if (end == std::string::npos) end = rest.size();
+    const std::string item = rest.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (!item.empty()) out[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
+    start = end + 1;
+  }
+  return out;
 }
 
 double attention_flops(const ab_attention_args& a) {

@@ -84,6 +84,9 @@ typedef struct ab_peaks {
   double flops_f32;       /* FLOP/s, fp32 FMA throughput of all compute units */
   double flops_f16;       /* FLOP/s, 16-bit matrix throughput (tensor cores), 0 if none */
   double bytes_per_second;/* sustained read bandwidth of device memory */
+  /* Added after ABI v2's first cut; a plugin that leaves it 0 has bf16 cases judged
+   * against flops_f16 (then flops_f32), as before. The harness zeroes the struct. */
+  double flops_bf16;      /* FLOP/s, bf16 throughput (CPU: VDPBF16PS), 0 if none */
 } ab_peaks;
 
 /** One attention call. Host-side pointers stay valid only during the call. */

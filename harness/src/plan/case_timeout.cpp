@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "dtype_peak.h"
 #include "variant_registry.h"
 
 namespace attnbench {
@@ -18,7 +19,7 @@ constexpr double kProbeAndCalibration = 3.0 + 1.0;
 
 /// Seconds one call may take at the slowed-down rates.
 double slow_call_seconds(double flops, double bytes, const ab_peaks& peaks, ab_dtype dtype) {
-  double fpeak = dtype != AB_F32 && peaks.flops_f16 > 0 ? peaks.flops_f16 : peaks.flops_f32;
+  double fpeak = dtype_peak_flops(peaks, dtype);
   if (!(fpeak > 0)) fpeak = kFallbackFlops;
   const double bpeak = peaks.bytes_per_second > 0 ? peaks.bytes_per_second : kFallbackBytes;
   return kSlowdownAllowed * (flops / fpeak + bytes / bpeak);

@@ -194,6 +194,7 @@ AbResult run_ab(const AbOptions& o) {
       s->supervisor->measure_peaks([&](const SupervisedBackend& be) {
         db.add_peak(s->run_id, be.name, be.device_name, "flops_f32", be.peaks.flops_f32, "FLOP/s");
         if (be.peaks.flops_f16 > 0) db.add_peak(s->run_id, be.name, be.device_name, "flops_f16", be.peaks.flops_f16, "FLOP/s");
+        if (be.peaks.flops_bf16 > 0) db.add_peak(s->run_id, be.name, be.device_name, "flops_bf16", be.peaks.flops_bf16, "FLOP/s");
         db.add_peak(s->run_id, be.name, be.device_name, "bytes_per_second", be.peaks.bytes_per_second, "B/s");
       });
   }

@@ -6,6 +6,7 @@
 
 #include "attnbench/dtype.h"
 #include "case_memory.h"
+#include "dtype_peak.h"
 #include "gbench_timer.h"
 #include "host_memory.h"
 #include "mass_probe.h"
@@ -29,7 +30,7 @@ const HostInputs& InputCache::get(const Shape& shape, uint64_t seed) {
 namespace {
 
 double flops_peak(const ab_peaks& p, ab_dtype t) {
-  return t != AB_F32 && p.flops_f16 > 0 ? p.flops_f16 : p.flops_f32;
+  return dtype_peak_flops(p, t);
 }
 
 /// Runs once on a poisoned output and compares with the oracle; false if the case failed.

@@ -339,8 +339,10 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
     supervisor.measure_peaks([&](const SupervisedBackend& b) {
       db->add_peak(summary.run_id, b.name, b.device_name, "flops_f32", b.peaks.flops_f32, "FLOP/s");
       if (b.peaks.flops_f16 > 0) db->add_peak(summary.run_id, b.name, b.device_name, "flops_f16", b.peaks.flops_f16, "FLOP/s");
+      if (b.peaks.flops_bf16 > 0) db->add_peak(summary.run_id, b.name, b.device_name, "flops_bf16", b.peaks.flops_bf16, "FLOP/s");
       db->add_peak(summary.run_id, b.name, b.device_name, "bytes_per_second", b.peaks.bytes_per_second, "B/s");
-      say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} GB/s", b.name, b.peaks.flops_f32 / 1e9,
+      say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} bf16, {:.1f} fp16, {:.1f} GB/s", b.name,
+                            b.peaks.flops_f32 / 1e9, b.peaks.flops_bf16 / 1e9, b.peaks.flops_f16 / 1e9,
                             b.peaks.bytes_per_second / 1e9));
     });
 

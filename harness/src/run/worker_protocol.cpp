@@ -73,6 +73,7 @@ OpenReply open_reply_from_json(const json& j) {
 json to_json(const ab_peaks& p) {
   return {{"flops_f32", number(p.flops_f32)},
           {"flops_f16", number(p.flops_f16)},
+          {"flops_bf16", number(p.flops_bf16)},
           {"bytes_per_second", number(p.bytes_per_second)}};
 }
 
@@ -80,6 +81,7 @@ ab_peaks peaks_from_json(const json& j) {
   ab_peaks p{};
   p.flops_f32 = number_from(j.at("flops_f32"));
   p.flops_f16 = number_from(j.at("flops_f16"));
+  if (j.contains("flops_bf16")) p.flops_bf16 = number_from(j.at("flops_bf16"));
   p.bytes_per_second = number_from(j.at("bytes_per_second"));
   return p;
 }

@@ -60,7 +60,7 @@ CREATE TABLE machine_peaks (
   run_id  INTEGER NOT NULL REFERENCES runs(id),
   backend TEXT NOT NULL,
   device  TEXT NOT NULL,
-  name    TEXT NOT NULL,                    -- flops_f32 | flops_f16 | bytes_per_second
+  name    TEXT NOT NULL,                    -- flops_f32 | flops_f16 | flops_bf16 | bytes_per_second
   value   REAL NOT NULL,
   unit    TEXT NOT NULL,
   PRIMARY KEY (run_id, backend, device, name)
