@@ -321,12 +321,16 @@ TEST_CASE("onednn peaks: GEMM rate per dtype and read bandwidth", "[onednn][peak
   // Loose sanity bounds: a real measurement on any CPU, not a constant.
   CHECK(peaks.flops_f32 > 1e9);
   CHECK(peaks.flops_f32 < 1e14);
-  // bf16 in the 16-bit slot, where oneDNN has a bf16 matmul (AVX-512 and up); else 0.
-  ab_attention_args bf16{};
-  bf16.batch = 1; bf16.heads_q = bf16.heads_kv = 1; bf16.len_q = bf16.len_k = 16; bf16.head_dim = 16;
-  bf16.dtype = AB_BF16; bf16.window_left = bf16.window_right = -1; bf16.scale = 0.25f;
-  if (c.p->supports(c.ctx, "flash", &bf16) == AB_OK) CHECK(peaks.flops_f16 > 1e9);
-  else CHECK(peaks.flops_f16 == 0);
+  // Each 16-bit type in its own slot where oneDNN has its matmul here (bf16 from AVX-512
+  // on, fp16 with AVX512-FP16 or AMX-FP16), else 0.
+  for (auto [t, rate] : {std::pair{AB_BF16, peaks.flops_bf16}, std::pair{AB_F16, peaks.flops_f16}}) {
+    ab_attention_args a{};
+    a.batch = 1; a.heads_q = a.heads_kv = 1; a.len_q = a.len_k = 16; a.head_dim = 16;
+    a.dtype = t; a.window_left = a.window_right = -1; a.scale = 0.25f;
+    INFO(dtype_name(t));
+    if (c.p->supports(c.ctx, "flash", &a) == AB_OK) CHECK(rate > 1e9);
+    else CHECK(rate == 0);
+  }
   CHECK(peaks.bytes_per_second > 1e8);
   CHECK(peaks.bytes_per_second < 1e13);
 }

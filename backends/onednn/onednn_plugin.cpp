@@ -221,9 +221,12 @@ ab_status onednn_measure_peaks(void* ctx, ab_peaks* out) {
     if (!ctx || !out) return fail(ctx, AB_INVALID_ARGUMENT, "measure_peaks: NULL argument");
     Context* c = as_ctx(ctx);
     omp_set_num_threads(c->threads);
-    // The achievable matrix rate per type: fp32 in flops_f32, bf16 in the 16-bit slot.
+    // The achievable matrix rate per type, each in its own slot (0 where oneDNN has no
+    // matmul of that type here, e.g. fp16 without AVX512-FP16).
     out->flops_f32 = attnbench::onednn::measure_gemm_rate(c->eng, c->strm, AB_F32);
-    out->flops_f16 = attnbench::onednn::measure_gemm_rate(c->eng, c->strm, AB_BF16);
+    out->flops_bf16 = attnbench::onednn::measure_gemm_rate(c->eng, c->strm, AB_BF16);
+    out->flops_f16 = c->runner.dtype_supported(AB_F16).ok()
+                         ? attnbench::onednn::measure_gemm_rate(c->eng, c->strm, AB_F16) : 0;
     out->bytes_per_second = attnbench::onednn::measure_read_bandwidth();
     return AB_OK;
   });
