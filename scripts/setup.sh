@@ -28,11 +28,13 @@ fi
 
 # Optional: oneDNN for the onednn peer backend (backends/onednn). Without the package only
 # that plugin is skipped (CMake says so), so a failed install is reported, not fatal.
-if ! dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q "install ok installed"; then
+if ! dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q "install ok installed" ||
+   ! dpkg-query -W -f='${Status}' ocl-icd-opencl-dev 2>/dev/null | grep -q "install ok installed"; then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   apt-cache show libdnnl-dev >/dev/null 2>&1 || $sudo apt-get update || true
-  if DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends libdnnl-dev; then
+  # ocl-icd-opencl-dev: Debian's oneDNN CMake config requires OpenCL (its GPU runtime).
+  if DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends libdnnl-dev ocl-icd-opencl-dev; then
     echo "setup: libdnnl-dev installed (onednn peer backend)"
   else
     echo "setup: libdnnl-dev could not be installed; the onednn peer backend will not be built"
