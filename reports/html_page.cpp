@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis_sections.h"
+#include "answers_section.h"
 #include "reproduce_targets.h"
 #include "comparison_table.h"
 #include "efficiency.h"
@@ -234,7 +235,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
   out += fmt::format("<div class=\"sub\">{} \xC2\xB7 started {} \xC2\xB7 {} cases in {} suite{}</div>",
                      text_or_dash(r.host), text_or_dash(r.started_at), data.cases.size(),
                      suites.size(), suites.size() == 1 ? "" : "s");
-  out += "<nav class=\"toc\"><a href=\"#provenance\">Provenance</a><a href=\"#peaks\">Machine "
+  out += "<nav class=\"toc\"><a href=\"#answers\">Answers</a><a href=\"#provenance\">Provenance</a><a href=\"#peaks\">Machine "
          "peaks</a><a href=\"#summary\">Summary</a>";
   if (comparison) out += "<a href=\"#comparison\">Comparison</a>";
   // Only runs with reproduction targets (suite groups with a published figure) get this section.
@@ -249,6 +250,8 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
     out += fmt::format("<a href=\"#suite-{}\">{}</a>", i, html_escape(suites[i].first));
   out += "</nav></header>";
   out += banner(r);
+  // The first screen answers the questions the report is opened for; details follow.
+  out += render_answers_section(data, comparison);
   out += provenance(r, data.parts);
   out += machine_peaks(data.peaks);
   out += summary(all, suites, comparison ? nullptr : own_noise);

@@ -103,6 +103,13 @@ tr.v-slower td:first-child{box-shadow:inset 3px 0 0 var(--bad)}
 .cibar .pt{position:absolute;top:1px;width:3px;height:12px;margin-left:-1.5px;background:#3e4c59}
 .cibar .ci.v-faster{background:#7bc8a0}.cibar .pt.v-faster{background:var(--ok)}
 .cibar .ci.v-slower{background:#f3a6a0}.cibar .pt.v-slower{background:var(--bad)}
+#answers{border:1px solid var(--line);border-radius:8px;padding:4px 18px 12px;margin:14px 0;background:#fbfcfe}
+#answers h2{margin-top:12px}
+#answers table{width:auto;min-width:50%}
+p.answer,ul.answer{font-size:14px;margin:6px 0 10px;max-width:80em}
+ul.answer{padding-left:20px}
+.answer.bad{color:var(--bad);font-weight:600}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;vertical-align:baseline}
 footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:var(--muted);font-size:12px}
 @media (max-width:900px){dl.prov{grid-template-columns:max-content minmax(0,1fr)}dl.prov dd.wide{grid-column:auto}main{padding:16px}}
 @media print{
