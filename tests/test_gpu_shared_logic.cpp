@@ -3,10 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstddef>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
+#include "arch_match.h"
 #include "capabilities.h"
 #include "host_emulation.h"
 #include "kernel_math.h"
@@ -303,4 +308,36 @@ TEST_CASE("capabilities are declared with reasons", "[gpu][caps]") {
   REQUIRE_FALSE(use_tensor_cores(true, 9, AB_F32, 128));  // fp32 stays true fp32 (no TF32)
   REQUIRE_FALSE(use_tensor_cores(false, 9, AB_BF16, 128));
   REQUIRE_FALSE(use_tensor_cores(true, 7, AB_F16, 64));
+}
+
+TEST_CASE("HIP device architecture is matched against the built targets", "[gpu][hip]") {
+  REQUIRE(split_targets("gfx90a,gfx908;gfx1030") == std::vector<std::string>{"gfx90a", "gfx908", "gfx1030"});
+  REQUIRE(split_targets(" gfx90a , ,gfx908 ") == std::vector<std::string>{"gfx90a", "gfx908"});
+  REQUIRE(split_targets("").empty());
+  REQUIRE(split_targets(nullptr).empty());
+  REQUIRE(arch_base("gfx90a:sramecc+:xnack-") == "gfx90a");
+  REQUIRE(arch_base("gfx1030") == "gfx1030");
+  REQUIRE(arch_features("gfx90a:sramecc+:xnack-") == std::vector<std::string>{"sramecc+", "xnack-"});
+  REQUIRE(arch_features("gfx1030").empty());
+
+  const char* built = "gfx90a,gfx908,gfx1030";
+  for (const char* ok : {"gfx90a:sramecc+:xnack-", "gfx90a:sramecc-:xnack+", "gfx90a", "gfx908:sramecc+:xnack-",
+                         "gfx1030"})
+    REQUIRE(arch_mismatch(ok, built).empty());
+  for (const char* no : {"gfx942:sramecc+:xnack-", "gfx1100", "gfx90", "gfx90a0", "", "gfx1031"}) {
+    const std::string why = arch_mismatch(no, built);
+    INFO(no << ": " << why);
+    REQUIRE_FALSE(why.empty());
+    REQUIRE(why.find("gfx90a, gfx908, gfx1030") != std::string::npos);
+  }
+  const std::string why = arch_mismatch("gfx942:sramecc+:xnack-", built);
+  REQUIRE(why.find("device is gfx942 (gfx942:sramecc+:xnack-)") == 0);
+  REQUIRE(why.find("ATTNBENCH_HIP_ARCHITECTURES=gfx942") != std::string::npos);
+  // A feature the build pins must match; one it leaves out accepts either setting.
+  REQUIRE(target_runs_on("gfx90a:xnack+", "gfx90a:sramecc+:xnack+"));
+  REQUIRE_FALSE(target_runs_on("gfx90a:xnack+", "gfx90a:sramecc+:xnack-"));
+  REQUIRE(target_runs_on("gfx90a:xnack+", "gfx90a"));  // device reports no features
+  REQUIRE(arch_mismatch("gfx90a:sramecc+:xnack-", "gfx90a:xnack+").size() > 0);
+  REQUIRE(arch_mismatch("gfx90a:sramecc+:xnack-", "gfx90a:xnack+,gfx90a:xnack-").empty());
+  REQUIRE_FALSE(arch_mismatch("gfx90a", "").empty());
 }

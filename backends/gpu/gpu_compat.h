@@ -81,8 +81,15 @@ namespace attnbench::gpu {
 // Warp (wavefront) width as the device pass compiles it: 32 on NVIDIA and RDNA
 // (gfx10+ in wave32), 64 on CDNA (gfx908/gfx90a). Host code must ask the device
 // (warpSize property) instead: the host pass cannot know which target runs.
-#if defined(__AMDGCN_WAVEFRONT_SIZE)
+// An AMD device pass must know its wave size: a silent 32 on a wave64 target would
+// break every kernel (reductions and shuffles over half a wave), so a compiler that
+// no longer defines the macro (deprecated in LLVM 20) is a build error, not a guess.
+#if defined(__AMDGCN_WAVEFRONT_SIZE__)
+constexpr int kWarpSize = __AMDGCN_WAVEFRONT_SIZE__;
+#elif defined(__AMDGCN_WAVEFRONT_SIZE)
 constexpr int kWarpSize = __AMDGCN_WAVEFRONT_SIZE;
+#elif defined(__HIP_DEVICE_COMPILE__) && (defined(__AMDGCN__) || defined(__HIP_PLATFORM_AMD__))
+#error "AMD device pass without __AMDGCN_WAVEFRONT_SIZE: the wave size (32 or 64) of this target is unknown; kWarpSize needs another source of it on this compiler"
 #else
 constexpr int kWarpSize = 32;
 #endif

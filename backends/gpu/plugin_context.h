@@ -10,6 +10,9 @@
 
 #include "attnbench/plugin_abi.h"
 #include "gpu_compat.h"
+#if defined(AB_GPU_HIP)
+#include "arch_match.h"
+#endif
 
 namespace attnbench::gpu {
 
@@ -71,6 +74,18 @@ inline ab_status create(int32_t device, const char* options, void** out) {
   c->force_simt = options && strstr(options, "path=simt") != nullptr;
   gpuError_t r = gpuSetDevice(device);
   if (r == gpuSuccess) r = gpuGetDeviceProperties(&c->prop, device);
+#if defined(AB_GPU_HIP)
+  // hipcc builds code objects only for the --offload-arch list (AB_HIP_BUILT_TARGETS,
+  // from CMake): on any other GPU every launch would fail, so refuse the device now.
+  if (r == gpuSuccess) {
+    const std::string why = arch_mismatch(c->prop.gcnArchName, AB_HIP_BUILT_TARGETS);
+    if (!why.empty()) {
+      create_error() = "HIP device " + std::to_string(device) + ": " + why;
+      delete c;
+      return AB_NO_DEVICE;
+    }
+  }
+#endif
   if (r == gpuSuccess) r = gpuStreamCreate(&c->stream);
   if (r == gpuSuccess) r = gpuEventCreate(&c->start);
   if (r == gpuSuccess) r = gpuEventCreate(&c->stop);
