@@ -352,3 +352,21 @@ TEST_CASE("emulated KV primitives refuse bad arguments with the CPU plugin's mes
   REQUIRE(emulate_kv_quant_decode(d, &err) == AB_OK);
   for (float x : o) CHECK(x == Approx(0.5f));  // constant V: fp16(0.5) exactly
 }
+
+TEST_CASE("the CPU plugin reads HND page pools and refuses NHD with a reason", "[gpu][paged]") {
+  CpuPlugin& c = cpu();
+  REQUIRE(c.p != nullptr);
+  ab_attention_args a{};
+  a.batch = 1; a.heads_q = 4; a.heads_kv = 2; a.len_q = 1; a.len_k = 64; a.head_dim = 64;
+  a.dtype = AB_F32; a.window_left = -1; a.window_right = -1; a.scale = 0.125f;
+  a.page_size = 16; a.max_pages_per_seq = 4; a.num_pages = 4;
+  REQUIRE(c.p->supports(c.ctx, "decode", &a) == AB_OK);  // kv_layout 0 = HND
+  a.kv_layout = AB_KV_NHD;
+  REQUIRE(c.p->supports(c.ctx, "decode", &a) == AB_UNSUPPORTED);
+  REQUIRE(std::string(c.p->last_error(c.ctx)).find("HND") != std::string::npos);
+  REQUIRE(c.p->supports(c.ctx, "reference", &a) == AB_UNSUPPORTED);
+  a.kv_layout = 5;
+  REQUIRE(c.p->supports(c.ctx, "decode", &a) == AB_INVALID_ARGUMENT);
+  a.page_size = 0; a.max_pages_per_seq = 0; a.num_pages = 0;  // layout ignored without pages
+  REQUIRE(c.p->supports(c.ctx, "decode", &a) == AB_OK);
+}

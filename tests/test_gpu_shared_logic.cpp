@@ -310,6 +310,94 @@ TEST_CASE("capabilities are declared with reasons", "[gpu][caps]") {
   REQUIRE_FALSE(use_tensor_cores(true, 7, AB_F16, 64));
 }
 
+TEST_CASE("paged offsets follow the HND and NHD page layouts", "[gpu][paged]") {
+  const int H = 3, P = 4, D = 5, max_pages = 3;
+  const std::vector<int32_t> table = {2, 0, 5, 1, 4, 3};  // 2 sequences x 3 pages
+  const PagedKv hnd{H, P, D, max_pages, table.data()};  // default: AB_KV_HND
+  const PagedKv nhd{H, P, D, max_pages, table.data(), AB_KV_NHD};
+  REQUIRE(hnd.layout == AB_KV_HND);
+  std::set<size_t> seen_hnd, seen_nhd;
+  for (int b = 0; b < 2; ++b)
+    for (int hk = 0; hk < H; ++hk)
+      for (int j = 0; j < max_pages * P; ++j) {
+        const size_t page = static_cast<size_t>(table[b * max_pages + j / P]), slot = j % P;
+        // FlashInfer HND: [num_pages, heads_kv, page_size, d].
+        REQUIRE(hnd.row_offset(b, hk, j) == ((page * H + hk) * P + slot) * D);
+        // vLLM / FA2 (FlashInfer NHD): [num_pages, page_size, heads_kv, d].
+        REQUIRE(nhd.row_offset(b, hk, j) == ((page * P + slot) * H + hk) * D);
+        seen_hnd.insert(hnd.row_offset(b, hk, j));
+        seen_nhd.insert(nhd.row_offset(b, hk, j));
+      }
+  // Both are bijections onto the rows of the 6-page pool.
+  REQUIRE(seen_hnd.size() == size_t(6) * H * P);
+  REQUIRE(seen_nhd == seen_hnd);
+  // NHD: the heads of one token are adjacent rows; HND: the slots of one head are.
+  REQUIRE(nhd.row_offset(0, 1, 5) - nhd.row_offset(0, 0, 5) == size_t(D));
+  REQUIRE(hnd.row_offset(0, 0, 5) - hnd.row_offset(0, 0, 4) == size_t(D));
+}
+
+TEST_CASE("emulated decode over an NHD (vLLM) page pool matches the oracle", "[gpu][paged][emulation]") {
+  std::mt19937 rng(29);
+  const int B = 2, Hq = 8, Hkv = 2, Lk = 200, D = 32, page = 16, max_pages = (Lk + page - 1) / page;
+  for (int lq : {1, 3}) {
+    ab_attention_args a = make_args(B, Hq, Hkv, lq, Lk, D, 1);
+    const int32_t lk[2] = {200, 77};
+    a.seq_len_k = lk;
+    const auto q = random_vec(size_t(B) * Hq * lq * D, rng);
+    const auto k = random_vec(size_t(B) * Hkv * Lk * D, rng), v = random_vec(k.size(), rng);
+    std::vector<double> ref(q.size());
+    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+    std::vector<int32_t> table(B * max_pages);
+    for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>((i * 5 + 2) % table.size());
+    const ContiguousKv ckv{Hkv, Lk, D};
+    const PagedKv pkv{Hkv, page, D, max_pages, table.data(), AB_KV_NHD};
+    std::vector<float> kp(table.size() * Hkv * page * D, NAN), vp(kp.size(), NAN);  // unmapped: NaN
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < Hkv; ++h)
+        for (int j = 0; j < lk[b]; ++j)
+          for (int c = 0; c < D; ++c) {
+            kp[pkv.row_offset(b, h, j) + c] = k[ckv.row_offset(b, h, j) + c];
+            vp[pkv.row_offset(b, h, j) + c] = v[ckv.row_offset(b, h, j) + c];
+          }
+    ab_attention_args pa = a;
+    pa.page_size = page; pa.max_pages_per_seq = max_pages; pa.num_pages = static_cast<int>(table.size());
+    pa.kv_layout = AB_KV_NHD;
+    REQUIRE(invalid_reason(pa) == nullptr);
+    REQUIRE(unsupported_reason("decode", pa) == nullptr);
+    for (int sms : {1, 132}) {
+      const SplitPlan plan = plan_splits(Lk, B * Hq, sms, 32, 64, kMaxSplits);
+      std::vector<float> o(q.size(), 0.0f);
+      emulate_decode(pa, q.data(), kp.data(), vp.data(), table.data(), o.data(), plan, 32);
+      REQUIRE(max_err(a, o, ref) < 1e-5);
+      // The same pool read as HND is a different cache: the layout field matters.
+      pa.kv_layout = AB_KV_HND;
+      emulate_decode(pa, q.data(), kp.data(), vp.data(), table.data(), o.data(), plan, 32);
+      REQUIRE_FALSE(max_err(a, o, ref) < 1e-3);
+      pa.kv_layout = AB_KV_NHD;
+    }
+  }
+}
+
+TEST_CASE("kv_layout is validated and keeps the ABI struct layout", "[gpu][paged][caps]") {
+  ab_attention_args a = make_args(1, 4, 2, 1, 64, 64, 1);
+  a.page_size = 16; a.max_pages_per_seq = 4; a.num_pages = 4;
+  a.kv_layout = 2;
+  REQUIRE(invalid_reason(a) != nullptr);
+  a.kv_layout = AB_KV_NHD;
+  REQUIRE(invalid_reason(a) == nullptr);
+  a.page_size = 0; a.kv_layout = 7;  // ignored without paging
+  REQUIRE(invalid_reason(a) == nullptr);
+  REQUIRE(ab_attention_args{}.kv_layout == AB_KV_HND);  // value-initialised callers get HND
+  if (sizeof(void*) == 8) {
+    // The field lives in former padding: size and every other offset are unchanged.
+    REQUIRE(sizeof(ab_attention_args) == 136);
+    REQUIRE(offsetof(ab_attention_args, head_dim_v) == 120);
+    REQUIRE(offsetof(ab_attention_args, kv_layout) == 124);
+    REQUIRE(offsetof(ab_attention_args, lse) == 128);
+    REQUIRE(offsetof(ab_backward_args, d_o) == 136);
+  }
+}
+
 TEST_CASE("HIP device architecture is matched against the built targets", "[gpu][hip]") {
   REQUIRE(split_targets("gfx90a,gfx908;gfx1030") == std::vector<std::string>{"gfx90a", "gfx908", "gfx1030"});
   REQUIRE(split_targets(" gfx90a , ,gfx908 ") == std::vector<std::string>{"gfx90a", "gfx908"});

@@ -30,6 +30,8 @@ inline const char* invalid_reason(const ab_attention_args& a) {
     return "paged KV needs num_pages and max_pages_per_seq";
   if (a.page_size > 0 && static_cast<long long>(a.max_pages_per_seq) * a.page_size < a.len_k)
     return "block table too short for len_k";
+  if (a.page_size > 0 && a.kv_layout != AB_KV_HND && a.kv_layout != AB_KV_NHD)
+    return "unknown kv_layout (0 = HND [pages, heads, page, d], 1 = NHD [pages, page, heads, d])";
   return nullptr;
 }
 

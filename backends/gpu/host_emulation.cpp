@@ -94,7 +94,7 @@ void emulate_decode(const ab_attention_args& a, const float* q, const float* k, 
           const KeyRange visible = mask.keys_for(i, lq, lk), clip = plan.keys_of(s, lk);
           float* out = part.data() + static_cast<size_t>(s) * d;
           if (a.page_size > 0) {
-            const PagedKv kv{a.heads_kv, a.page_size, d, a.max_pages_per_seq, block_table};
+            const PagedKv kv{a.heads_kv, a.page_size, d, a.max_pages_per_seq, block_table, a.kv_layout};
             lse[s] = attend_row(a, kv, q + off, k, v, b, hk, visible, clip, block_n, out);
           } else {
             const ContiguousKv kv{a.heads_kv, a.len_k, d};

@@ -19,7 +19,8 @@ void emulate_flash(const ab_attention_args& args, const float* q, const float* k
 
 /// Split-K decode: each split produces a normalised partial and its LSE, then the
 /// merge step combines them. k/v are contiguous, or paged pools when
-/// args.page_size > 0 (block_table is then the host copy of the block table).
+/// args.page_size > 0 (block_table is then the host copy of the block table; the
+/// pool layout is args.kv_layout).
 void emulate_decode(const ab_attention_args& args, const float* q, const float* k, const float* v,
                     const int32_t* block_table, float* o, const SplitPlan& plan, int block_n);
 

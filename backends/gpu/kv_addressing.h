@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "attnbench/device_compat.h"
+#include "attnbench/plugin_abi.h"
 
 namespace attnbench::gpu {
 
@@ -19,11 +20,22 @@ struct ContiguousKv {
   }
 };
 
-/// Paged KV: a pool [num_pages, heads_kv, page_size, head_dim] plus a block table
-/// int32 [batch, max_pages_per_seq] mapping logical page -> pool page (vLLM layout).
+/// Paged KV: a page pool plus a block table int32 [batch, max_pages_per_seq] mapping
+/// logical page -> pool page. Pool layouts (ab_kv_layout in plugin_abi.h):
+///   AB_KV_HND (0): [num_pages, heads_kv, page_size, head_dim], FlashInfer's "HND"
+///   AB_KV_NHD (1): [num_pages, page_size, heads_kv, head_dim], vLLM's and FA2's
+///                  layout (FlashInfer's "NHD")
 struct PagedKv {
   int heads_kv, page_size, head_dim, max_pages_per_seq;
   const int32_t* block_table;
+  int layout = AB_KV_HND;  // ab_kv_layout
+
+  /// Element offset of (slot, kv head hk) inside pool page `page`.
+  AB_INLINE size_t page_offset(int page, int hk, int slot) const {
+    const size_t p = static_cast<size_t>(page);
+    return layout == AB_KV_NHD ? ((p * page_size + slot) * heads_kv + hk) * head_dim
+                               : ((p * heads_kv + hk) * page_size + slot) * head_dim;
+  }
 
   /// Element offset of logical key `j` of (batch b, kv head hk): the page comes from
   /// the block table, the slot within the page from j % page_size.
@@ -31,7 +43,7 @@ struct PagedKv {
     const int logical_page = j / page_size;
     const int slot = j - logical_page * page_size;
     const int page = block_table[static_cast<size_t>(b) * max_pages_per_seq + logical_page];
-    return ((static_cast<size_t>(page) * heads_kv + hk) * page_size + slot) * head_dim;
+    return page_offset(page, hk, slot);
   }
 };
 

@@ -84,7 +84,7 @@ void launch(const Context* c, Kind kind, const ab_attention_args& a, const SimtP
     launch_simt<T>(c, p, ContiguousKv{a.heads_kv, a.len_k, a.head_dim});
   } else if (a.page_size > 0) {
     const PagedKv kv{a.heads_kv, a.page_size, a.head_dim, a.max_pages_per_seq,
-                     reinterpret_cast<const int32_t*>(a.block_table)};
+                     reinterpret_cast<const int32_t*>(a.block_table), a.kv_layout};
     launch_simt<T>(c, p, kv);
   } else {
     launch_simt<T>(c, p, ContiguousKv{a.heads_kv, a.len_k, a.head_dim});

@@ -52,6 +52,8 @@ Check validate_page_geometry(const ab_attention_args& a) {
   if (a.page_size < 0) return invalid("page_size must be >= 0");
   if (a.page_size == 0) return {};
   if (a.num_pages <= 0) return invalid("paged KV needs num_pages > 0");
+  if (a.kv_layout != AB_KV_HND && a.kv_layout != AB_KV_NHD)
+    return invalid("unknown kv_layout " + std::to_string(a.kv_layout) + " (0 = HND, 1 = NHD)");
   if (static_cast<long long>(a.max_pages_per_seq) * a.page_size < a.len_k)
     return invalid("max_pages_per_seq * page_size (" +
                    std::to_string(static_cast<long long>(a.max_pages_per_seq) * a.page_size) +
@@ -129,6 +131,9 @@ Check supports(const char* variant, const ab_attention_args& a) {
     return unsupported(std::string("cpu backend has no variant '") + (variant ? variant : "(null)") +
                        "' (see its variants list; tier-1 variants take no options)");
   if (Check c = validate_args(a); !c.ok()) return c;
+  if (a.page_size > 0 && a.kv_layout == AB_KV_NHD)
+    return unsupported("cpu backend reads paged KV in the HND layout [num_pages, heads_kv, page_size, d] "
+                       "(kv_layout 0) only; NHD [num_pages, page_size, heads_kv, d] is not implemented");
   if (a.page_size > 0 && (is_variant(variant, "naive") || is_variant(variant, "flash")))
     return unsupported(std::string(variant) + " reads contiguous KV only; paged KV (page_size > 0) "
                        "is implemented by decode (and reference)");

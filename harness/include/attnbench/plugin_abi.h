@@ -15,7 +15,10 @@
  *   O    : [batch, heads_q,  len_q, dv]
  *   K    : [batch, heads_kv, len_k, head_dim]               (contiguous KV)
  *   V    : [batch, heads_kv, len_k, dv]
- *   K, V : [num_pages, heads_kv, page_size, head_dim | dv]  (paged KV; page_size > 0)
+ *   K, V : [num_pages, heads_kv, page_size, head_dim | dv]  (paged KV; page_size > 0,
+ *          kv_layout AB_KV_HND = 0, FlashInfer's "HND", the default)
+ *   K, V : [num_pages, page_size, heads_kv, head_dim | dv]  (paged KV, kv_layout AB_KV_NHD:
+ *          vLLM's and FlashAttention-2's page layout, FlashInfer's "NHD")
  *          block_table: int32 [batch, max_pages_per_seq] mapping logical page -> pool page
  *   LSE  : f32 [batch, heads_q, len_q], natural log of sum_k exp(scaled logit), when requested
  * Buffer sizes in bytes: ab_tensor_bytes() below, e.g. Q = ab_tensor_bytes(dtype,
@@ -89,6 +92,12 @@ typedef struct ab_peaks {
   double flops_bf16;      /* FLOP/s, bf16 throughput (CPU: VDPBF16PS), 0 if none */
 } ab_peaks;
 
+/** Page layout of a paged KV pool (ab_attention_args.kv_layout; ignored when page_size is 0). */
+typedef enum ab_kv_layout {
+  AB_KV_HND = 0, /* [num_pages, heads_kv, page_size, d]: a head's page is contiguous */
+  AB_KV_NHD = 1  /* [num_pages, page_size, heads_kv, d]: a token's heads are contiguous */
+} ab_kv_layout;
+
 /** One attention call. Host-side pointers stay valid only during the call. */
 typedef struct ab_attention_args {
   int32_t batch, heads_q, heads_kv, len_q, len_k, head_dim;
@@ -107,6 +116,13 @@ typedef struct ab_attention_args {
   ab_buffer q, k, v, o;
   /* ---- v2: a v1 plugin never sees these, so the harness only sends defaults to it ---- */
   int32_t head_dim_v;       /* value/output head dim; 0 = head_dim (MLA has dv != head_dim) */
+  /* Added after ABI v2's first cut, in the 4 bytes of padding that followed head_dim_v on
+   * every 64-bit ABI, so sizeof(ab_attention_args), the offset of lse and the layout of
+   * ab_backward_args are unchanged. 0 (AB_KV_HND) is the only layout before it existed;
+   * callers value-initialise the struct. A backend that cannot read a layout answers
+   * AB_UNSUPPORTED with the reason; an unknown value with page_size > 0 is
+   * AB_INVALID_ARGUMENT. */
+  int32_t kv_layout;        /* ab_kv_layout of a paged K/V pool (page_size > 0) */
   ab_buffer lse;            /* f32 [batch, heads_q, len_q] log-sum-exp output, or NULL */
 } ab_attention_args;
 
