@@ -41,6 +41,15 @@ inline ab_status fail(Context* c, ab_status status, const std::string& what, gpu
   return status;
 }
 
+/// Start of every entry that launches work: selects the device and drops a last error an
+/// earlier call left behind (a failed gpuMalloc in measure_peaks, say), so the check after
+/// this call's launches reports this call's kernels only. Sticky errors (a kernel fault)
+/// cannot be cleared and still fail the next runtime call, as they should.
+inline void begin_call(const Context* c) {
+  (void)gpuSetDevice(c->device);
+  (void)gpuGetLastError();
+}
+
 /// Maps a runtime error to the ABI status (allocation failures are AB_OUT_OF_MEMORY).
 inline ab_status status_of(gpuError_t e) {
   if (e == gpuSuccess) return AB_OK;

@@ -83,7 +83,7 @@ inline ab_status kv_begin(void* ctx, const std::string& why) {
     c->error = why;
     return AB_INVALID_ARGUMENT;
   }
-  (void)gpuSetDevice(c->device);
+  begin_call(c);
   return AB_OK;
 }
 

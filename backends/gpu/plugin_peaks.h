@@ -28,7 +28,7 @@ double best_time(Context* c, int reps, F launch) {
 inline ab_status measure_peaks(void* ctx, ab_peaks* out) {
   auto* c = static_cast<Context*>(ctx);
   *out = ab_peaks{0.0, 0.0, 0.0};
-  (void)gpuSetDevice(c->device);
+  begin_call(c);
   const int sms = c->prop.multiProcessorCount;
   float* sink = nullptr;
   void* sink_raw = nullptr;
@@ -46,7 +46,10 @@ inline ab_status measure_peaks(void* ctx, ab_peaks* out) {
   if (bytes > (size_t(1) << 30)) bytes = size_t(1) << 30;
   void* data = nullptr;
   gpuError_t e = gpuMalloc(&data, bytes);
-  if (e != gpuSuccess) return fail(c, status_of(e), "allocating the bandwidth buffer", e);
+  if (e != gpuSuccess) {
+    (void)gpuGetLastError();  // a failed allocation must not read as the next call's kernel failure
+    return fail(c, status_of(e), "allocating the bandwidth buffer", e);
+  }
   (void)gpuMemset(data, 0, bytes);
   const double read_s = best_time(c, 5, [&] {
     read_peak_kernel<<<sms * 8, 512, 0, c->stream>>>(static_cast<const float4*>(data), bytes / 16, sink);

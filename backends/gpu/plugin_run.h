@@ -140,7 +140,7 @@ inline ab_status run_attention(void* ctx, const char* variant, const ab_attentio
     c->error = "paged KV without a block table";
     return AB_INVALID_ARGUMENT;
   }
-  (void)gpuSetDevice(c->device);
+  begin_call(c);
   SimtParams p;
   if (const ab_status s = prepare(c, kind, a, p); s != AB_OK) return s;
   // naive's score matrix lives only for this call: it can be huge, and keeping it
