@@ -89,13 +89,15 @@ struct Case {
   float softcap = 0;
   bool varlen = false;
   int page = 0;
+  int layout = AB_KV_HND;  // paged pool layout (ab_kv_layout)
+  bool nan_pad = false;    // varlen: K/V rows past seq_len_k are NaN (never to be read)
 };
 
 std::string describe(const Case& c) {
   char s[256];
-  std::snprintf(s, sizeof s, "%s %s b%d hq%d hkv%d lq%d lk%d d%d causal%d win(%d,%d) cap%g varlen%d page%d",
+  std::snprintf(s, sizeof s, "%s %s b%d hq%d hkv%d lq%d lk%d d%d causal%d win(%d,%d) cap%g varlen%d page%d%s%s",
                 c.variant, dtype_name(c.dtype), c.b, c.hq, c.hkv, c.lq, c.lk, c.d, c.causal, c.wl, c.wr,
-                c.softcap, c.varlen, c.page);
+                c.softcap, c.varlen, c.page, c.layout == AB_KV_NHD ? " nhd" : "", c.nan_pad ? " nan-pad" : "");
   return s;
 }
 
@@ -130,7 +132,12 @@ double run_case(const ab_plugin* p, void* ctx, const Case& c, std::mt19937& rng)
   for (int b = 0; b < c.b; ++b) { lq[b] = std::max(1, c.lq - 3 * b); lk[b] = std::max(1, c.lk - 5 * b); }
   if (c.varlen) { a.seq_len_q = lq.data(); a.seq_len_k = lk.data(); }
   const auto q = gen(size_t(c.b) * c.hq * c.lq * c.d);
-  const auto k = gen(size_t(c.b) * c.hkv * c.lk * c.d), v = gen(k.size());
+  auto k = gen(size_t(c.b) * c.hkv * c.lk * c.d), v = gen(k.size());
+  if (c.varlen && c.nan_pad)  // padding the ABI says is never read: NaN shows any read in O
+    for (int b = 0; b < c.b; ++b)
+      for (int h = 0; h < c.hkv; ++h)
+        for (int j = lk[b]; j < c.lk; ++j)
+          for (int e = 0; e < c.d; ++e) k[((size_t(b) * c.hkv + h) * c.lk + j) * c.d + e] = v[((size_t(b) * c.hkv + h) * c.lk + j) * c.d + e] = NAN;
   std::vector<double> ref(q.size(), 0.0);
   reference_attention(a, q.data(), k.data(), v.data(), ref.data());
 
@@ -144,11 +151,12 @@ double run_case(const ab_plugin* p, void* ctx, const Case& c, std::mt19937& rng)
       for (int h = 0; h < c.hkv; ++h)
         for (int j = 0; j < c.lk; ++j) {
           const int page = table[b * per_seq + j / c.page];
-          const size_t dst = ((size_t(page) * c.hkv + h) * c.page + j % c.page) * c.d;
+          const size_t dst = c.layout == AB_KV_NHD ? ((size_t(page) * c.page + j % c.page) * c.hkv + h) * c.d
+                                                   : ((size_t(page) * c.hkv + h) * c.page + j % c.page) * c.d;
           const size_t src = ((size_t(b) * c.hkv + h) * c.lk + j) * c.d;
           for (int e = 0; e < c.d; ++e) { kp[dst + e] = k[src + e]; vp[dst + e] = v[src + e]; }
         }
-    a.page_size = c.page; a.max_pages_per_seq = per_seq; a.num_pages = pages;
+    a.page_size = c.page; a.max_pages_per_seq = per_seq; a.num_pages = pages; a.kv_layout = c.layout;
     REQUIRE(p->alloc(ctx, table.size() * 4, &a.block_table) == AB_OK);
     REQUIRE(p->upload(ctx, a.block_table, table.data(), table.size() * 4) == AB_OK);
     bufs.push_back(a.block_table);
@@ -210,6 +218,19 @@ std::vector<Case> correctness_cases() {
     cases.push_back({"naive", t, 2, 4, 2, 37, 77, 64, 1});
     cases.push_back({"naive", t, 1, 2, 1, 40, 40, 200, 0, 9, 2, 15.0f});  // d > 128, window, softcap
     cases.push_back({"naive", t, 3, 2, 2, 30, 50, 32, 1, -1, -1, 0, true});  // varlen
+    // NaN in the padded K/V rows of short sequences must not reach O (naive's P V loop).
+    cases.push_back({"naive", t, 3, 2, 1, 30, 50, 32, 0, -1, -1, 0, true, 0, AB_KV_HND, true});
+    cases.push_back({"flash", t, 3, 2, 1, 30, 50, 64, 0, -1, -1, 0, true, 0, AB_KV_HND, true});
+    cases.push_back({"decode", t, 3, 4, 2, 2, 700, 64, 1, -1, -1, 0, true, 0, AB_KV_HND, true});
+    // vLLM/FA2 page layout (NHD), GQA and varlen.
+    for (int lq : {1, 4})
+      cases.push_back({"decode", t, 2, 8, 2, lq, 3000, 128, 1, -1, -1, 0, false, 16, AB_KV_NHD});
+    cases.push_back({"decode", t, 3, 4, 1, 1, 700, 64, 1, -1, -1, 0, true, 32, AB_KV_NHD});
+    // batch * heads beyond the 65535 limit of grid.y / grid.z (folded into grid.x).
+    cases.push_back({"flash", t, 1, 65600, 65600, 3, 9, 64, 1});
+    cases.push_back({"flash", t, 66000, 1, 1, 2, 5, 128, 0});
+    cases.push_back({"decode", t, 2, 33000, 33000, 1, 40, 64, 0});
+    cases.push_back({"naive", t, 2, 33000, 11000, 2, 7, 32, 1});
   }
   return cases;
 }

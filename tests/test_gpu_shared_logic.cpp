@@ -310,6 +310,144 @@ TEST_CASE("capabilities are declared with reasons", "[gpu][caps]") {
   REQUIRE_FALSE(use_tensor_cores(true, 7, AB_F16, 64));
 }
 
+namespace {
+
+/// Every logical block of g folds to a distinct launched block and unfolds back.
+void check_round_trip(const GridFold& g, BlockIdx3 b) {
+  long long bx = -1, by = -1;
+  g.fold(b, bx, by);
+  REQUIRE(bx >= 0);
+  REQUIRE(bx < g.gx);
+  REQUIRE(by >= 0);
+  REQUIRE(by < g.gy);
+  BlockIdx3 u{-1, -1, -1};
+  REQUIRE(g.unfold(bx, by, u));
+  REQUIRE(u.x == b.x);
+  REQUIRE(u.y == b.y);
+  REQUIRE(u.z == b.z);
+}
+
+}  // namespace
+
+TEST_CASE("grid folding maps every logical block once (small grid.x caps)", "[gpu][grid]") {
+  for (int nx : {1, 3, 7})
+    for (int ny : {1, 2, 5})
+      for (int nz : {1, 4, 9})
+        for (long long cap : {1LL, 2LL, 5LL, 16LL, 1000LL}) {
+          const GridFold g = fold_grid(nx, ny, nz, cap);
+          INFO(nx << "x" << ny << "x" << nz << " cap " << cap);
+          REQUIRE(g.gx >= 1);
+          REQUIRE(g.gx <= cap);
+          REQUIRE(g.gx * g.gy >= g.blocks());
+          REQUIRE(g.gx * (g.gy - 1) < g.blocks());  // no launched row is all tail
+          std::set<long long> ids;
+          int valid = 0;
+          for (long long by = 0; by < g.gy; ++by)
+            for (long long bx = 0; bx < g.gx; ++bx) {
+              BlockIdx3 u{};
+              if (!g.unfold(bx, by, u)) {
+                REQUIRE(g.linear(bx, by) >= g.blocks());  // only the tail exits
+                continue;
+              }
+              ++valid;
+              REQUIRE((u.x >= 0 && u.x < nx && u.y >= 0 && u.y < ny && u.z >= 0 && u.z < nz));
+              // x fastest, then y, then z: the order of an unfolded (nx, ny, nz) launch.
+              REQUIRE(g.linear(bx, by) == (static_cast<long long>(u.z) * ny + u.y) * nx + u.x);
+              ids.insert((static_cast<long long>(u.z) * ny + u.y) * nx + u.x);
+            }
+          REQUIRE(valid == g.blocks());
+          REQUIRE(static_cast<long long>(ids.size()) == g.blocks());
+          for (int z = 0; z < nz; ++z)
+            for (int y = 0; y < ny; ++y)
+              for (int x = 0; x < nx; ++x) check_round_trip(g, BlockIdx3{x, y, z});
+        }
+}
+
+TEST_CASE("launch planner folds batch * heads beyond 65535 into grid.x", "[gpu][grid]") {
+  // Grid.x limits: CUDA's 2^31 - 1 blocks, HIP's 2^32 work-items, the device's own.
+  REQUIRE(max_grid_x(1, 0) == 0x7fffffffLL);
+  REQUIRE(max_grid_x(256, 0) == 0x7fffffffLL / 256);
+  REQUIRE(max_grid_x(128, 0x7fffffffLL) == 0x7fffffffLL / 128);
+  REQUIRE(max_grid_x(128, 4096) == 4096);
+  struct Launch { const char* what; int nx, ny, nz, threads; };
+  const Launch launches[] = {
+      {"simt flash, heads_q 70000", 3, 70000, 1, 128},           // grid.y was heads
+      {"simt flash, batch 100000", 8, 32, 100000, 128},          // grid.z was batch
+      {"decode splits, b 2 x hkv 40000", 1 * 64, 40000, 2, 256}, // 64 splits
+      {"mma flash, batch 70000", 2, 1, 70000, 128},
+      {"naive S, B*Hq 131072", 4, 2, 131072, 256},               // grid.z was batch*heads_q
+      {"naive PV, B*Hq 4194304", 8, 1, 4194304, 256},
+      {"merge / softmax rows", 16, 65600, 66000, 256},           // > 2^31 blocks: spills into grid.y
+  };
+  std::mt19937 rng(17);
+  for (const Launch& l : launches) {
+    INFO(l.what);
+    const GridFold g = fold_grid(l.nx, l.ny, l.nz, max_grid_x(l.threads, 0x7fffffffLL));
+    REQUIRE(g.fits());
+    REQUIRE(g.gx * l.threads <= 0xffffffffLL);  // within HIP's work-item limit too
+    REQUIRE(g.gy <= kMaxGridYZ);
+    REQUIRE(g.blocks() == static_cast<long long>(l.nx) * l.ny * l.nz);
+    // Corners and random blocks round-trip; the first block past the end exits.
+    for (BlockIdx3 b : {BlockIdx3{0, 0, 0}, BlockIdx3{l.nx - 1, l.ny - 1, l.nz - 1},
+                        BlockIdx3{0, l.ny - 1, 0}, BlockIdx3{l.nx - 1, 0, l.nz - 1},
+                        BlockIdx3{0, 65535 % l.ny, 65535 % l.nz}, BlockIdx3{0, 0, 65536 % l.nz}})
+      check_round_trip(g, b);
+    for (int t = 0; t < 2000; ++t)
+      check_round_trip(g, BlockIdx3{static_cast<int>(rng() % l.nx), static_cast<int>(rng() % l.ny),
+                                    static_cast<int>(rng() % l.nz)});
+    BlockIdx3 u{};
+    const long long end = g.blocks();
+    REQUIRE_FALSE(g.unfold(end % g.gx, end / g.gx, u));
+  }
+  // Beyond what folding can express (grid.y > 65535 rows of 2^31 - 1 blocks): refused.
+  REQUIRE_FALSE(fold_grid(INT_MAX, INT_MAX, 2, max_grid_x(1, 0)).fits());
+  // Empty grids launch nothing.
+  REQUIRE(fold_grid(0, 5, 5, 1000).blocks() == 0);
+  REQUIRE(fold_grid(0, 5, 5, 1000).gx == 0);
+}
+
+TEST_CASE("naive reads only each sequence's keys (NaN padding stays out of O)", "[gpu][naive]") {
+  const int32_t lens[3] = {50, 9, 0};
+  REQUIRE(seq_keys(lens, 1, 50) == 9);
+  REQUIRE(seq_keys(lens, 2, 50) == 0);
+  REQUIRE(seq_keys(nullptr, 2, 50) == 50);
+  std::mt19937 rng(23);
+  for (int causal : {0, 1}) {
+    ab_attention_args a = make_args(3, 4, 2, 20, 50, 16, causal);
+    const int32_t lq[3] = {20, 7, 1}, lk[3] = {50, 9, 23};
+    a.seq_len_q = lq; a.seq_len_k = lk;
+    const auto q = random_vec(size_t(3) * 4 * 20 * 16, rng);
+    auto k = random_vec(size_t(3) * 2 * 50 * 16, rng), v = random_vec(k.size(), rng);
+    const ContiguousKv kv{2, 50, 16};
+    for (int b = 0; b < 3; ++b)
+      for (int h = 0; h < 2; ++h)
+        for (int j = lk[b]; j < 50; ++j)
+          for (int c = 0; c < 16; ++c) {
+            k[kv.row_offset(b, h, j) + c] = NAN;
+            v[kv.row_offset(b, h, j) + c] = (j % 2) ? NAN : INFINITY;
+          }
+    std::vector<double> ref(q.size());
+    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+    std::vector<float> o(q.size(), 0.0f);
+    emulate_naive(a, q.data(), k.data(), v.data(), o.data());
+    INFO("causal " << causal);
+    REQUIRE(max_err(a, o, ref) < 1e-5);  // a NaN anywhere in a valid row fails this too
+    for (int b = 0; b < 3; ++b)
+      for (int h = 0; h < 4; ++h)
+        for (int i = 0; i < lq[b]; ++i)
+          for (int c = 0; c < 16; ++c) REQUIRE(std::isfinite(o[q_row_offset(b, h, i, 4, 20, 16) + c]));
+  }
+  // Without varlen the emulation equals the oracle as well.
+  ab_attention_args a = make_args(2, 2, 1, 13, 40, 8, 1);
+  const auto q = random_vec(size_t(2) * 2 * 13 * 8, rng);
+  const auto k = random_vec(size_t(2) * 1 * 40 * 8, rng), v = random_vec(k.size(), rng);
+  std::vector<double> ref(q.size());
+  reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+  std::vector<float> o(q.size(), 0.0f);
+  emulate_naive(a, q.data(), k.data(), v.data(), o.data());
+  REQUIRE(max_err(a, o, ref) < 1e-5);
+}
+
 TEST_CASE("paged offsets follow the HND and NHD page layouts", "[gpu][paged]") {
   const int H = 3, P = 4, D = 5, max_pages = 3;
   const std::vector<int32_t> table = {2, 0, 5, 1, 4, 3};  // 2 sequences x 3 pages

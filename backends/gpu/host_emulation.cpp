@@ -1,6 +1,7 @@
 #include "host_emulation.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "kernel_math.h"
@@ -103,6 +104,45 @@ void emulate_decode(const ab_attention_args& a, const float* q, const float* k, 
         }
         lse_merge_weights(lse.data(), ns, w.data());
         for (int c = 0; c < d; ++c) o[off + c] = lse_merge_value(part.data() + c, d, w.data(), ns);
+      }
+    }
+}
+
+void emulate_naive(const ab_attention_args& a, const float* q, const float* k, const float* v,
+                   float* o) {
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  const LogitsHook logits{a.scale, a.softcap};
+  const ContiguousKv kv{a.heads_kv, a.len_k, a.head_dim};
+  const int d = a.head_dim;
+  std::vector<float> s(static_cast<size_t>(a.len_k));
+  for (int b = 0; b < a.batch; ++b)
+    for (int h = 0; h < a.heads_q; ++h) {
+      const int lq = len_q_of(a, b), lk = seq_keys(a.seq_len_k, b, a.len_k);
+      const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
+      for (int i = 0; i < lq; ++i) {
+        const float* qrow = q + q_row_offset(b, h, i, a.heads_q, a.len_q, d);
+        // naive_scores_kernel: K rows past lk are staged as zeros, their logits masked.
+        for (int j = 0; j < a.len_k; ++j) {
+          float acc = 0.0f;
+          if (j < lk)
+            for (int c = 0; c < d; ++c) acc += qrow[c] * k[kv.row_offset(b, hk, j) + c];
+          s[j] = mask.visible(i, j, lq, lk) ? apply_logits(logits, acc) : neg_inf();
+        }
+        // naive_softmax_kernel over the whole padded row.
+        float mx = neg_inf(), sum = 0.0f;
+        for (int j = 0; j < a.len_k; ++j) mx = std::max(mx, s[j]);
+        if (mx != neg_inf())
+          for (int j = 0; j < a.len_k; ++j) sum += std::exp(s[j] - mx);
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        for (int j = 0; j < a.len_k; ++j)
+          s[j] = s[j] == neg_inf() || inv == 0.0f ? 0.0f : std::exp(s[j] - mx) * inv;
+        // naive_pv_kernel: keys [0, lk) only.
+        float* out = o + q_row_offset(b, h, i, a.heads_q, a.len_q, d);
+        for (int c = 0; c < d; ++c) {
+          float acc = 0.0f;
+          for (int j = 0; j < lk; ++j) acc += s[j] * v[kv.row_offset(b, hk, j) + c];
+          out[c] = acc;
+        }
       }
     }
 }

@@ -24,4 +24,10 @@ void emulate_flash(const ab_attention_args& args, const float* q, const float* k
 void emulate_decode(const ab_attention_args& args, const float* q, const float* k, const float* v,
                     const int32_t* block_table, float* o, const SplitPlan& plan, int block_n);
 
+/// naive's three kernels in order over contiguous fp32 Q/K/V: the S row over the padded
+/// len_k (masked and padded keys -inf), its softmax into P, then O = P V over the
+/// sequence's own keys [0, seq_keys) only, as naive_pv_kernel reads them.
+void emulate_naive(const ab_attention_args& args, const float* q, const float* k, const float* v,
+                   float* o);
+
 }  // namespace attnbench::gpu

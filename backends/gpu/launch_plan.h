@@ -5,6 +5,8 @@
 #include "attnbench/attention_hooks.h"
 #include "attnbench/device_compat.h"
 
+#include <stdint.h>
+
 namespace attnbench::gpu {
 
 /// Most partials a decode row is split into (the merge kernel's shared arrays).
@@ -25,6 +27,74 @@ struct FlashGrid {
 /// Plans the grid for len_q query rows in tiles of block_m rows.
 AB_INLINE FlashGrid plan_flash_grid(int batch, int heads_q, int len_q, int block_m) {
   return FlashGrid{len_q > 0 ? ceil_div(len_q, block_m) : 0, heads_q, batch};
+}
+
+/// Keys of sequence b a kernel may read: seq_len_k[b] under varlen (device array),
+/// else the padded len_k. Rows in [seq_keys, len_k) are padding the ABI never reads:
+/// naive's O = P V loop stops here, because P = 0 times a NaN/Inf padding row of V
+/// is still NaN.
+AB_INLINE int seq_keys(const int32_t* seq_len_k, int b, int len_k) {
+  return seq_len_k ? seq_len_k[b] : len_k;
+}
+
+/// CUDA's limit on grid.y and grid.z (grid.x allows 2^31 - 1 blocks).
+constexpr long long kMaxGridYZ = 65535;
+/// Largest grid.x a launch of `threads` threads per block may use: CUDA allows 2^31 - 1
+/// blocks, HIP counts grid.x in work-items (blocks * threads < 2^32), so both are met by
+/// (2^31 - 1) / threads; the device's own maxGridSize[0] may lower it further.
+AB_INLINE long long max_grid_x(int threads, long long device_max_x) {
+  long long m = 0x7fffffffLL / (threads > 0 ? threads : 1);
+  if (device_max_x > 0 && device_max_x < m) m = device_max_x;
+  return m;
+}
+
+/// Logical block coordinates of a folded launch (see GridFold).
+struct BlockIdx3 {
+  int x, y, z;
+};
+
+/// A logical 3-D grid (nx fastest, then ny, then nz) launched as a linear block id:
+/// id = launch.x + launch.y * gx, folded into grid.x first and spilling into grid.y only
+/// past max_x blocks, so batch * heads beyond 65535 (the grid.y/z limit) still launch.
+/// The linear order equals the unfolded one (x fastest), so blocks are dispatched in the
+/// same order as an unfolded (nx, ny, nz) grid. Blocks with id >= blocks() (the tail of
+/// the last grid.y row) must exit at once: unfold() returns false for them.
+struct GridFold {
+  int nx, ny, nz;  // logical grid
+  long long gx, gy;  // launched grid (gx * gy >= blocks(), gy - 1 rows are full)
+
+  AB_INLINE long long blocks() const { return static_cast<long long>(nx) * ny * nz; }
+  /// Whether the launch dimensions are within the limits (grid.y <= 65535).
+  AB_INLINE bool fits() const { return gy <= kMaxGridYZ; }
+  /// Linear block id of launched block (bx, by).
+  AB_INLINE long long linear(long long bx, long long by) const { return by * gx + bx; }
+  /// Logical coordinates of launched block (bx, by); false past the last logical block.
+  AB_INLINE bool unfold(long long bx, long long by, BlockIdx3& out) const {
+    const long long id = linear(bx, by);
+    if (id >= blocks()) return false;
+    const long long xy = id / nx;
+    out.x = static_cast<int>(id - xy * nx);
+    out.y = static_cast<int>(xy % ny);
+    out.z = static_cast<int>(xy / ny);
+    return true;
+  }
+  /// Inverse of unfold: the launched (bx, by) of logical block (x, y, z).
+  AB_INLINE void fold(BlockIdx3 b, long long& bx, long long& by) const {
+    const long long id = (static_cast<long long>(b.z) * ny + b.y) * nx + b.x;
+    bx = id % gx;
+    by = id / gx;
+  }
+};
+
+/// Plans the launch of an (nx, ny, nz) logical grid with at most max_x blocks in grid.x
+/// (max_grid_x). An empty logical grid yields gx = gy = 0: nothing to launch.
+AB_INLINE GridFold fold_grid(int nx, int ny, int nz, long long max_x) {
+  GridFold g{nx, ny, nz, 0, 0};
+  const long long n = g.blocks();
+  if (nx <= 0 || ny <= 0 || nz <= 0 || max_x <= 0) return GridFold{nx, ny, nz, 0, 0};
+  g.gx = n < max_x ? n : max_x;
+  g.gy = (n + g.gx - 1) / g.gx;
+  return g;
 }
 
 /// Keys that query rows [row_begin, row_end) of one sequence may see: the union of

@@ -49,19 +49,22 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
          (static_cast<uint32_t>(from_float<T>(hi).bits) << 16);
 }
 
-/// grid = (ceil(len_q / 64), heads_q, batch), block = 128 threads; head_dim == D.
+/// Logical grid (ceil(len_q / 64), heads_q, batch) folded by `grid` (GridFold), block = 128
+/// threads; head_dim == D.
 template <class T, int D>
-__global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p) {
+__global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p, GridFold grid) {
   static_assert(D % 16 == 0, "head_dim must be a multiple of 16");
   constexpr int kPadK = D + 8, kPadV = kMmaBlockN + 8;  // pads make fragment reads conflict-free
   __shared__ __align__(16) uint16_t sK[kMmaBlockN][kPadK];
   __shared__ __align__(16) uint16_t sVt[D][kPadV];  // V transposed: B operand pairs are contiguous
 
+  BlockIdx3 blk;
+  if (!grid.unfold(blockIdx.x, blockIdx.y, blk)) return;  // tail of the folded grid (uniform)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane >> 2, tq = lane & 3;
-  const int h = blockIdx.y, b = blockIdx.z;
+  const int h = blk.y, b = blk.z;
   const int lq = p.seq_len_q ? p.seq_len_q[b] : p.len_q;
   const int lk = p.seq_len_k ? p.seq_len_k[b] : p.len_k;
-  const int row0 = blockIdx.x * kMmaBlockM;
+  const int row0 = blk.x * kMmaBlockM;
   if (row0 >= lq) return;
   const int hk = kv_head_of(h, p.heads_q, p.heads_kv);
   const ContiguousKv kv{p.heads_kv, p.len_k, D};

@@ -19,17 +19,20 @@ __device__ __forceinline__ size_t score_offset(const SimtParams& p, int b, int h
   return ((static_cast<size_t>(b) * p.heads_q + h) * p.len_q + i) * p.len_k + j;
 }
 
-/// S tile: grid (ceil(Lk/16), ceil(Lq/16), B*Hq), block (16, 16). Masked logits are -inf.
+/// S tile: logical grid (ceil(Lk/16), ceil(Lq/16), B*Hq) folded by `g` (GridFold),
+/// block (16, 16). Masked logits are -inf.
 template <class T>
-__global__ void naive_scores_kernel(SimtParams p, T* s) {
+__global__ void naive_scores_kernel(SimtParams p, T* s, GridFold g) {
   __shared__ float sq[kNaiveTile][kNaiveTile + 1], sk[kNaiveTile][kNaiveTile + 1];
+  BlockIdx3 blk;
+  if (!g.unfold(blockIdx.x, blockIdx.y, blk)) return;  // tail of the folded grid (uniform)
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const int b = blockIdx.z / p.heads_q, h = blockIdx.z % p.heads_q;
+  const int b = blk.z / p.heads_q, h = blk.z % p.heads_q;
   const int hk = kv_head_of(h, p.heads_q, p.heads_kv), d = p.head_dim;
   const int lq = p.seq_len_q ? p.seq_len_q[b] : p.len_q;
-  const int lk = p.seq_len_k ? p.seq_len_k[b] : p.len_k;
-  const int i = blockIdx.y * kNaiveTile + ty, j = blockIdx.x * kNaiveTile + tx;
-  const int krow = blockIdx.x * kNaiveTile + ty;  // the K row this thread stages
+  const int lk = seq_keys(p.seq_len_k, b, p.len_k);
+  const int i = blk.y * kNaiveTile + ty, j = blk.x * kNaiveTile + tx;
+  const int krow = blk.x * kNaiveTile + ty;  // the K row this thread stages
   const ContiguousKv kv{p.heads_kv, p.len_k, d};
   const T* q = static_cast<const T*>(p.q);
   const T* k = static_cast<const T*>(p.k);
@@ -62,13 +65,17 @@ __device__ __forceinline__ float block_reduce(float x, bool is_max, float* buf) 
   return r;
 }
 
-/// S row -> P row in place: one block of kNaiveSoftmaxThreads per (b, h, i).
+/// S row -> P row in place: one block of kNaiveSoftmaxThreads per (b, h, i), logical
+/// grid (Lq, Hq, B) folded by `g`.
 template <class T>
-__global__ void naive_softmax_kernel(SimtParams p, T* s) {
+__global__ void naive_softmax_kernel(SimtParams p, T* s, GridFold g) {
   __shared__ float buf[kNaiveSoftmaxThreads];
-  const int row = blockIdx.x, i = row % p.len_q, b = row / (p.heads_q * p.len_q);
+  BlockIdx3 blk;
+  if (!g.unfold(blockIdx.x, blockIdx.y, blk)) return;
+  const int i = blk.x, b = blk.z;
   if (p.seq_len_q && i >= p.seq_len_q[b]) return;  // padded row
-  T* srow = s + static_cast<size_t>(row) * p.len_k;
+  const size_t row = (static_cast<size_t>(b) * p.heads_q + blk.y) * p.len_q + i;
+  T* srow = s + row * p.len_k;
   float mx = neg_inf();
   for (int j = threadIdx.x; j < p.len_k; j += blockDim.x) mx = fmaxf(mx, to_float(srow[j]));
   mx = block_reduce(mx, true, buf);
@@ -83,22 +90,27 @@ __global__ void naive_softmax_kernel(SimtParams p, T* s) {
   }
 }
 
-/// O = P V: grid (ceil(d/16), ceil(Lq/16), B*Hq), block (16, 16).
+/// O = P V: logical grid (ceil(d/16), ceil(Lq/16), B*Hq) folded by `g`, block (16, 16).
+/// Only the sequence's own keys [0, seq_keys) are read: P is 0 on the padding, but
+/// 0 * (NaN or Inf in a padded V row) would still poison O.
 template <class T>
-__global__ void naive_pv_kernel(SimtParams p, const T* s) {
+__global__ void naive_pv_kernel(SimtParams p, const T* s, GridFold g) {
   __shared__ float sp[kNaiveTile][kNaiveTile + 1], sv[kNaiveTile][kNaiveTile + 1];
+  BlockIdx3 blk;
+  if (!g.unfold(blockIdx.x, blockIdx.y, blk)) return;
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const int b = blockIdx.z / p.heads_q, h = blockIdx.z % p.heads_q;
+  const int b = blk.z / p.heads_q, h = blk.z % p.heads_q;
   const int hk = kv_head_of(h, p.heads_q, p.heads_kv), d = p.head_dim;
   const int lq = p.seq_len_q ? p.seq_len_q[b] : p.len_q;
-  const int i = blockIdx.y * kNaiveTile + ty, c = blockIdx.x * kNaiveTile + tx;
+  const int lk = seq_keys(p.seq_len_k, b, p.len_k);
+  const int i = blk.y * kNaiveTile + ty, c = blk.x * kNaiveTile + tx;
   const ContiguousKv kv{p.heads_kv, p.len_k, d};
   const T* v = static_cast<const T*>(p.v);
   float acc = 0.0f;
-  for (int j0 = 0; j0 < p.len_k; j0 += kNaiveTile) {
+  for (int j0 = 0; j0 < lk; j0 += kNaiveTile) {
     const int jp = j0 + tx, jv = j0 + ty;
-    sp[ty][tx] = (i < lq && jp < p.len_k) ? to_float(s[score_offset(p, b, h, i, jp)]) : 0.0f;
-    sv[ty][tx] = (jv < p.len_k && c < d) ? to_float(v[kv.row_offset(b, hk, jv) + c]) : 0.0f;
+    sp[ty][tx] = (i < lq && jp < lk) ? to_float(s[score_offset(p, b, h, i, jp)]) : 0.0f;
+    sv[ty][tx] = (jv < lk && c < d) ? to_float(v[kv.row_offset(b, hk, jv) + c]) : 0.0f;
     __syncthreads();
     for (int jj = 0; jj < kNaiveTile; ++jj) acc += sp[ty][jj] * sv[jj][tx];
     __syncthreads();

@@ -29,17 +29,47 @@ inline ab_status supports(void* ctx, const char* variant, const ab_attention_arg
   return AB_OK;
 }
 
+/// Folded launch plan (GridFold) of an (nx, ny, nz) grid of `threads`-thread blocks
+/// within this device's grid.x limit.
+inline GridFold fold_for(const Context* c, int threads, int nx, int ny, int nz) {
+  return fold_grid(nx, ny, nz, max_grid_x(threads, c->prop.maxGridSize[0]));
+}
+inline dim3 dims_of(const GridFold& g) {
+  return dim3(static_cast<unsigned>(g.gx), static_cast<unsigned>(g.gy), 1);
+}
+
+/// Grids of the SIMT kernel and of the LSE merge (one block per output row).
+inline GridFold simt_fold(const Context* c, const SimtParams& p) {
+  const int tiles = ceil_div(p.pack * p.len_q, kSimtBlockM);
+  return fold_for(c, kSimtWarps * c->prop.warpSize, tiles * p.plan.num_splits, p.heads_q / p.pack, p.batch);
+}
+constexpr int kMergeThreads = 128;
+inline GridFold rows_fold(const Context* c, const SimtParams& p, int threads) {
+  return fold_for(c, threads, p.len_q, p.heads_q, p.batch);
+}
+/// Grids of naive's S = QK^T and O = PV kernels (16x16 tiles, z = batch * heads_q).
+inline GridFold naive_scores_fold(const Context* c, const SimtParams& p) {
+  return fold_for(c, kNaiveTile * kNaiveTile, ceil_div(p.len_k, kNaiveTile), ceil_div(p.len_q, kNaiveTile),
+                  p.batch * p.heads_q);
+}
+inline GridFold naive_pv_fold(const Context* c, const SimtParams& p) {
+  return fold_for(c, kNaiveTile * kNaiveTile, ceil_div(p.head_dim, kNaiveTile), ceil_div(p.len_q, kNaiveTile),
+                  p.batch * p.heads_q);
+}
+
 /// Launches the SIMT kernel for storage type T over the KV addressing `kv`.
 template <class T, class Kv>
 void launch_simt(const Context* c, const SimtParams& p, const Kv& kv) {
-  const int tiles = ceil_div(p.pack * p.len_q, kSimtBlockM);
-  const dim3 grid(tiles * p.plan.num_splits, p.heads_q / p.pack, p.batch);
+  const GridFold g = simt_fold(c, p);
   const dim3 block(kSimtWarps * c->prop.warpSize);
   if (simt_dmax(p.head_dim) == 64)
-    simt_attention_kernel<T, 64, Kv><<<grid, block, 0, c->stream>>>(p, kv);
+    simt_attention_kernel<T, 64, Kv><<<dims_of(g), block, 0, c->stream>>>(p, kv, g);
   else
-    simt_attention_kernel<T, 128, Kv><<<grid, block, 0, c->stream>>>(p, kv);
-  if (p.part_o) lse_merge_kernel<T><<<p.batch * p.heads_q * p.len_q, 128, 0, c->stream>>>(p);
+    simt_attention_kernel<T, 128, Kv><<<dims_of(g), block, 0, c->stream>>>(p, kv, g);
+  if (p.part_o) {
+    const GridFold m = rows_fold(c, p, kMergeThreads);
+    lse_merge_kernel<T><<<dims_of(m), kMergeThreads, 0, c->stream>>>(p, m);
+  }
 }
 
 /// Which kernels a variant name selects.
@@ -54,13 +84,49 @@ inline Kind kind_of(const char* variant) {
 template <class T>
 void launch_naive(const Context* c, const SimtParams& p, void* s) {
   const dim3 tile(kNaiveTile, kNaiveTile);
-  const int bh = p.batch * p.heads_q, tiles_q = ceil_div(p.len_q, kNaiveTile);
   T* scores = static_cast<T*>(s);
   if (p.len_k > 0) {  // no keys: P is empty and O = 0 comes from the PV kernel alone
-    naive_scores_kernel<T><<<dim3(ceil_div(p.len_k, kNaiveTile), tiles_q, bh), tile, 0, c->stream>>>(p, scores);
-    naive_softmax_kernel<T><<<bh * p.len_q, kNaiveSoftmaxThreads, 0, c->stream>>>(p, scores);
+    const GridFold gs = naive_scores_fold(c, p), gm = rows_fold(c, p, kNaiveSoftmaxThreads);
+    naive_scores_kernel<T><<<dims_of(gs), tile, 0, c->stream>>>(p, scores, gs);
+    naive_softmax_kernel<T><<<dims_of(gm), kNaiveSoftmaxThreads, 0, c->stream>>>(p, scores, gm);
   }
-  naive_pv_kernel<T><<<dim3(ceil_div(p.head_dim, kNaiveTile), tiles_q, bh), tile, 0, c->stream>>>(p, scores);
+  const GridFold gv = naive_pv_fold(c, p);
+  naive_pv_kernel<T><<<dims_of(gv), tile, 0, c->stream>>>(p, scores, gv);
+}
+
+/// Whether flash takes the tensor-core kernel on this context.
+inline bool takes_mma(const Context* c, const ab_attention_args& a) {
+#if defined(AB_GPU_CUDA)
+  return !c->force_simt && use_tensor_cores(true, c->prop.major, a.dtype, a.head_dim);
+#else
+  (void)c;
+  (void)a;
+  return false;
+#endif
+}
+
+#if defined(AB_GPU_CUDA)
+inline GridFold mma_fold(const Context* c, const SimtParams& p) {
+  return fold_for(c, kMmaWarps * 32, ceil_div(p.len_q, kMmaBlockM), p.heads_q, p.batch);
+}
+#endif
+
+/// Null if every grid this call launches fits the device's limits after folding, else
+/// why not (AB_UNSUPPORTED). Folding leaves grid.y at most 65535 rows of up to 2^31 - 1
+/// blocks (fewer on HIP), so this only trips on absurd sizes.
+inline const char* grid_unfit_reason(const Context* c, Kind kind, const ab_attention_args& a, const SimtParams& p) {
+  if (a.batch == 0 || a.len_q == 0) return nullptr;  // nothing is launched
+  if (static_cast<long long>(a.batch) * a.heads_q > 0x7fffffffLL) return "batch * heads_q exceeds 2^31 - 1";
+  const char* why = "the launch grid exceeds the device's limits even folded into grid.x and grid.y";
+  if (kind == Kind::kNaive) {
+    if (!naive_pv_fold(c, p).fits() || !rows_fold(c, p, kNaiveSoftmaxThreads).fits()) return why;
+    return p.len_k > 0 && !naive_scores_fold(c, p).fits() ? why : nullptr;
+  }
+#if defined(AB_GPU_CUDA)
+  if (kind == Kind::kFlash && takes_mma(c, a)) return mma_fold(c, p).fits() ? nullptr : why;
+#endif
+  if (!simt_fold(c, p).fits()) return why;
+  return p.part_o && !rows_fold(c, p, kMergeThreads).fits() ? why : nullptr;
 }
 
 /// Launches the kernels of one call for storage type T (no timing, no sync).
@@ -70,13 +136,13 @@ void launch(const Context* c, Kind kind, const ab_attention_args& a, const SimtP
     launch_naive<T>(c, p, scores);
   } else if (kind == Kind::kFlash) {
 #if defined(AB_GPU_CUDA)
-    if (!c->force_simt && use_tensor_cores(true, c->prop.major, a.dtype, a.head_dim)) {
+    if (takes_mma(c, a)) {
       if constexpr (!std::is_same_v<T, float>) {
-        const dim3 grid(ceil_div(a.len_q, kMmaBlockM), a.heads_q, a.batch);
+        const GridFold g = mma_fold(c, p);
         if (a.head_dim == 64)
-          mma_flash_kernel<T, 64><<<grid, kMmaWarps * 32, 0, c->stream>>>(p);
+          mma_flash_kernel<T, 64><<<dims_of(g), kMmaWarps * 32, 0, c->stream>>>(p, g);
         else
-          mma_flash_kernel<T, 128><<<grid, kMmaWarps * 32, 0, c->stream>>>(p);
+          mma_flash_kernel<T, 128><<<dims_of(g), kMmaWarps * 32, 0, c->stream>>>(p, g);
         return;
       }
     }
@@ -143,6 +209,10 @@ inline ab_status run_attention(void* ctx, const char* variant, const ab_attentio
   begin_call(c);
   SimtParams p;
   if (const ab_status s = prepare(c, kind, a, p); s != AB_OK) return s;
+  if (const char* why = grid_unfit_reason(c, kind, a, p)) {
+    c->error = why;
+    return AB_UNSUPPORTED;
+  }
   // naive's score matrix lives only for this call: it can be huge, and keeping it
   // would starve later cases of memory. Allocated before the start event.
   void* scores = nullptr;

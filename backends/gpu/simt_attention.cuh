@@ -44,21 +44,23 @@ __device__ __forceinline__ float group_sum(float x) {
   return x;
 }
 
-/// grid = (row tiles * num_splits, heads_q / pack, batch), block = kSimtWarps * warp
-/// width. A block's rows are virtual rows of RowMap{pack, len_q}.
+/// Logical grid (row tiles * num_splits, heads_q / pack, batch) folded by `g` (GridFold),
+/// block = kSimtWarps * warp width. A block's rows are virtual rows of RowMap{pack, len_q}.
 template <class T, int DMAX, class Kv>
 __global__ void __launch_bounds__(kSimtWarps * kWarpSize)
-simt_attention_kernel(SimtParams p, Kv kv) {
+simt_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   constexpr int kParts = kWarpSize / 32;  // lanes sharing one key's dot product
   constexpr int kCols = (DMAX + kWarpSize - 1) / kWarpSize;
   __shared__ float sK[kSimtKeys][DMAX + 1];  // +1: lanes read different rows, same column
   __shared__ float sV[kSimtKeys][DMAX];
   __shared__ float sQ[kSimtBlockM][DMAX];
 
+  BlockIdx3 blk;
+  if (!g.unfold(blockIdx.x, blockIdx.y, blk)) return;  // tail of the folded grid (uniform)
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const int key_lane = lane & 31, part = lane >> 5;
   const int ns = p.plan.num_splits;
-  const int split = blockIdx.x % ns, tq = blockIdx.x / ns, hb = blockIdx.y, b = blockIdx.z;
+  const int split = blk.x % ns, tq = blk.x / ns, hb = blk.y, b = blk.z;
   const int lq = p.seq_len_q ? p.seq_len_q[b] : p.len_q;
   const int lk = p.seq_len_k ? p.seq_len_k[b] : p.len_k;
   const RowMap map{p.pack, lq};
@@ -155,22 +157,25 @@ simt_attention_kernel(SimtParams p, Kv kv) {
   }
 }
 
-/// Merges split partials into the output: one block per output row.
+/// Merges split partials into the output: one block per output row, logical grid
+/// (len_q, heads_q, batch) folded by `g`.
 template <class T>
-__global__ void lse_merge_kernel(SimtParams p) {
+__global__ void lse_merge_kernel(SimtParams p, GridFold g) {
   __shared__ float lse[kMaxSplits];
   __shared__ float w[kMaxSplits];
-  const int row = blockIdx.x, ns = p.plan.num_splits, d = p.head_dim;
-  const int i = row % p.len_q, b = row / (p.heads_q * p.len_q);
+  BlockIdx3 blk;
+  if (!g.unfold(blockIdx.x, blockIdx.y, blk)) return;
+  const int ns = p.plan.num_splits, d = p.head_dim, i = blk.x, b = blk.z;
   if (p.seq_len_q && i >= p.seq_len_q[b]) return;  // padded row: left untouched
+  const size_t row = (static_cast<size_t>(b) * p.heads_q + blk.y) * p.len_q + i;
   const size_t rows_total = static_cast<size_t>(p.batch) * p.heads_q * p.len_q;
   for (int s = threadIdx.x; s < ns; s += blockDim.x) lse[s] = p.part_lse[s * rows_total + row];
   __syncthreads();
   if (threadIdx.x == 0) lse_merge_weights(lse, ns, w);
   __syncthreads();
-  T* out = static_cast<T*>(p.o) + static_cast<size_t>(row) * d;
+  T* out = static_cast<T*>(p.o) + row * d;
   for (int c = threadIdx.x; c < d; c += blockDim.x)
-    out[c] = from_float<T>(lse_merge_value(p.part_o + static_cast<size_t>(row) * d + c,
+    out[c] = from_float<T>(lse_merge_value(p.part_o + row * d + c,
                                            rows_total * d, w, ns));
 }
 
