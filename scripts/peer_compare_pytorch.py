@@ -16,6 +16,10 @@ prints a ratio table, and stores the numbers in an attnbench SQLite database
 'pytorch-flash' / 'pytorch-cudnn' (and 'cuda' for attnbench's own timings), so
 `attnbench report` can put them side by side.
 
+Each peer's output is also compared with attnbench's: an element off by more than the
+dtype's tolerance (|ours - peer| > atol + rtol * |peer|, see TOLERANCE; NaN counts as off)
+marks that peer's case 'failed' in the table and the store, and the script exits with 1.
+
 `--help` works without torch: torch is imported only when the comparison runs.
 """
 
@@ -39,6 +43,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ---------------------------------------------------------------------------
 API_VERSION = 2
 AB_F32, AB_BF16, AB_F16 = 0, 1, 2
+AB_KV_HND, AB_KV_NHD = 0, 1
 AB_OK = 0
 STATUS = {0: "ok", 1: "unsupported", 2: "no_device", 3: "out_of_memory", 4: "invalid_argument",
           5: "internal_error"}
@@ -66,8 +71,8 @@ class AbAttentionArgs(ctypes.Structure):
                 ("page_size", ctypes.c_int32), ("max_pages_per_seq", ctypes.c_int32),
                 ("num_pages", ctypes.c_int32), ("block_table", c_buffer),
                 ("q", c_buffer), ("k", c_buffer), ("v", c_buffer), ("o", c_buffer),
-                # v2: 0 = head_dim; no LSE output
-                ("head_dim_v", ctypes.c_int32), ("lse", c_buffer)]
+                # v2: 0 = head_dim; kv_layout (paged pools only) sits in former padding; no LSE output
+                ("head_dim_v", ctypes.c_int32), ("kv_layout", ctypes.c_int32), ("lse", c_buffer)]
 
 
 CTX = ctypes.c_void_p
@@ -184,6 +189,23 @@ def canonical_config(causal):
     return "flash:causal" if causal else "flash"
 
 
+# Agreement of two implementations' outputs in a storage type: |ours - peer| <= atol +
+# rtol * |peer| per element. Each side rounds O once to the dtype and bf16/fp16 flash
+# kernels also round P before P V, so the bound is a few units in the last place.
+TOLERANCE = {"bf16": (2e-2, 2e-2), "fp16": (2e-3, 4e-3), "fp32": (1e-5, 1e-5)}
+
+
+def compare_outputs(ours, peer, dtype_name):
+    """(max |ours - peer|, ok) of two float tensors under TOLERANCE[dtype_name]."""
+    atol, rtol = TOLERANCE[dtype_name]
+    diff = (ours - peer).abs()
+    max_diff = diff.max().item() if diff.numel() else 0.0
+    bound = atol + rtol * peer.abs()
+    # NaN anywhere (either side) fails: `diff <= bound` is False for NaN.
+    ok = bool((diff <= bound).all().item())
+    return max_diff, ok
+
+
 def time_torch(fn, warmup, reps, torch):
     """Median and all per-call times of fn() with CUDA events around each call."""
     for _ in range(warmup):
@@ -211,7 +233,7 @@ def time_plugin(plugin, args, warmup, reps):
 # ---------------------------------------------------------------------------
 def load_schema():
     """The migrations of harness/src/store/store_schema.h, in order."""
-    text = open(os.path.join(REPO, "harness", "src", "store_schema.h")).read()
+    text = open(os.path.join(REPO, "harness", "src", "store", "store_schema.h")).read()
     return re.findall(r'R"sql\((.*?)\)sql"', text, re.S)
 
 
@@ -319,7 +341,13 @@ def run_comparison(opts):
                         row["times"] = time_torch(fn, opts.warmup, opts.reps, torch)
                     row["status"] = "ok"
                     if ours is not None:
-                        row["max_abs_diff"] = (out.float().cpu() - ours.float()).abs().max().item()
+                        max_diff, ok = compare_outputs(ours.float(), out.float().cpu(), "bf16")
+                        row["max_abs_diff"] = max_diff
+                        if not ok:
+                            atol, rtol = TOLERANCE["bf16"]
+                            row.update(status="failed",
+                                       message=f"output differs from attnbench's: max |diff| {max_diff:.3g} "
+                                               f"exceeds the bf16 tolerance {atol:g} + {rtol:g} * |ref|")
                 except RuntimeError as e:  # backend not available for this GPU/shape
                     row.update(status="unsupported", message=str(e).splitlines()[0][:300])
                 rows.append(row)
@@ -333,12 +361,17 @@ def run_comparison(opts):
         run_id = store_results(db, rows, plugin.device_name, plugin.driver, torch.__version__, opts.seed, started)
         print(f"stored run {run_id} in {opts.db}")
     plugin.close()
+    failed = [r for r in rows if r["status"] == "failed"]
+    for r in failed:
+        print(f"FAILED {r['backend']} {canonical_shape(r['b'], r['h'], r['L'], r['d'])} "
+              f"{'causal' if r['causal'] else 'full'}: {r['message']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def print_table(rows, device):
     """One line per (shape, mask): attnbench and peer TFLOP/s and peer/attnbench time ratios."""
     def med(r):
-        return statistics.median(r["times"]) if r.get("status") == "ok" and r.get("times") else None
+        return statistics.median(r["times"]) if r.get("status") in ("ok", "failed") and r.get("times") else None
 
     print(f"\nflash attention, bf16, {device} (kernel time, CUDA events, median)")
     print(f"{'shape':<46} {'mask':<7} {'attnbench':>10} {'pt-flash':>10} {'pt-cudnn':>10} "
@@ -353,7 +386,10 @@ def print_table(rows, device):
         b, h, L, d, causal = key
         print(f"{canonical_shape(b, h, L, d):<46} {'causal' if causal else 'full':<7} {ms(t['cuda'])}"
               f"{ms(t['pytorch-flash'])}{ms(t['pytorch-cudnn'])} {ratio(t['pytorch-flash'])} "
-              f"{ratio(t['pytorch-cudnn'])}  {tflops}")
+              f"{ratio(t['pytorch-cudnn'])}  {tflops}"
+              + "".join(f"  FAILED vs {name} (max |diff| {group[name]['max_abs_diff']:.3g})"
+                        for name in ("pytorch-flash", "pytorch-cudnn")
+                        if name in group and group[name]["status"] == "failed"))
     print("ratio < 1: the PyTorch backend is faster than attnbench's CUDA flash.")
 
 
@@ -377,4 +413,4 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
-    run_comparison(parse_args())
+    sys.exit(run_comparison(parse_args()))
