@@ -4,6 +4,10 @@
 // storage, and KV long enough to be split across threads and merged.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "test_cpu_checks.h"
 
 using namespace cpu_test;
@@ -109,4 +113,29 @@ TEST_CASE("capabilities: paged only for decode, invalid shapes rejected", "[cpu]
   CHECK(cpu::run_variant("decode", c.args).status == AB_INVALID_ARGUMENT);
   CHECK_THAT(cpu::run_variant("decode", c.args).reason, Catch::Contains("outside [0, num_pages"));
   CHECK(cpu::supports("nope", c.args).status == AB_UNSUPPORTED);
+}
+
+TEST_CASE("decode and flash: a NaN in one key makes exactly the rows that see it NaN", "[cpu][decode]") {
+  // The softmax's exp2 used to clamp NaN scores to exp2(-150) = 0, so a NaN key gave a
+  // finite row that hid the bad input (the fp64 oracle gives NaN).
+  for (const char* variant : {"decode", "flash"}) {
+    Shape s;
+    s.batch = 1; s.heads_q = 4; s.heads_kv = 2; s.len_q = 3; s.len_k = 300; s.head_dim = 64;
+    s.causal = false;
+    Case c = make_case(s, 77);
+    std::vector<float> k = c.kf;
+    const int bad_key = 123;  // KV head 1 only: query heads 2 and 3 see it
+    k[(static_cast<size_t>(1) * s.len_k + bad_key) * s.head_dim + 5] = std::numeric_limits<float>::quiet_NaN();
+    set_inputs(c, c.qf, k, c.vf);
+    std::fill(c.o.begin(), c.o.end(), 0);
+    INFO(variant);
+    REQUIRE(cpu::run_variant(variant, c.args).ok());
+    for (int h = 0; h < s.heads_q; ++h)
+      for (int i = 0; i < s.len_q; ++i) {
+        const std::vector<float> row = out_row(c, h, i);
+        const bool any_nan = std::any_of(row.begin(), row.end(), [](float x) { return std::isnan(x); });
+        INFO("head " << h << " row " << i);
+        CHECK(any_nan == (h >= 2));
+      }
+  }
 }

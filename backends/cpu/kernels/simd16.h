@@ -95,8 +95,11 @@ inline V16 v_copysign(V16 mag, V16 sgn) {
 }
 /// 2^x; inputs below -150 give 0, -inf included. Relative error ~2e-7.
 inline V16 v_exp2(V16 x) {
-  __m512 t = _mm512_max_ps(x.v, _mm512_set1_ps(-150.0f));
-  t = _mm512_min_ps(t, _mm512_set1_ps(128.0f));
+  // The clamps keep a NaN (maxps/minps return the second operand when either is NaN), so
+  // a NaN score (a NaN in Q or K) gives a NaN probability and a NaN output, as the fp64
+  // oracle does, instead of exp2(-150) = 0 and a finite row that hides the bad input.
+  __m512 t = _mm512_max_ps(_mm512_set1_ps(-150.0f), x.v);
+  t = _mm512_min_ps(_mm512_set1_ps(128.0f), t);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);  // [-0.5, 0.5]
   __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
@@ -228,7 +231,11 @@ inline V16 v_copysign(V16 mag, V16 sgn) {
   return v_generate([&](int i) { return std::copysign(detail::lane(mag, i), detail::lane(sgn, i)); });
 }
 inline V16 v_exp2(V16 x) {
-  return v_generate([&](int i) { return std::exp2(std::fmax(detail::lane(x, i), -150.0f)); });
+  // NaN stays NaN (std::fmax would drop it): see the AVX-512 version.
+  return v_generate([&](int i) {
+    const float t = detail::lane(x, i);
+    return t != t ? t : std::exp2(std::fmax(t, -150.0f));
+  });
 }
 inline V16 v_reduce16(const V16 (&a)[16]) {
   return v_generate([&](int i) { return v_reduce_add(a[i]); });
