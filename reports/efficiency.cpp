@@ -12,6 +12,7 @@
 #include "format_units.h"
 #include "html_escape.h"
 #include "svg_chart.h"
+#include "series_colors.h"
 
 namespace attnbench::reports {
 
@@ -88,6 +89,7 @@ LogLogChart speedup_chart(const EfficiencyGroup& g, size_t index) {
   chart.plot_height = 200;
   chart.empty_message = "no length measured with a baseline";
   ChartSeries s(g.config);
+  s.color = variant_color(g.config);
   std::set<int64_t> lengths;
   for (const EfficiencyPoint& p : g.points) {
     if (!p.speedup || p.len_k <= 0) continue;

@@ -110,6 +110,12 @@ p.answer,ul.answer{font-size:14px;margin:6px 0 10px;max-width:80em}
 ul.answer{padding-left:20px}
 .answer.bad{color:var(--bad);font-weight:600}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;vertical-align:baseline}
+.table-tools{display:flex;align-items:center;gap:8px;margin:6px 0 4px;font-size:12px;color:var(--muted)}
+.table-tools input{font:inherit;padding:2px 6px;border:1px solid var(--line);border-radius:4px;width:16em}
+.table-tools button{font:inherit;padding:2px 8px;border:1px solid var(--line);border-radius:4px;background:var(--head);color:var(--fg);cursor:pointer;margin-left:auto}
+svg.chart g.legend{cursor:pointer}
+svg.chart g.legend-off{opacity:.35}
+svg.chart g.series-hidden{display:none}
 footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:var(--muted);font-size:12px}
 @media (max-width:900px){dl.prov{grid-template-columns:max-content minmax(0,1fr)}dl.prov dd.wide{grid-column:auto}main{padding:16px}}
 @media print{
@@ -117,7 +123,7 @@ footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:v
   html,main{background:#fff}
   main{max-width:none;padding:0;min-height:0}
   body{font-size:10.5px}
-  nav.toc{display:none}
+  nav.toc,.table-tools{display:none}
   thead th{position:static}
   thead{display:table-header-group}
   table{font-size:9.5px}
@@ -133,18 +139,29 @@ footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:v
 }
 )css";
 
-/// Click (or Enter on) a column header to sort its table; empty cells sort last.
+/// The page script, plain JS with no network access. Every table of the page gets a
+/// toolbar (a filter box that hides rows not containing every typed word, a row count
+/// and a "Copy as CSV" button for the visible rows), sorting by a click (or Enter) on a
+/// column header (empty cells last; data-sort holds a raw value where the text is
+/// formatted) and right-aligned columns where every cell is a number. A click (or
+/// Enter) on a chart legend entry hides or shows its series. Sets data-ready="1" at the end.
 inline constexpr std::string_view kSortScript = R"js(
 (function(){
+  var each=function(list,f){Array.prototype.forEach.call(list,f);};
   function key(row,i){var c=row.cells[i];if(!c)return '';var v=c.getAttribute('data-sort');return v===null?c.textContent.trim():v;}
   function isNum(s){return s!==''&&isFinite(Number(s));}
-  document.querySelectorAll('table.sortable').forEach(function(table){
-    var heads=table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads,function(th,i){
+  // "1.80 ms", "25.0%", "3.00x", "2K", "-": a number a reader compares by magnitude.
+  var numLike=/^(?:[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?\s*(?:%|\u00d7|[kKMGT]?[A-Za-z\u00b5/]{0,7})?|\u2014|-)$/;
+  function headRow(table){return table.tHead&&table.tHead.rows.length===1?table.tHead.rows[0]:null;}
+  function makeSortable(table){
+    var head=headRow(table);if(!head||!table.tBodies[0])return;
+    table.classList.add('sortable');
+    var heads=head.cells;
+    each(heads,function(th,i){
       th.tabIndex=0;
       function sort(){
         var asc=th.getAttribute('aria-sort')!=='ascending';
-        Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
+        each(heads,function(h){h.removeAttribute('aria-sort');});
         th.setAttribute('aria-sort',asc?'ascending':'descending');
         var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
         var numeric=rows.every(function(r){var k=key(r,i);return k===''||isNum(k);});
@@ -158,6 +175,65 @@ inline constexpr std::string_view kSortScript = R"js(
       }
       th.addEventListener('click',sort);
       th.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();sort();}});
+    });
+  }
+  function alignNumbers(table){
+    var head=headRow(table);if(!head||!table.tBodies[0])return;
+    var rows=table.tBodies[0].rows;if(!rows.length)return;
+    each(head.cells,function(th,i){
+      var seen=0,ok=true;
+      each(rows,function(r){if(!ok||r.cells.length!==head.cells.length)return;var t=r.cells[i].textContent.trim();if(t==='')return;if(numLike.test(t)){seen+=t!=='\u2014'&&t!=='-';}else ok=false;});
+      if(!ok||!seen)return;
+      th.classList.add('num');
+      each(rows,function(r){if(r.cells.length===head.cells.length)r.cells[i].classList.add('num');});
+    });
+  }
+  function csvField(s){s=s.replace(/\s+/g,' ').trim();return /[",\n]/.test(s)?'"'+s.replace(/"/g,'""')+'"':s;}
+  function visibleRows(table){return Array.prototype.filter.call(table.tBodies[0]?table.tBodies[0].rows:[],function(r){return !r.hidden;});}
+  // The visible rows as CSV, header first (used by the button; a test may call it too).
+  function tableCsv(table){
+    var lines=[],head=headRow(table);
+    if(head)lines.push(Array.prototype.map.call(head.cells,function(c){return csvField(c.textContent);}).join(','));
+    visibleRows(table).forEach(function(r){lines.push(Array.prototype.map.call(r.cells,function(c){return csvField(c.textContent);}).join(','));});
+    return lines.join('\n')+'\n';
+  }
+  window.attnbenchTableCsv=tableCsv;
+  function copyText(text){
+    function fallback(){var t=document.createElement('textarea');t.value=text;t.style.position='fixed';t.style.opacity='0';document.body.appendChild(t);t.select();try{document.execCommand('copy');}catch(e){}document.body.removeChild(t);}
+    // The clipboard API may be refused (file:// pages, no permission): fall back quietly.
+    if(navigator.clipboard&&navigator.clipboard.writeText)navigator.clipboard.writeText(text).catch(fallback);else fallback();
+  }
+  function addTools(table){
+    if(!table.tBodies[0])return;
+    var bar=document.createElement('div');bar.className='table-tools';
+    var input=document.createElement('input');input.type='search';input.className='table-filter';input.placeholder='Filter rows\u2026';input.setAttribute('aria-label','Filter the rows of this table');
+    var count=document.createElement('span');count.className='filter-count';
+    var button=document.createElement('button');button.type='button';button.className='copy-csv';button.textContent='Copy as CSV';
+    bar.appendChild(input);bar.appendChild(count);bar.appendChild(button);
+    table.parentNode.insertBefore(bar,table);
+    var rows=table.tBodies[0].rows;
+    function filter(){
+      var words=input.value.toLowerCase().split(/\s+/).filter(Boolean),shown=0;
+      each(rows,function(r){var text=r.textContent.toLowerCase();var keep=words.every(function(w){return text.indexOf(w)>=0;});r.hidden=!keep;shown+=keep;});
+      count.textContent=words.length?shown+' of '+rows.length+' rows':rows.length+' rows';
+    }
+    input.addEventListener('input',filter);filter();
+    button.addEventListener('click',function(){
+      var csv=tableCsv(table);copyText(csv);
+      button.setAttribute('data-copied-rows',String(visibleRows(table).length));
+      button.textContent='Copied';setTimeout(function(){button.textContent='Copy as CSV';},1500);
+    });
+  }
+  each(document.querySelectorAll('main table'),function(table){makeSortable(table);alignNumbers(table);addTools(table);});
+  // Legend entries i and series i of a chart are drawn in the same order.
+  each(document.querySelectorAll('svg.chart'),function(svg){
+    var series=svg.querySelectorAll(':scope > g.series'),legend=svg.querySelectorAll('g.legend');
+    if(series.length!==legend.length)return;
+    each(legend,function(g,i){
+      g.setAttribute('tabindex','0');g.setAttribute('role','button');g.setAttribute('aria-pressed','true');
+      function toggle(){var off=series[i].classList.toggle('series-hidden');g.classList.toggle('legend-off',off);g.setAttribute('aria-pressed',off?'false':'true');}
+      g.addEventListener('click',toggle);
+      g.addEventListener('keydown',function(e){if(e.key==='Enter'||e.key===' '){e.preventDefault();toggle();}});
     });
   });
   document.body.setAttribute('data-ready','1');

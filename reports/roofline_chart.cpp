@@ -9,6 +9,7 @@
 
 #include "case_stats.h"
 #include "format_units.h"
+#include "series_colors.h"
 
 namespace attnbench::reports {
 
@@ -54,6 +55,7 @@ std::vector<LogLogChart> roofline_charts(const RunData& data) {
       double intensity = *c.flops / *c.bytes;
       ChartSeries& s = by_config[c.config];
       s.label = c.config;
+      s.color = variant_color(c.config);  // the config's colour everywhere on the page
       s.connect = false;
       s.points.push_back({intensity, *fps, fmt::format("{} {}", c.dtype, c.shape)});
       imin = std::min(imin, intensity), imax = std::max(imax, intensity);

@@ -9,6 +9,7 @@
 #include "case_stats.h"
 #include "format_units.h"
 #include "scaling_fit.h"
+#include "series_colors.h"
 
 namespace attnbench::reports {
 
@@ -61,6 +62,8 @@ LogLogChart suite_time_chart(const std::string& suite, const std::vector<const C
     if (shapes_of_base[base].size() > 1) label += " \xC2\xB7 " + rest;
     auto& s = series[{c.config, c.dtype, c.backend, c.phase, c.device, rest}];
     s.label = std::move(label);
+    // Keyed by the config, so e.g. flash:causal has one colour on every chart of the page.
+    s.color = variant_color(c.config);
     s.points.push_back({static_cast<double>(*c.len_k), p.seconds, c.shape});
     lengths.insert(*c.len_k);
   }

@@ -193,4 +193,8 @@ TEST_CASE("answers come first on the page; variant colours are stable", "[report
   CHECK(variant_color("flash:causal") == variant_color(std::string("flash:") + "causal"));
   CHECK(variant_color("flash:causal").size() == 7);
   CHECK(variant_color("flash:causal") != variant_color("naive:causal"));
+  // Charts draw each config in its own colour, and the page carries the table tools.
+  CHECK(page.find("<polyline fill=\"none\" stroke=\"" + variant_color("naive:causal") + "\"") != std::string::npos);
+  for (const char* s : {"table-filter", "Copy as CSV", "attnbenchTableCsv", "series-hidden"})
+    CHECK(page.find(s) != std::string::npos);
 }
