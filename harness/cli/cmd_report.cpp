@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "commands.h"
 #include "atomic_write.h"
@@ -46,13 +47,15 @@ Command add_report_command(CLI::App& app) {
   auto threshold = std::make_shared<double>(5.0);
   auto targets_md = std::make_shared<std::string>();
   auto history = std::make_shared<bool>(false);
+  auto force = std::make_shared<bool>(false);
   cmd->add_option("--db", *db, "Results database");
   auto* run_opt = cmd->add_option("--run", *run, "Run id or campaign name (default: the newest run)");
   auto* campaign_opt = cmd->add_option(
       "--campaign", *campaign,
       "Render campaign NAME (shards merged from many machines, both sides of an ab) as one result");
   campaign_opt->excludes(run_opt);
-  cmd->add_option("-o,--output", *out, "Output HTML file");
+  auto* out_opt = cmd->add_option("-o,--output", *out, "Output HTML file (default: report.html, never overwritten without --force)");
+  cmd->add_flag("--force", *force, "Overwrite an existing report.html when -o is not given");
   auto* base_opt = cmd->add_option("--baseline", *baseline,
                                    "Baseline run id or campaign name: adds a run-vs-run comparison");
   cmd->add_option("--baseline-db", *baseline_db, "Database holding the baseline (default: --db)");
@@ -63,6 +66,11 @@ Command add_report_command(CLI::App& app) {
   cmd->add_flag("--history", *history,
                  "Render every case's time and quality over all runs of --db, with change points");
   return [=]() {
+    // An explicit -o says where to write; the default name may be last week's report.
+    if (!out_opt->count() && !*force && std::filesystem::exists(*out)) {
+      fmt::print(stderr, "attnbench: error: {} exists; pass --force to overwrite it or -o to write elsewhere\n", *out);
+      return kBadInput;
+    }
     if (*history) {
       reports::write_history_report(*db, [](const std::vector<double>& times) {
         std::vector<size_t> at;
