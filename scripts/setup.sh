@@ -41,6 +41,15 @@ if ! dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q "install ok 
   fi
 fi
 
+# The browser test (tests/browser) drives the report with playwright-core from npm, at the
+# version pinned in its package-lock.json, against Debian's chromium: no browser download.
+if command -v npm >/dev/null; then
+  (cd "$(dirname "$0")/../tests/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) ||
+    echo "setup: npm ci in tests/browser failed; the browser test will be skipped"
+else
+  echo "setup: npm not found; the browser test will be skipped"
+fi
+
 if [[ -x /usr/local/cuda/bin/nvcc ]]; then
   echo "setup: CUDA toolkit $(/usr/local/cuda/bin/nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') found"
 else
