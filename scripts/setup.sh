@@ -43,6 +43,12 @@ fi
 
 # The browser test (tests/browser) drives the report with playwright-core from npm, at the
 # version pinned in its package-lock.json, against Debian's chromium: no browser download.
+if ! command -v npm >/dev/null; then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends npm ||
+    echo "setup: Debian's npm could not be installed"
+fi
 if command -v npm >/dev/null; then
   (cd "$(dirname "$0")/../tests/browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) ||
     echo "setup: npm ci in tests/browser failed; the browser test will be skipped"
