@@ -22,7 +22,8 @@ std::string render_roofline_section(const RunData& data) {
   std::string out =
       "<section id=\"roofline\"><h2>Roofline</h2><p class=\"note\">Achieved FLOP/s against "
       "arithmetic intensity (model FLOPs / model bytes per call), under the roofs this run "
-      "measured on this machine.</p>";
+      "measured on this machine. Sparse and approximate variants plot the work they did: "
+      "their dense-equivalent FLOPs times the attended fraction of query-key pairs.</p>";
   auto charts = roofline_charts(data);
   if (charts.empty())
     return out + note("No roofline: this run has no measured machine peaks or no successful case "

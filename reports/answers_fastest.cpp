@@ -37,7 +37,8 @@ std::string lengths_text(const std::vector<int64_t>& lengths) {
 void set_peak(FastestRow& row, const CaseResult& c) {
   auto flops = c.metric_value("fraction_peak_flops");
   auto bw = c.metric_value("fraction_peak_bandwidth");
-  if (flops && std::isfinite(*flops)) row.peak_fraction = *flops, row.peak_kind = "FLOP/s";
+  // Of the work done (attended pairs), not the dense-equivalent FLOPs: see attended_work_factor.
+  if (flops && std::isfinite(*flops)) row.peak_fraction = *flops * attended_work_factor(c), row.peak_kind = "FLOP/s";
   if (bw && std::isfinite(*bw) && (!row.peak_fraction || *bw > *row.peak_fraction))
     row.peak_fraction = *bw, row.peak_kind = "bandwidth";
 }

@@ -58,4 +58,9 @@ std::string shape_without_length(const CaseResult& c) {
   return out;
 }
 
+double attended_work_factor(const CaseResult& c) {
+  const auto f = c.metric_value("attended_fraction");
+  return f && std::isfinite(*f) && *f > 0 && *f <= 1 ? *f : 1.0;
+}
+
 }  // namespace attnbench::reports

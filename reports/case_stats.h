@@ -21,4 +21,11 @@ std::optional<double> mad_seconds(const CaseResult& c);
 /// time-vs-length line. Empty fields are left out.
 std::string shape_without_length(const CaseResult& c);
 
+/// Share of the dense FLOP model that the kernel really computed: the stored
+/// attended_fraction (attended / visible query-key pairs) of a sparse or approximate
+/// variant, else 1. Their FLOPs are counted dense-equivalent, so achieved FLOP/s times
+/// this factor is the rate of the work done, the one a roofline or a fraction of peak
+/// may compare with the machine's peak.
+double attended_work_factor(const CaseResult& c);
+
 }  // namespace attnbench::reports

@@ -52,7 +52,11 @@ std::vector<LogLogChart> roofline_charts(const RunData& data) {
       if (!c.flops || !c.bytes || !(*c.flops > 0) || !(*c.bytes > 0)) continue;
       auto fps = achieved(c);
       if (!fps) continue;
-      double intensity = *c.flops / *c.bytes;
+      // The work the kernel did, not the dense-equivalent count, so that a sparse variant
+      // sits under the roof rather than above it.
+      const double work = attended_work_factor(c);
+      *fps *= work;
+      double intensity = *c.flops * work / *c.bytes;
       ChartSeries& s = by_config[c.config];
       s.label = c.config;
       s.color = variant_color(c.config);  // the config's colour everywhere on the page

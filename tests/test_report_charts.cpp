@@ -10,6 +10,8 @@
 
 #include "needle_heatmap.h"
 #include "pareto_chart.h"
+#include "report_data.h"
+#include "roofline_chart.h"
 #include "run_comparison.h"
 #include "scaling_fit.h"
 #include "svg_chart.h"
@@ -152,4 +154,29 @@ TEST_CASE("guides, scatter series and legend notes render escaped", "[report]") 
   CHECK(svg.find("<polyline fill=\"none\" stroke=\"#4e79a7\"") == std::string::npos);  // scatter
   CHECK(svg.find("<i>") == std::string::npos);
   CHECK(svg.find("<p>") == std::string::npos);
+}
+
+TEST_CASE("roofline plots the work a sparse variant did, not its dense-equivalent FLOPs", "[report]") {
+  // Two cases with the same dense FLOP model and time: the exact one at 50% of the
+  // peak, the sparse one attending to a quarter of the pairs.
+  RunData data;
+  data.peaks = {{"cpu", "host", "flops_f32", 100e9, "FLOP/s"}, {"cpu", "host", "bytes_per_second", 10e9, "B/s"}};
+  for (const char* config : {"flash:causal", "sliding_window:causal,window=32:0"}) {
+    CaseResult c;
+    c.backend = "cpu", c.device = "host", c.status = "ok", c.config = config, c.dtype = "fp32";
+    c.flops = 50e9, c.bytes = 1e9;
+    c.metrics.push_back({"flops_per_second", 50e9, "FLOP/s"});
+    if (std::string(config).rfind("sliding", 0) == 0) c.metrics.push_back({"attended_fraction", 0.25, "ratio"});
+    data.cases.push_back(c);
+  }
+  const auto charts = roofline_charts(data);
+  REQUIRE(charts.size() == 1);
+  REQUIRE(charts[0].series.size() == 2);
+  for (const ChartSeries& s : charts[0].series) {
+    REQUIRE(s.points.size() == 1);
+    const bool sparse = s.label.rfind("sliding", 0) == 0;
+    INFO(s.label);
+    CHECK(s.points[0].y == Approx(sparse ? 12.5e9 : 50e9));
+    CHECK(s.points[0].x == Approx(sparse ? 12.5 : 50.0));
+  }
 }
