@@ -30,7 +30,7 @@ const char* isa_name(Isa isa);
   void quant_decode(const ab_kv_quant_decode_args& a);           \
   }
 AB_KV_DECLARE_ISA_KERNELS(generic)
-#if defined(__x86_64__) || defined(_M_X64)
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(AB_CPU_SINGLE_LEVEL)
 #define AB_KV_HAVE_X86_LEVELS 1
 AB_KV_DECLARE_ISA_KERNELS(avx2)
 AB_KV_DECLARE_ISA_KERNELS(avx512)
