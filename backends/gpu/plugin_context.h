@@ -24,6 +24,7 @@ struct Context {
   gpuStream_t stream = nullptr;
   gpuEvent_t start = nullptr, stop = nullptr;
   bool force_simt = false;  // option path=simt: skip tensor cores (tests both paths)
+  int wgmma_peak = -1;      // CUDA: wgmma peak kernel usable (sm_90 + sm_90a image): -1 not probed, 0, 1
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
   std::string error;

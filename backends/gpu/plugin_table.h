@@ -25,7 +25,7 @@ inline const ab_plugin* plugin_table() {
       &create,
       &destroy,
       &last_error,
-      &device_info,
+      &device_info_with_peaks,
       &supports,
       &alloc,
       &release,
