@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arch_match.h"
@@ -17,6 +18,7 @@
 #include "kernel_math.h"
 #include "kv_addressing.h"
 #include "launch_plan.h"
+#include "mma_fragment.h"
 #include "reference_attention.h"
 
 using namespace attnbench;
@@ -566,4 +568,109 @@ TEST_CASE("HIP device architecture is matched against the built targets", "[gpu]
   REQUIRE(arch_mismatch("gfx90a:sramecc+:xnack-", "gfx90a:xnack+").size() > 0);
   REQUIRE(arch_mismatch("gfx90a:sramecc+:xnack-", "gfx90a:xnack+,gfx90a:xnack-").empty());
   REQUIRE_FALSE(arch_mismatch("gfx90a", "").empty());
+}
+
+namespace {
+
+/// The PTX ISA tables for mma.m16n8k16 (.f16/.bf16 A and B, .f32 C/D), spelled out case by
+/// case as the ISA writes them, independently of mma_fragment.h's bit arithmetic.
+FragCoord isa_a(int lane, int i) {
+  const int group = lane / 4, tig = lane % 4;
+  const int row = (i == 0 || i == 1 || i == 4 || i == 5) ? group : group + 8;
+  const int col = i < 4 ? tig * 2 + (i & 1) : tig * 2 + (i & 1) + 8;
+  return {row, col};
+}
+FragCoord isa_b(int lane, int i) {
+  const int group = lane / 4, tig = lane % 4;
+  return {i < 2 ? tig * 2 + (i & 1) : tig * 2 + (i & 1) + 8, group};
+}
+FragCoord isa_c(int lane, int i) {
+  const int group = lane / 4, tig = lane % 4;
+  return {i < 2 ? group : group + 8, tig * 2 + (i & 1)};
+}
+
+/// Every (row, col) of a rows x cols fragment is held by exactly one (lane, element) under
+/// `coord`, and `coord` equals the ISA formula `isa` everywhere.
+template <class F, class G>
+void check_fragment(const char* what, int rows, int cols, int elems, F coord, G isa) {
+  INFO(what);
+  std::vector<int> owners(static_cast<size_t>(rows) * cols, 0);
+  for (int lane = 0; lane < kMmaLanes; ++lane)
+    for (int i = 0; i < elems; ++i) {
+      const FragCoord c = coord(lane, i), r = isa(lane, i);
+      INFO("lane " << lane << " element " << i);
+      CHECK(c.row == r.row);
+      CHECK(c.col == r.col);
+      REQUIRE((c.row >= 0 && c.row < rows && c.col >= 0 && c.col < cols));
+      ++owners[static_cast<size_t>(c.row) * cols + c.col];
+    }
+  CHECK(kMmaLanes * elems == rows * cols);
+  for (int x : owners) CHECK(x == 1);
+}
+
+}  // namespace
+
+TEST_CASE("mma.m16n8k16 fragments follow the PTX ISA tables", "[gpu][mma]") {
+  CHECK(mma_group_id(29) == 7);
+  CHECK(mma_thread_in_group(29) == 1);
+  check_fragment("A 16x16", kMmaM, kMmaK, kMmaAElems, mma_a_coord, isa_a);
+  check_fragment("B 16x8 (k x n)", kMmaK, kMmaN, kMmaBElems, mma_b_coord, isa_b);
+  check_fragment("C/D 16x8", kMmaM, kMmaN, kMmaCElems, mma_c_coord, isa_c);
+
+  for (int lane = 0; lane < kMmaLanes; ++lane) {
+    INFO("lane " << lane);
+    // A .b32 register packs elements 2r (low) and 2r + 1 (high): adjacent columns of A,
+    // adjacent k rows of B, adjacent columns of C; the pair helpers address the first.
+    for (int reg = 0; reg < kMmaAElems / 2; ++reg) {
+      const FragCoord p = mma_a_pair(lane, reg), lo = isa_a(lane, 2 * reg), hi = isa_a(lane, 2 * reg + 1);
+      CHECK((p.row == lo.row && p.col == lo.col && hi.row == lo.row && hi.col == lo.col + 1));
+      CHECK(p.col % 2 == 0);  // a 32-bit aligned load of a row-major 16-bit matrix
+    }
+    for (int reg = 0; reg < kMmaBElems / 2; ++reg) {
+      const FragCoord p = mma_b_pair(lane, reg), lo = isa_b(lane, 2 * reg), hi = isa_b(lane, 2 * reg + 1);
+      CHECK((p.row == lo.row && p.col == lo.col && hi.col == lo.col && hi.row == lo.row + 1));
+      CHECK(p.row % 2 == 0);  // k pairs are contiguous in sK rows and in sVt rows
+    }
+    for (int half = 0; half < 2; ++half) {
+      const FragCoord p = mma_c_pair(lane, half), lo = isa_c(lane, 2 * half), hi = isa_c(lane, 2 * half + 1);
+      CHECK((p.row == lo.row && p.col == lo.col && hi.row == lo.row && hi.col == lo.col + 1));
+    }
+    // Accumulator e belongs to row rows[e >> 1] of the kernel (mask and softmax index).
+    for (int e = 0; e < kMmaCElems; ++e) CHECK(mma_c_coord(lane, e).row == mma_c_pair(lane, e >> 1).row);
+    // P reuse: A element i of k-chunk kc is, in the same lane, the S accumulator of the
+    // same query row and the same key.
+    for (int kc = 0; kc < kMmaBlockN / kMmaK; ++kc)
+      for (int i = 0; i < kMmaAElems; ++i) {
+        const int tile = mma_p_source_tile(kc, i), e = mma_p_source_elem(i);
+        REQUIRE((tile >= 0 && tile < kMmaBlockN / kMmaN && e >= 0 && e < kMmaCElems));
+        const FragCoord a = isa_a(lane, i), c = isa_c(lane, e);
+        CHECK(a.row == c.row);
+        CHECK(kc * kMmaK + a.col == tile * kMmaN + c.col);  // key index within the tile
+      }
+  }
+  // Every A element of every k-chunk has exactly one source accumulator.
+  std::set<std::pair<int, int>> sources;
+  for (int kc = 0; kc < kMmaBlockN / kMmaK; ++kc)
+    for (int i = 0; i < kMmaAElems; ++i) sources.insert({mma_p_source_tile(kc, i), mma_p_source_elem(i)});
+  CHECK(sources.size() == size_t(kMmaBlockN / kMmaN) * kMmaCElems);
+}
+
+TEST_CASE("the MMA flash tile gives every query row of a block to one warp's lane quad", "[gpu][mma]") {
+  CHECK(kMmaBlockM == kMmaWarps * kMmaM);
+  CHECK(kMmaBlockN % kMmaK == 0);
+  for (int row0 : {0, kMmaBlockM, 7 * kMmaBlockM}) {
+    std::vector<int> lanes(kMmaBlockM, 0), warp_of(kMmaBlockM, -1);
+    for (int warp = 0; warp < kMmaWarps; ++warp)
+      for (int lane = 0; lane < kMmaLanes; ++lane)
+        for (int half = 0; half < 2; ++half) {
+          const int r = mma_tile_row(row0, warp, lane, half) - row0;
+          REQUIRE((r >= 0 && r < kMmaBlockM));
+          ++lanes[r];
+          CHECK((warp_of[r] == -1 || warp_of[r] == warp));
+          warp_of[r] = warp;
+          // The quad sharing a row is lanes 4 * groupID .. + 3 (the softmax's xor 1, 2 shuffles).
+          CHECK(r % kMmaM % 8 == lane / 4);
+        }
+    for (int r = 0; r < kMmaBlockM; ++r) CHECK(lanes[r] == 4);
+  }
 }

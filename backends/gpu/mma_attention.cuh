@@ -2,23 +2,21 @@
 // fp32 accumulation), FlashAttention-2 style: each warp owns 16 query rows and keeps
 // S = Q K^T and O in registers; P is reused from the S accumulators as the A operand of
 // O += P V without a trip through shared memory. Fragment layouts are the documented
-// PTX ones (row = lane / 4 [+8], column pair = 2 * (lane % 4) [+8]). CUDA only.
+// PTX ones (row = lane / 4 [+8], column pair = 2 * (lane % 4) [+8]), computed by
+// mma_fragment.h (checked against the ISA tables on the CPU). CUDA only.
 #pragma once
 
 #include "gpu_compat.h"
 #include "kernel_math.h"
 #include "kv_addressing.h"
 #include "launch_plan.h"
+#include "mma_fragment.h"
 #include "simt_attention.cuh"
 
 #if defined(AB_GPU_CUDA)
 #include <type_traits>
 
 namespace attnbench::gpu {
-
-constexpr int kMmaWarps = 4;
-constexpr int kMmaBlockM = 16 * kMmaWarps;  // query rows per block
-constexpr int kMmaBlockN = 64;              // keys per tile
 
 /// D += A * B on one m16n8k16 tile (A row-major 16x16, B column-major 16x8).
 template <class T>
@@ -60,7 +58,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
 
   BlockIdx3 blk;
   if (!grid.unfold(blockIdx.x, blockIdx.y, blk)) return;  // tail of the folded grid (uniform)
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane >> 2, tq = lane & 3;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int h = blk.y, b = blk.z;
   const int lq = p.seq_len_q ? p.seq_len_q[b] : p.len_q;
   const int lk = p.seq_len_k ? p.seq_len_k[b] : p.len_k;
@@ -70,8 +68,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
   const ContiguousKv kv{p.heads_kv, p.len_k, D};
   const KeyRange span = tile_key_range(p.mask, row0, row0 + kMmaBlockM, lq, lk);
 
-  // This lane's two rows (g and g + 8 of the warp's 16) and their visible keys.
-  const int rows[2] = {row0 + warp * 16 + g, row0 + warp * 16 + g + 8};
+  // This lane's two rows (groupID and groupID + 8 of the warp's 16: accumulator pairs
+  // c0,c1 and c2,c3) and their visible keys.
+  const int rows[2] = {mma_tile_row(row0, warp, lane, 0), mma_tile_row(row0, warp, lane, 1)};
   KeyRange vis[2];
   OnlineSoftmax st[2];
   for (int r = 0; r < 2; ++r) {
@@ -83,11 +82,12 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
   const uint32_t* q32 = static_cast<const uint32_t*>(p.q);
   uint32_t qf[D / 16][4];
   for (int kc = 0; kc < D / 16; ++kc)
-    for (int r = 0; r < 2; ++r)
-      for (int half = 0; half < 2; ++half) {
-        const size_t off = q_row_offset(b, h, rows[r], p.heads_q, p.len_q, D) + kc * 16 + half * 8 + 2 * tq;
-        qf[kc][r + 2 * half] = rows[r] < lq ? q32[off / 2] : 0u;
-      }
+    for (int reg = 0; reg < 4; ++reg) {
+      const FragCoord a = mma_a_pair(lane, reg);  // its row is rows[reg & 1]
+      const int row = row0 + warp * kMmaM + a.row;
+      const size_t off = q_row_offset(b, h, row, p.heads_q, p.len_q, D) + kc * kMmaK + a.col;
+      qf[kc][reg] = row < lq ? q32[off / 2] : 0u;
+    }
 
   float o[D / 8][4];
   for (int dt = 0; dt < D / 8; ++dt)
@@ -116,11 +116,13 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
 
     // S = Q K^T for this warp's 16 rows x 64 keys (8 n-tiles of 8 keys).
     float s[kMmaBlockN / 8][4];
+    // B = K^T: B(k, n) is sK[key n][dim k].
+    const FragCoord kb0 = mma_b_pair(lane, 0), kb1 = mma_b_pair(lane, 1);
     for (int nt = 0; nt < kMmaBlockN / 8; ++nt) {
       for (int e = 0; e < 4; ++e) s[nt][e] = 0.0f;
       for (int kc = 0; kc < D / 16; ++kc) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&sK[nt * 8 + g][kc * 16 + 2 * tq]);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&sK[nt * 8 + g][kc * 16 + 8 + 2 * tq]);
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&sK[nt * kMmaN + kb0.col][kc * kMmaK + kb0.row]);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&sK[nt * kMmaN + kb1.col][kc * kMmaK + kb1.row]);
         mma_16816<T>(s[nt], qf[kc], b0, b1);
       }
     }
@@ -129,7 +131,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
     float mx[2] = {neg_inf(), neg_inf()};
     for (int nt = 0; nt < kMmaBlockN / 8; ++nt)
       for (int e = 0; e < 4; ++e) {
-        const int r = e >> 1, key = key0 + nt * 8 + 2 * tq + (e & 1);
+        const int r = e >> 1, key = key0 + nt * kMmaN + mma_c_coord(lane, e).col;  // row: rows[r]
         const bool visible = key >= vis[r].lo && key < vis[r].hi;
         s[nt][e] = visible ? apply_logits(p.logits, s[nt][e]) : neg_inf();
         mx[r] = fmaxf(mx[r], s[nt][e]);
@@ -155,12 +157,17 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
 
     // O += P V: the S accumulators of n-tiles 2k and 2k+1 form the A fragment of k-chunk k.
     for (int kc = 0; kc < kMmaBlockN / 16; ++kc) {
-      const uint32_t pa[4] = {pack2<T>(s[2 * kc][0], s[2 * kc][1]), pack2<T>(s[2 * kc][2], s[2 * kc][3]),
-                              pack2<T>(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                              pack2<T>(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+      uint32_t pa[4];
+      for (int reg = 0; reg < 4; ++reg) {
+        const int lo = 2 * reg, hi = 2 * reg + 1;  // the A elements this register packs
+        pa[reg] = pack2<T>(s[mma_p_source_tile(kc, lo)][mma_p_source_elem(lo)],
+                           s[mma_p_source_tile(kc, hi)][mma_p_source_elem(hi)]);
+      }
+      // B = V: B(k, n) is sVt[dim n][key k].
+      const FragCoord vb0 = mma_b_pair(lane, 0), vb1 = mma_b_pair(lane, 1);
       for (int dt = 0; dt < D / 8; ++dt) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&sVt[dt * 8 + g][kc * 16 + 2 * tq]);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&sVt[dt * 8 + g][kc * 16 + 8 + 2 * tq]);
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&sVt[dt * kMmaN + vb0.col][kc * kMmaK + vb0.row]);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&sVt[dt * kMmaN + vb1.col][kc * kMmaK + vb1.row]);
         mma_16816<T>(o[dt], pa, b0, b1);
       }
     }
@@ -171,8 +178,9 @@ __global__ void __launch_bounds__(kMmaWarps * 32) mma_flash_kernel(SimtParams p,
     if (rows[r] >= lq) continue;
     const float inv = st[r].inv_sum();
     const size_t base = q_row_offset(b, h, rows[r], p.heads_q, p.len_q, D);
+    const int col = mma_c_pair(lane, r).col;
     for (int dt = 0; dt < D / 8; ++dt)
-      o32[(base + dt * 8 + 2 * tq) / 2] = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
+      o32[(base + dt * kMmaN + col) / 2] = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
   }
 }
 
