@@ -5,21 +5,27 @@
 # sweep or flips, and at which knob value.
 #
 # Usage: scripts/recall_sensitivity.sh [--attnbench PATH] [--out DIR] [--seed N]
+#                                      [--sweep "KNOB:DEFAULT V1 V2 ..."]... [--methods LIST]
 #   --attnbench  the attnbench binary (default: build/bin/attnbench)
 #   --out        working folder: one suite file and database per sweep point, and
 #                stability.md, the table (default: sensitivity-out)
+#   --sweep      replaces the default sweeps (repeatable; the first value is the default)
+#   --methods    comma-separated KV methods (default: the quick suite's)
 # Each sweep point is a small recall suite (single_needle, multi_key, passkey at
 # len_k 1024, depths 0.25/0.75, budget 128, the quick methods) with one knob changed;
 # the defaults come from suites/generators/recall_generator.h. A point whose knob value
 # the generator refuses (margin infeasible) is reported as such and left out.
 set -euo pipefail
-exe=build/bin/attnbench out=sensitivity-out seed=1
+exe=build/bin/attnbench out=sensitivity-out seed=1 custom_methods=""
+custom_sweeps=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --attnbench) exe=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --sweep) custom_sweeps+=("$2"); shift 2 ;;
+    --methods) custom_methods=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "recall_sensitivity.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -35,6 +41,10 @@ sweeps=(
   "n_distractors:2 0 4 8"
 )
 methods='["full", "streaming", "h2o", "snapkv", "random", "kivi:bits=2", "l2norm", "tova"]'
+((${#custom_sweeps[@]})) && sweeps=("${custom_sweeps[@]}")
+if [[ -n $custom_methods ]]; then
+  methods="[\"${custom_methods//,/\", \"}\"]"
+fi
 
 run_point() {  # knob value tag
   local knob=$1 value=$2 tag=$3
