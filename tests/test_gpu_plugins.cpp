@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -91,13 +93,15 @@ struct Case {
   int page = 0;
   int layout = AB_KV_HND;  // paged pool layout (ab_kv_layout)
   bool nan_pad = false;    // varlen: K/V rows past seq_len_k are NaN (never to be read)
+  float q_scale = 1.0f;    // Q multiplier: 30 makes logit outliers (std ~30, near one-hot rows)
 };
 
 std::string describe(const Case& c) {
   char s[256];
-  std::snprintf(s, sizeof s, "%s %s b%d hq%d hkv%d lq%d lk%d d%d causal%d win(%d,%d) cap%g varlen%d page%d%s%s",
+  std::snprintf(s, sizeof s, "%s %s b%d hq%d hkv%d lq%d lk%d d%d causal%d win(%d,%d) cap%g varlen%d page%d%s%s qx%g",
                 c.variant, dtype_name(c.dtype), c.b, c.hq, c.hkv, c.lq, c.lk, c.d, c.causal, c.wl, c.wr,
-                c.softcap, c.varlen, c.page, c.layout == AB_KV_NHD ? " nhd" : "", c.nan_pad ? " nan-pad" : "");
+                c.softcap, c.varlen, c.page, c.layout == AB_KV_NHD ? " nhd" : "", c.nan_pad ? " nan-pad" : "",
+                c.q_scale);
   return s;
 }
 
@@ -119,8 +123,43 @@ std::vector<float> rounded(ab_dtype t, std::vector<float> v) {
   return v;
 }
 
-/// Runs one case on one plugin context and returns the max error against the oracle
-/// (NaN, e.g. an unwritten poisoned row, counts as a huge error).
+/// Unit in the last place of a value of magnitude |x| stored as `t` (bf16: 8 significant
+/// bits, fp16: 11 and subnormals below 2^-14; f32: 24). A zero row uses the smallest
+/// normal's ulp, so any nonzero output there fails.
+double ulp_of(ab_dtype t, double x) {
+  const int mant = t == AB_BF16 ? 8 : t == AB_F16 ? 11 : 24;
+  const int min_exp = t == AB_F16 ? -14 : -126;  // exponent of the smallest normal
+  x = std::abs(x);
+  int e = min_exp;
+  if (x > 0 && std::isfinite(x)) {
+    std::frexp(x, &e);  // x = m * 2^e, m in [0.5, 1): floor(log2 x) = e - 1
+    e = std::max(e - 1, min_exp);
+  }
+  return std::ldexp(1.0, e - (mant - 1));
+}
+
+/// 16-bit outputs are judged per row in ulps of the storage type at the row's largest
+/// |o_ref| (max over the row of |o - o_ref| / ulp(max |o_ref|)): a flat absolute bound is
+/// ~5 ulps for bf16 but ~40 for fp16 at |o| ~ 0.3, and meaningless for small or large |o|.
+/// Budget (k): rounding O to storage is 0.5 ulp; flash's MMA path also rounds P to
+/// storage before P V (relative 2^-8 bf16, 2^-11 fp16 per probability: about 2 ulps of
+/// max|o| at worst over these shapes), SIMT and decode accumulate in fp32. naive stores S
+/// and P in the storage type as well (S rounding scales with |logit|), so it gets twice
+/// the budget and is kept out of the logit-outlier cases for 16-bit types.
+constexpr double kUlpsFused = 4.0;  // flash (MMA and SIMT), decode
+constexpr double kUlpsNaive = 8.0;  // naive (S and P materialised in the storage type)
+
+/// The bound run_case's error is held to: f32 absolute (relative above 1) 1e-5, 16-bit
+/// types in ulps (above).
+double tolerance(const Case& c) {
+  if (c.dtype == AB_F32) return 1e-5;
+  return std::string(c.variant) == "naive" ? kUlpsNaive : kUlpsFused;
+}
+
+/// Runs one case on one plugin context and returns its error against the oracle: f32 the
+/// max abs error (relative once |ref| > 1), 16-bit types the max over rows of the row's
+/// max abs error in ulps of its largest |ref| (ulp_of). NaN, e.g. an unwritten poisoned
+/// row, counts as a huge error.
 double run_case(const ab_plugin* p, void* ctx, const Case& c, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   auto gen = [&](size_t n) { std::vector<float> v(n); for (float& x : v) x = dist(rng); return rounded(c.dtype, v); };
@@ -131,7 +170,11 @@ double run_case(const ab_plugin* p, void* ctx, const Case& c, std::mt19937& rng)
   std::vector<int32_t> lq(c.b), lk(c.b);
   for (int b = 0; b < c.b; ++b) { lq[b] = std::max(1, c.lq - 3 * b); lk[b] = std::max(1, c.lk - 5 * b); }
   if (c.varlen) { a.seq_len_q = lq.data(); a.seq_len_k = lk.data(); }
-  const auto q = gen(size_t(c.b) * c.hq * c.lq * c.d);
+  std::vector<float> q = gen(size_t(c.b) * c.hq * c.lq * c.d);
+  if (c.q_scale != 1.0f) {  // scaled before rounding, so the oracle sees what the device reads
+    for (float& x : q) x *= c.q_scale;
+    q = rounded(c.dtype, q);
+  }
   auto k = gen(size_t(c.b) * c.hkv * c.lk * c.d), v = gen(k.size());
   if (c.varlen && c.nan_pad)  // padding the ABI says is never read: NaN shows any read in O
     for (int b = 0; b < c.b; ++b)
@@ -187,13 +230,18 @@ double run_case(const ab_plugin* p, void* ctx, const Case& c, std::mt19937& rng)
   double err = 0;
   for (int b = 0; b < c.b; ++b)
     for (int h = 0; h < c.hq; ++h)
-      for (int i = 0; i < effective_len_q(a, b); ++i)
+      for (int i = 0; i < effective_len_q(a, b); ++i) {
+        const size_t row = ((size_t(b) * c.hq + h) * c.lq + i) * c.d;
+        double row_err = 0, row_max = 0;
         for (int e = 0; e < c.d; ++e) {
-          const size_t idx = ((size_t(b) * c.hq + h) * c.lq + i) * c.d + e;
-          // Absolute error, relative once |ref| > 1 (16-bit outputs round relative to size).
-          const double diff = std::abs(o[idx] - ref[idx]) / std::max(1.0, std::abs(ref[idx]));
-          err = std::max(err, std::isnan(diff) ? 1e30 : diff);
+          const double r = ref[row + e];
+          double diff = std::abs(o[row + e] - r);
+          if (c.dtype == AB_F32) diff /= std::max(1.0, std::abs(r));  // absolute, relative above 1
+          row_err = std::max(row_err, std::isnan(diff) ? 1e30 : diff);
+          row_max = std::max(row_max, std::abs(r));
         }
+        err = std::max(err, c.dtype == AB_F32 ? row_err : row_err / ulp_of(c.dtype, row_max));
+      }
   return err;
 }
 
@@ -231,7 +279,40 @@ std::vector<Case> correctness_cases() {
     cases.push_back({"flash", t, 66000, 1, 1, 2, 5, 128, 0});
     cases.push_back({"decode", t, 2, 33000, 33000, 1, 40, 64, 0});
     cases.push_back({"naive", t, 2, 33000, 11000, 2, 7, 32, 1});
+    // Varlen decode with several query rows per sequence (seq_len_q 8, 5, 2), causal
+    // bottom-right per sequence, contiguous and paged (both layouts).
+    cases.push_back({"decode", t, 3, 8, 2, 8, 700, 64, 1, -1, -1, 0, true});
+    cases.push_back({"decode", t, 3, 8, 2, 8, 700, 128, 1, -1, -1, 0, true, 32});
+    cases.push_back({"decode", t, 3, 4, 1, 16, 500, 64, 1, -1, -1, 0, true, 16, AB_KV_NHD});
   }
+  for (ab_dtype t : {AB_F32, AB_BF16, AB_F16}) {
+    // Head dims between the instantiated tiles (SIMT DMAX 128; MMA only takes 64 and 128).
+    for (int d : {80, 96}) {
+      cases.push_back({"flash", t, 2, 4, 2, 77, 130, d, 1});
+      cases.push_back({"flash", t, 1, 4, 1, 64, 64, d, 0, -1, -1, 0, true});
+      cases.push_back({"decode", t, 2, 8, 2, 4, 1500, d, 1, -1, -1, 0, false, 16});
+      cases.push_back({"naive", t, 2, 4, 2, 37, 77, d, 1});
+    }
+    // Logit outliers: Q x 30 makes logits with std ~30, so rows are nearly one-hot and a
+    // wrong running max or rescale shows (exp overflow/underflow). naive keeps 16-bit S,
+    // whose rounding at |logit| ~ 100 is a ulp of ~0.5 in the exponent: f32 only there.
+    for (int d : {64, 128}) {
+      cases.push_back({"flash", t, 2, 4, 2, 77, 200, d, 1, -1, -1, 0, false, 0, AB_KV_HND, false, 30.0f});
+      cases.push_back({"decode", t, 2, 8, 2, 4, 1500, d, 1, -1, -1, 0, false, 16, AB_KV_HND, false, 30.0f});
+    }
+    cases.push_back({"flash", t, 1, 4, 4, 65, 65, 128, 1, -1, -1, 20.0f, false, 0, AB_KV_HND, false, 30.0f});
+    if (t == AB_F32) cases.push_back({"naive", t, 2, 4, 2, 37, 77, 64, 1, -1, -1, 0, false, 0, AB_KV_HND, false, 30.0f});
+  }
+  // fp16 decode and naive (the loop above runs them for f32 and bf16).
+  for (int page : {0, 16})
+    for (int lq : {1, 4}) cases.push_back({"decode", AB_F16, 2, 8, 2, lq, 3000, 128, 1, -1, -1, 0, false, page});
+  cases.push_back({"decode", AB_F16, 3, 4, 1, 1, 700, 64, 1, -1, -1, 0, true, 32});
+  cases.push_back({"decode", AB_F16, 2, 8, 2, 4, 3000, 128, 1, -1, -1, 0, false, 16, AB_KV_NHD});
+  cases.push_back({"decode", AB_F16, 3, 4, 2, 2, 700, 64, 1, -1, -1, 0, true, 0, AB_KV_HND, true});
+  cases.push_back({"naive", AB_F16, 2, 4, 2, 37, 77, 64, 1});
+  cases.push_back({"naive", AB_F16, 1, 2, 1, 40, 40, 200, 0, 9, 2, 15.0f});
+  cases.push_back({"naive", AB_F16, 3, 2, 2, 30, 50, 32, 1, -1, -1, 0, true});
+  cases.push_back({"naive", AB_F16, 3, 2, 1, 30, 50, 32, 0, -1, -1, 0, true, 0, AB_KV_HND, true});
   return cases;
 }
 
@@ -265,9 +346,10 @@ TEST_CASE("GPU plugins match the fp64 oracle", "[gpu][correctness]") {
       void* ctx = nullptr;
       REQUIRE(l.p->create(0, options, &ctx) == AB_OK);
       for (const Case& c : correctness_cases()) {
-        const double tol = c.dtype == AB_F32 ? 1e-5 : 1e-2;
+        const double tol = tolerance(c);
         const double err = run_case(l.p, ctx, c, rng);
-        INFO(l.name << " [" << options << "] " << describe(c) << " err=" << err);
+        INFO(l.name << " [" << options << "] " << describe(c) << " err=" << err
+                    << (c.dtype == AB_F32 ? "" : " ulps") << " tol=" << tol);
         CHECK(err < tol);
       }
       l.p->destroy(ctx);
@@ -282,12 +364,194 @@ TEST_CASE("GPU plugins measure peaks", "[gpu][peaks]") {
     if (l.devices == 0) continue;
     void* ctx = nullptr;
     REQUIRE(l.p->create(0, "", &ctx) == AB_OK);
+    ab_device_info info{};
+    REQUIRE(l.p->device_info(ctx, &info) == AB_OK);
     ab_peaks pk{};
     REQUIRE(l.p->measure_peaks(ctx, &pk) == AB_OK);
-    INFO(l.name << " fp32 " << pk.flops_f32 << " f16 " << pk.flops_f16 << " B/s " << pk.bytes_per_second);
-    CHECK(pk.flops_f32 > 1e11);
-    CHECK(pk.bytes_per_second > 1e10);
+    const std::string driver = info.driver;
+    INFO(l.name << " " << info.name << " (" << driver << "): fp32 " << pk.flops_f32 << " f16 " << pk.flops_f16
+                << " bf16 " << pk.flops_bf16 << " B/s " << pk.bytes_per_second);
+    // Plausible for any GPU these plugins run on (a kernel that did nothing, a timer in the
+    // wrong unit or a wrong flop count lands outside): fp32 FMA 1-200 TFLOP/s, 16-bit
+    // tensor 10-3000 TFLOP/s, read bandwidth 100 GB/s - 10 TB/s.
+    CHECK(pk.flops_f32 >= 1e12);
+    CHECK(pk.flops_f32 <= 2e14);
+    CHECK(pk.bytes_per_second >= 1e11);
+    CHECK(pk.bytes_per_second <= 1e13);
+    if (pk.flops_f16 != 0) {
+      CHECK(pk.flops_f16 >= 1e13);
+      CHECK(pk.flops_f16 <= 3e15);
+    }
+    if (pk.flops_bf16 != 0) {
+      CHECK(pk.flops_bf16 >= 1e13);
+      CHECK(pk.flops_bf16 <= 3e15);
+    }
+    if (l.name == "cuda") {
+      // device_info's driver string ends with the instruction behind flops_f16.
+      int major = 0, minor = 0;
+      const size_t cc = driver.find(" cc ");
+      REQUIRE(cc != std::string::npos);
+      REQUIRE(std::sscanf(driver.c_str() + cc, " cc %d.%d", &major, &minor) == 2);
+      const bool wgmma = driver.find("peak_f16=wgmma") != std::string::npos;
+      const bool mma = driver.find("peak_f16=mma.sync") != std::string::npos;
+      if (major >= 8) {
+        CHECK(pk.flops_f16 > 0);  // tensor cores on every sm_80+
+        CHECK(pk.flops_bf16 == pk.flops_f16);
+        CHECK(wgmma != mma);
+        CHECK((!wgmma || (major == 9 && minor == 0)));
+        if (major == 9 && minor == 0 && !wgmma)
+          WARN("sm_90 without the sm_90a image: flops_f16 is mma.sync's, about 2/3 of the wgmma peak");
+      } else {
+        CHECK(pk.flops_f16 == 0);
+        CHECK(driver.find("peak_f16=none") != std::string::npos);
+      }
+    }
     l.p->destroy(ctx);
+  }
+}
+
+namespace {
+
+/// Deterministic pseudo-random value of element i of tensor `salt` in [-2, 2) in steps of
+/// 1/64: exact in bf16 and fp16, so the device and the reference read the same numbers
+/// without materialising float copies of multi-GiB tensors.
+inline float hashed_value(uint64_t i, uint64_t salt) {
+  uint64_t x = i * 0x9E3779B97F4A7C15ull + salt * 0xD1B54A32D192ED03ull;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  return static_cast<float>((x >> 40) & 0xff) / 64.0f - 2.0f;
+}
+
+/// n elements of hashed_value(., salt) in storage type t (16-bit).
+std::vector<uint16_t> hashed_tensor(ab_dtype t, size_t n, uint64_t salt) {
+  std::vector<uint16_t> v(n);
+  constexpr size_t kChunk = size_t(1) << 16;
+  std::vector<float> buf(kChunk);
+  for (size_t i0 = 0; i0 < n; i0 += kChunk) {
+    const size_t m = std::min(kChunk, n - i0);
+    for (size_t j = 0; j < m; ++j) buf[j] = hashed_value(i0 + j, salt);
+    encode(t, buf.data(), v.data() + i0, m);
+  }
+  return v;
+}
+
+/// A big case: a 16-bit tensor of more than 2^31 elements (Q and O for flash, K and V for
+/// decode), checked on chosen rows against an fp64 softmax (non-causal, every key).
+struct LargeCase {
+  const char* variant;
+  int b, hq, hkv, lq, lk, d;
+};
+
+/// Bytes of device memory a large case needs (Q, K, V, O).
+size_t large_bytes(const LargeCase& c) {
+  return 2 * (2 * size_t(c.b) * c.hq * c.lq * c.d + 2 * size_t(c.b) * c.hkv * c.lk * c.d);
+}
+
+/// Runs `c` in bf16 and returns the worst checked row's error in ulps (as run_case).
+double run_large(const ab_plugin* p, void* ctx, const LargeCase& c,
+                 const std::vector<std::array<int, 3>>& rows /* (b, h, i) */) {
+  const ab_dtype t = AB_BF16;
+  const size_t nq = size_t(c.b) * c.hq * c.lq * c.d, nk = size_t(c.b) * c.hkv * c.lk * c.d;
+  const auto q = hashed_tensor(t, nq, 1), k = hashed_tensor(t, nk, 2), v = hashed_tensor(t, nk, 3);
+  ab_attention_args a{};
+  a.batch = c.b; a.heads_q = c.hq; a.heads_kv = c.hkv; a.len_q = c.lq; a.len_k = c.lk; a.head_dim = c.d;
+  a.dtype = t; a.window_left = -1; a.window_right = -1; a.scale = 1.0f / std::sqrt(float(c.d));
+  auto put = [&](const std::vector<uint16_t>& x) {
+    ab_buffer buf = nullptr;
+    REQUIRE(p->alloc(ctx, x.size() * 2, &buf) == AB_OK);
+    REQUIRE(p->upload(ctx, buf, x.data(), x.size() * 2) == AB_OK);
+    return buf;
+  };
+  a.q = put(q); a.k = put(k); a.v = put(v);
+  REQUIRE(p->alloc(ctx, nq * 2, &a.o) == AB_OK);
+  REQUIRE(p->fill(ctx, a.o, 0xFF, nq * 2) == AB_OK);
+  REQUIRE(p->supports(ctx, c.variant, &a) == AB_OK);
+  double seconds = -1;
+  const ab_status st = p->run_attention(ctx, c.variant, &a, &seconds);
+  INFO(p->last_error(ctx));
+  REQUIRE(st == AB_OK);
+  std::vector<uint16_t> o(nq);
+  REQUIRE(p->download(ctx, o.data(), a.o, nq * 2) == AB_OK);
+  for (ab_buffer buf : {a.q, a.k, a.v, a.o}) p->release(ctx, buf);
+  auto val = [&](const std::vector<uint16_t>& x, size_t i) { float f; decode(t, &x[i], &f, 1); return double(f); };
+  double worst = 0;
+  const int group = c.hq / c.hkv;
+  for (const auto& r : rows) {
+    const int b = r[0], h = r[1], i = r[2];
+    const size_t qrow = ((size_t(b) * c.hq + h) * c.lq + i) * c.d;
+    const size_t kbase = (size_t(b) * c.hkv + h / group) * c.lk * c.d;
+    std::vector<double> logit(c.lk), acc(c.d, 0.0);
+    double mx = -INFINITY, sum = 0;
+    for (int j = 0; j < c.lk; ++j) {
+      double dot = 0;
+      for (int e = 0; e < c.d; ++e) dot += val(q, qrow + e) * val(k, kbase + size_t(j) * c.d + e);
+      logit[j] = dot * a.scale;
+      mx = std::max(mx, logit[j]);
+    }
+    for (int j = 0; j < c.lk; ++j) {
+      const double w = std::exp(logit[j] - mx);
+      sum += w;
+      for (int e = 0; e < c.d; ++e) acc[e] += w * val(v, kbase + size_t(j) * c.d + e);
+    }
+    double row_err = 0, row_max = 0;
+    for (int e = 0; e < c.d; ++e) {
+      const double ref = acc[e] / sum, diff = std::abs(val(o, qrow + e) - ref);
+      row_err = std::max(row_err, std::isnan(diff) ? 1e30 : diff);
+      row_max = std::max(row_max, std::abs(ref));
+    }
+    const double ulps = row_err / ulp_of(t, row_max);
+    INFO("row b" << b << " h" << h << " i" << i << " element offset " << qrow << ": " << ulps << " ulps");
+    CHECK(ulps <= kUlpsFused);
+    worst = std::max(worst, ulps);
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("GPU plugins index tensors above 2^31 elements", "[gpu][large]") {
+  const auto plugins = plugins_or_skip();
+  constexpr size_t k2to31 = size_t(1) << 31;
+  // flash: Q and O of 64 x 262208 x 128 = 2^31 + 2^19 elements (4 GiB each in bf16), a
+  // single KV head of 64 keys (MQA); head 63 crosses element 2^31 at row 258112.
+  const LargeCase flash{"flash", 1, 64, 1, 262208, 64, 128};
+  // decode: K and V of 8 x 2097216 x 128 = 2^31 + 2^16 elements; head 7 crosses 2^31.
+  const LargeCase decode{"decode", 1, 8, 8, 1, 2097216, 128};
+  REQUIRE(size_t(flash.hq) * flash.lq * flash.d > k2to31);
+  REQUIRE(size_t(decode.hkv) * decode.lk * decode.d > k2to31);
+  std::mt19937 rng(31);
+  for (const auto& l : plugins) {
+    if (l.devices == 0) continue;
+    for (const char* options : {"", "path=simt"}) {
+      void* ctx = nullptr;
+      REQUIRE(l.p->create(0, options, &ctx) == AB_OK);
+      uint64_t free_b = 0, total_b = 0;
+      REQUIRE(l.p->memory_info(ctx, &free_b, &total_b) == AB_OK);
+      for (const LargeCase* c : {&flash, &decode}) {
+        if (options[0] && c == &decode) continue;  // decode is SIMT either way
+        INFO(l.name << " [" << options << "] " << c->variant);
+        const size_t need = large_bytes(*c) + (size_t(1) << 30);  // + scratch and split partials
+        if (free_b < need) {
+          WARN(l.name << ": " << c->variant << " above 2^31 elements needs " << (need >> 20) << " MiB, "
+                      << (free_b >> 20) << " MiB free: skipped");
+          continue;
+        }
+        std::vector<std::array<int, 3>> rows;
+        if (c == &flash) {
+          const int cross = int((k2to31 / c->d) - size_t(63) * c->lq);  // first row at or past 2^31
+          rows = {{0, 0, 0}, {0, 63, cross - 1}, {0, 63, cross}, {0, 63, cross + 17}, {0, 63, c->lq - 1}};
+          for (int n = 0; n < 48; ++n) rows.push_back({0, int(rng() % c->hq), int(rng() % c->lq)});
+        } else {
+          rows = {{0, 0, 0}, {0, 7, 0}};
+        }
+        const double worst = run_large(l.p, ctx, *c, rows);
+        INFO("worst checked row " << worst << " ulps");
+        CHECK(worst <= kUlpsFused);
+      }
+      l.p->destroy(ctx);
+      if (l.name == "hip") break;
+    }
   }
 }
 
