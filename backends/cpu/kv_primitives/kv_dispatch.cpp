@@ -49,7 +49,7 @@ const char* isa_name(Isa isa) { return isa == Isa::avx512 ? "avx512" : isa == Is
     default: generic::FN(ARGS); return;               \
   }
 #else
-#define AB_KV_DISPATCH(FN, ARGS) generic::FN(ARGS)
+#define AB_KV_DISPATCH(FN, ARGS) generic::FN(ARGS);
 #endif
 
 void run(const ab_kv_score_args& a) { AB_KV_DISPATCH(observation_scores, a) }
