@@ -485,7 +485,8 @@ std::vector<float> dequant_from_cache(const uint8_t* head, const attnbench::cpu:
       out[static_cast<size_t>(tok) * d + c] = t.symmetric ? (static_cast<float>(u) - static_cast<float>(1 << (t.bits - 1))) * sc[pi]
                                                           : std::fma(static_cast<float>(u), sc[pi], ze[pi]);
     }
-  std::memcpy(out.data() + static_cast<size_t>(h.nq) * d, head + fp, sizeof(float) * h.nf * d);
+  if (h.nf > 0)  // out may be empty (no tokens): memcpy with a null destination is UB even for 0 bytes
+    std::memcpy(out.data() + static_cast<size_t>(h.nq) * d, head + fp, sizeof(float) * h.nf * d);
   return out;
 }
 

@@ -3,6 +3,8 @@
 // failure is AB_INVALID_ARGUMENT with one line naming the primitive, the field and the
 // value.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "kv_primitives.h"
@@ -32,7 +34,18 @@ Check buffer(const char* prim, const char* field, const void* p) {
   return {};
 }
 
-Check reduce(const char* prim, const char* field, ab_kv_reduce r) {
+/// The integer an enum field of a caller's struct holds. A C caller may store any int
+/// there, and loading a C++ enum outside its range is undefined (UBSan flags it), so the
+/// checks read the bytes as an int first.
+template <class E>
+int32_t raw(const E& field) {
+  static_assert(sizeof(E) == sizeof(int32_t), "ABI enums are int-sized");
+  int32_t v;
+  std::memcpy(&v, &field, sizeof v);
+  return v;
+}
+
+Check reduce(const char* prim, const char* field, int32_t r) {
   if (r != AB_KV_SUM && r != AB_KV_MAX) return bad(prim, std::string(field) + " must be AB_KV_SUM or AB_KV_MAX (got " + num(r) + ")");
   return {};
 }
@@ -54,7 +67,7 @@ Check quant_spec(const char* prim, const ab_kv_quant_spec& s, int32_t head_dim) 
   for (int which = 0; which < 2; ++which) {
     const char* name = which ? "value" : "key";
     const int32_t bits = which ? s.value_bits : s.key_bits;
-    const ab_kv_quant_axis axis = which ? s.value_axis : s.key_axis;
+    const int32_t axis = raw(which ? s.value_axis : s.key_axis);
     const int32_t group = which ? s.value_group : s.key_group;
     if (bits < 1 || bits > 8) return bad(prim, std::string(name) + "_bits must be in 1..8 (got " + num(bits) + ")");
     if (s.symmetric && bits < 2)
@@ -93,8 +106,8 @@ Check validate(const ab_kv_score_args& a) {
   AB_TRY(buffer(P, "k", a.k));
   AB_TRY(buffer(P, "q", a.q));
   AB_TRY(buffer(P, "scores", a.scores));
-  AB_TRY(reduce(P, "row_reduce", a.row_reduce));
-  AB_TRY(reduce(P, "group_reduce", a.group_reduce));
+  AB_TRY(reduce(P, "row_reduce", raw(a.row_reduce)));
+  AB_TRY(reduce(P, "group_reduce", raw(a.group_reduce)));
   if (a.pool < 1 || a.pool % 2 == 0) return bad(P, "pool must be an odd width >= 1 (got " + num(a.pool) + ")");
   if (!std::isfinite(a.scale)) return bad(P, "scale must be finite");
   const int32_t n_out = a.keys ? a.keys_stride : a.len_k;
@@ -121,7 +134,7 @@ Check validate(const ab_kv_score_args& a) {
 
 Check validate(const ab_kv_stat_args& a) {
   const char* P = "statistics";
-  switch (a.stat) {
+  switch (raw(a.stat)) {
     case AB_KV_KEY_L2NORM:
     case AB_KV_KEY_CHANNEL_ABSMEAN:
       AB_TRY(positive(P, "heads_kv", a.heads_kv));
@@ -144,7 +157,7 @@ Check validate(const ab_kv_stat_args& a) {
       if (!std::isfinite(a.scale)) return bad(P, "scale must be finite");
       break;
     default:
-      return bad(P, "unknown stat " + num(a.stat));
+      return bad(P, "unknown stat " + num(raw(a.stat)));
   }
   AB_TRY(buffer(P, "out", a.out));
   return {};
