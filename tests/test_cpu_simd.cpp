@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "cpu_kernels.h"
@@ -20,22 +19,13 @@ using namespace attnbench::cpu;
 namespace {
 
 /// Exits 77 when this build's level (AB_CPU_ISA_NAME) is above what the CPU supports.
-/// Asked of the CPU itself, not of the kernels' dispatch (best_isa): a build with the
+/// Asked of the CPU itself (cpu_isa), not of the kernels' dispatch (best_isa): a build with the
 /// kernels at one level (ATTNBENCH_CPU_ISA_DISPATCH=OFF) still tests the vector layer at
 /// every level the CPU has.
 const bool kLevelAvailable = [] {
-  const std::string level = AB_CPU_ISA_NAME;
-  bool ok = level == "generic";
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
-  const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512cd");
-  ok = ok || (level == "avx2" && v3) || (level == "avx512" && v4) ||
-       (level == "avx512bf16" && v4 && __builtin_cpu_supports("avx512bf16"));
-#endif
+  bool ok = false;
+  for (Isa i : {Isa::generic, Isa::avx2, Isa::avx512, Isa::avx512bf16})
+    if (i <= cpu_isa() && std::strcmp(isa_name(i), AB_CPU_ISA_NAME) == 0) ok = true;
   if (!ok) std::exit(77);
   return ok;
 }();

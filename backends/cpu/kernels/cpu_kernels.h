@@ -17,6 +17,9 @@ namespace attnbench::cpu {
 /// Instruction-set levels the kernels are built for, lowest first.
 enum class Isa { generic = 0, avx2 = 1, avx512 = 2, avx512bf16 = 3 };
 
+/// The best level this CPU and OS support, whatever this build contains (cpuid, once).
+Isa cpu_isa();
+
 /// The best level this CPU and OS support and this build contains (cpuid, once).
 Isa best_isa();
 

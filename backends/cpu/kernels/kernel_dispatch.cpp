@@ -21,24 +21,16 @@ namespace generic { const IsaKernels& isa_kernels(); }
 
 namespace {
 
-Isa detect() {
-  Isa best = Isa::generic;
-#if defined(AB_CPU_HAVE_X86_LEVELS)
-  __builtin_cpu_init();
-  // The features of the -march each level is built with (x86-64-v3, -v4), spelled out
-  // (clang's __builtin_cpu_supports has no level names); libgcc also checks that the OS
-  // saves the ymm / zmm state (XGETBV).
-  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
-  const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512cd");
-  best = v4 ? Isa::avx512 : v3 ? Isa::avx2 : Isa::generic;
+/// The best level among those this build compiled, for a CPU whose own best is `cpu`.
+Isa best_built(Isa cpu) {
 #if defined(AB_CPU_HAVE_BF16_LEVEL)
-  if (v4 && __builtin_cpu_supports("avx512bf16")) best = Isa::avx512bf16;
+  const Isa top = Isa::avx512bf16;
+#elif defined(AB_CPU_HAVE_X86_LEVELS)
+  const Isa top = Isa::avx512;
+#else
+  const Isa top = Isa::generic;
 #endif
-#endif
-  return best;
+  return cpu < top ? cpu : top;
 }
 
 /// The level named by `s`, or `fallback` for an unknown name.
@@ -50,8 +42,29 @@ Isa parse_isa(const char* s, Isa fallback) {
 
 }  // namespace
 
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    Isa best = Isa::generic;
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_cpu_init();
+    // The features of the -march each level is built with (x86-64-v3, -v4), spelled out
+    // (clang's __builtin_cpu_supports has no level names); libgcc also checks that the OS
+    // saves the ymm / zmm state (XGETBV).
+    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("avx512cd");
+    best = v4 ? Isa::avx512 : v3 ? Isa::avx2 : Isa::generic;
+    if (v4 && __builtin_cpu_supports("avx512bf16")) best = Isa::avx512bf16;
+#endif
+    return best;
+  }();
+  return isa;
+}
+
 Isa best_isa() {
-  static const Isa isa = detect();
+  static const Isa isa = best_built(cpu_isa());
   return isa;
 }
 
