@@ -76,34 +76,47 @@ std::string group_title(const EfficiencyGroup& g) {
                      g.dtype, g.phase, g.fixed_shape);
 }
 
-LogLogChart speedup_chart(const EfficiencyGroup& g, size_t index) {
-  LogLogChart chart;
-  chart.title = fmt::format("{}: speedup over {}", g.config,
-                            g.baseline_config.empty() ? std::string("baseline") : g.baseline_config);
-  chart.x = {"context length (len_k)", [](double v) { return format_length(v); }, {}};
-  chart.y = {"speedup (baseline / variant)", [](double v) { return fmt::format("{:g}\xC3\x97", v); },
-             {}};
-  chart.id = fmt::format("speedup-chart-{}", index);
-  chart.css_class = "speedup-vs-length";
-  chart.width = 560;
-  chart.plot_height = 200;
-  chart.empty_message = "no length measured with a baseline";
-  ChartSeries s(g.config);
-  s.color = variant_color(g.config);
-  std::set<int64_t> lengths;
-  for (const EfficiencyPoint& p : g.points) {
-    if (!p.speedup || p.len_k <= 0) continue;
-    s.points.push_back({static_cast<double>(p.len_k), *p.speedup, p.shape});
-    lengths.insert(p.len_k);
+/// Small multiples: one speedup-vs-length chart per (suite, phase, backend, dtype), one
+/// line per approximate configuration (its shape added to the label where one panel holds
+/// several shapes), each in the configuration's colour everywhere on the page. A panel
+/// per configuration gave a wall of charts with one or two points each.
+std::vector<LogLogChart> speedup_panels(const std::vector<EfficiencyGroup>& groups) {
+  using PanelKey = std::tuple<std::string, std::string, std::string, std::string>;
+  std::map<PanelKey, std::vector<const EfficiencyGroup*>> panels;  // ordered: stable page
+  for (const EfficiencyGroup& g : groups) panels[{g.suite, g.phase, g.backend, g.dtype}].push_back(&g);
+  std::vector<LogLogChart> charts;
+  for (const auto& [key, members] : panels) {
+    const auto& [suite, phase, backend, dtype] = key;
+    std::set<std::string> shapes;
+    for (const EfficiencyGroup* g : members) shapes.insert(g->fixed_shape);
+    LogLogChart chart;
+    chart.title = fmt::format("{} \xC2\xB7 {} \xC2\xB7 {} \xC2\xB7 {}: speedup over the exact kernel", suite, phase, backend, dtype);
+    chart.x = {"context length (len_k)", [](double v) { return format_length(v); }, {}};
+    chart.y = {"speedup (exact / variant)", [](double v) { return fmt::format("{:g}\xC3\x97", v); }, {}};
+    chart.id = fmt::format("speedup-chart-{}", charts.size());
+    chart.css_class = "speedup-vs-length";
+    chart.width = 560;
+    chart.plot_height = 240;
+    chart.empty_message = "no length measured with a baseline";
+    std::set<int64_t> lengths;
+    for (const EfficiencyGroup* g : members) {
+      ChartSeries s(shapes.size() > 1 ? g->config + " (" + g->fixed_shape + ")" : g->config);
+      s.color = variant_color(g->config);
+      for (const EfficiencyPoint& p : g->points) {
+        if (!p.speedup || p.len_k <= 0) continue;
+        s.points.push_back({static_cast<double>(p.len_k), *p.speedup, p.shape});
+        lengths.insert(p.len_k);
+      }
+      if (!s.points.empty()) chart.series.push_back(std::move(s));
+    }
+    if (chart.series.empty()) continue;  // no configuration of this panel has a baseline
+    const double lo = static_cast<double>(*lengths.begin()), hi = static_cast<double>(*lengths.rbegin());
+    chart.guides.emplace_back("break-even", std::vector<ChartPoint>{{lo, 1.0, ""}, {hi, 1.0, ""}}, "break-even");
+    if (lengths.size() >= 2 && lengths.size() <= 12)
+      for (int64_t l : lengths) chart.x.ticks.push_back(static_cast<double>(l));
+    charts.push_back(std::move(chart));
   }
-  if (s.points.empty()) return chart;
-  chart.series.push_back(std::move(s));
-  double lo = static_cast<double>(*lengths.begin()), hi = static_cast<double>(*lengths.rbegin());
-  chart.guides.emplace_back("break-even", std::vector<ChartPoint>{{lo, 1.0, ""}, {hi, 1.0, ""}},
-                            "break-even");
-  if (lengths.size() >= 2 && lengths.size() <= 12)
-    for (int64_t l : lengths) chart.x.ticks.push_back(static_cast<double>(l));
-  return chart;
+  return charts;
 }
 
 }  // namespace
@@ -221,7 +234,9 @@ std::string render_efficiency_section(const RunData& data) {
       "which the variant is faster than the baseline at every longer measured length, on this "
       "machine. Mass kept is the exact softmax mass on the keys the kernel really used, and the "
       "predicted speedup is 1 / (fraction of visible keys it used), both read back by running the kernel "
-      "with one-hot values (blank where that probe would have taken too long).</p>";
+      "with one-hot values (blank where that probe would have taken too long). The charts are "
+      "small multiples: one per suite, phase, backend and dtype, one line per configuration, "
+      "above the break-even line where the variant is faster.</p>";
   out += "<table class=\"efficiency sortable\"><thead><tr><th>Suite</th><th>Config</th>"
          "<th>Backend</th><th>Dtype</th><th>Phase</th><th>Shape</th><th>Baseline</th>"
          "<th>Best speedup</th><th>Max rel_error</th><th>Efficiency length</th></tr></thead><tbody>";
@@ -243,6 +258,10 @@ std::string render_efficiency_section(const RunData& data) {
         html_escape(efficiency_length_text(g)));
   }
   out += "</tbody></table>";
+  out += "<div class=\"small-multiples\">";
+  for (const LogLogChart& chart : speedup_panels(groups))
+    out += "<figure class=\"chart small\">" + render_loglog_chart(chart) + "</figure>";
+  out += "</div>";
 
   for (size_t i = 0; i < groups.size(); ++i) {
     const EfficiencyGroup& g = groups[i];
@@ -271,12 +290,7 @@ std::string render_efficiency_section(const RunData& data) {
           p.rel_error ? format_scientific(*p.rel_error) : kDash,
           p.mass_kept ? fmt::format("{:.3f}", *p.mass_kept) : kDash);
     }
-    out += "</tbody></table>";
-    // Without a single baseline there is nothing to plot; the table says so.
-    LogLogChart chart = speedup_chart(g, i);
-    if (!chart.series.empty())
-      out += "<figure class=\"chart small\">" + render_loglog_chart(chart) + "</figure>";
-    out += "</div>";
+    out += "</tbody></table></div>";
   }
   return out + "</section>";
 }

@@ -77,6 +77,7 @@ p.note{color:var(--muted);font-size:12.5px;margin:4px 0 10px;max-width:80em}
 .heatmaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px;margin:6px 0 14px}
 .heatmaps figure.chart{margin:0}
 figure.chart.small{max-width:600px}
+.small-multiples{display:flex;flex-wrap:wrap;gap:0 16px}
 .approx-group{margin:14px 0 22px}
 table.efficiency-lengths{width:auto;min-width:50%}
 table.pareto,table.backends{width:auto;min-width:60%}

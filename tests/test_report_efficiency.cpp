@@ -159,7 +159,14 @@ TEST_CASE("HTML report has the approximate-variants section, escaped", "[efficie
   CHECK(section.find("<b class=\"eff-length\">2048</b>") != std::string::npos);
   CHECK(section.find("not reached up to L=8192") != std::string::npos);
   CHECK(section.find("<b class=\"eff-length\">\xE2\x80\x94</b>") != std::string::npos);
-  CHECK(count(section, "<svg") == 4);  // none for the group without a baseline
+  // Small multiples: one chart per (suite, phase, backend, dtype), here prefill and decode,
+  // one line per configuration with a baseline (hyper has none: no line).
+  CHECK(count(section, "<svg") == 2);
+  const std::string charts = element(section, "<div class=\"small-multiples\">", "</div>");
+  for (const char* config : {"sliding_window:causal,window=256:0", "linear:causal", "topk_decode:k=256"})
+    CHECK(charts.find(config) != std::string::npos);
+  CHECK(charts.find("hyper:block=64") == std::string::npos);
+  CHECK(count(charts, "id=\"speedup-chart-") == 2);
   CHECK(count(section, "class=\"approx-group\"") == 5);
   // Hostile text never appears raw, anywhere on the page.
   CHECK(html.find("<script>alert(7)") == std::string::npos);
