@@ -53,12 +53,8 @@ std::string winners_answer(const RunData& data) {
          "<th>Backend</th><th>Dtype</th><th>Phase</th><th>Shape</th><th class=\"num\">Faster from "
          "length</th><th class=\"num\">Best speedup</th><th class=\"num\">Max rel_error</th></tr></thead><tbody>";
   for (const EfficiencyGroup* g : winners) {
-    double best = 0;
-    std::optional<double> err;
-    for (const EfficiencyPoint& p : g->points) {
-      if (p.speedup) best = std::max(best, *p.speedup);
-      if (p.rel_error && (!err || *p.rel_error > *err)) err = p.rel_error;
-    }
+    const double best = best_speedup(*g).value_or(0.0);  // a winner always has a speedup
+    const std::optional<double> err = worst_rel_error(*g);
     out += fmt::format(
         "<tr><td class=\"mono\">{}{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td>"
         "<td class=\"mono\">{}</td><td class=\"num\" data-sort=\"{}\">{}</td><td class=\"num\" "

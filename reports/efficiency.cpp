@@ -223,6 +223,20 @@ std::string efficiency_length_text(const EfficiencyGroup& group) {
   return fmt::format("not reached up to L={}", group.longest_compared);
 }
 
+std::optional<double> best_speedup(const EfficiencyGroup& group) {
+  std::optional<double> best;
+  for (const EfficiencyPoint& p : group.points)
+    if (p.speedup && (!best || *p.speedup > *best)) best = p.speedup;
+  return best;
+}
+
+std::optional<double> worst_rel_error(const EfficiencyGroup& group) {
+  std::optional<double> worst;
+  for (const EfficiencyPoint& p : group.points)
+    if (p.rel_error && (!worst || *p.rel_error > *worst)) worst = p.rel_error;
+  return worst;
+}
+
 std::string render_efficiency_section(const RunData& data) {
   auto groups = efficiency_groups(data);
   if (groups.empty()) return {};
@@ -242,11 +256,7 @@ std::string render_efficiency_section(const RunData& data) {
          "<th>Best speedup</th><th>Max rel_error</th><th>Efficiency length</th></tr></thead><tbody>";
   for (size_t i = 0; i < groups.size(); ++i) {
     const EfficiencyGroup& g = groups[i];
-    std::optional<double> best, worst_err;
-    for (const EfficiencyPoint& p : g.points) {
-      if (p.speedup && (!best || *p.speedup > *best)) best = p.speedup;
-      if (p.rel_error && (!worst_err || *p.rel_error > *worst_err)) worst_err = p.rel_error;
-    }
+    const std::optional<double> best = best_speedup(g), worst_err = worst_rel_error(g);
     out += fmt::format(
         "<tr><td>{}</td><td class=\"mono\"><a href=\"#approx-{}\">{}</a></td><td>{}</td>"
         "<td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td>"

@@ -76,6 +76,12 @@ std::vector<EfficiencyGroup> efficiency_groups(const RunData& data);
 /// L=8192", or an em dash when no point has a baseline. Not escaped.
 std::string efficiency_length_text(const EfficiencyGroup& group);
 
+/// The group's best measured speedup over its baseline (empty: no point has one).
+std::optional<double> best_speedup(const EfficiencyGroup& group);
+
+/// The group's largest rel_error against the oracle (empty: no point has one).
+std::optional<double> worst_rel_error(const EfficiencyGroup& group);
+
 /// <section id="approximate"> "Sparse and approximate variants": a summary
 /// table, then per group a per-length table (speedup, rel_error) and a small
 /// log-log chart of speedup vs length. Empty string when the run has no
