@@ -8,9 +8,12 @@
 #   e.g. scripts/ab-false-alarms.sh 10 0.1 --variant 'flash*,decode'
 # Environment: ATTNBENCH_BUILD (build folder, default build), AB_REPETITIONS (pairs per
 # case for ab and repetitions per run for compare, default 10, so both verdicts see as
-# many timed calls per side), AB_KEEP (a folder: keep every database and output there).
-# A/A: the same plugin folder on both sides; A/B: side B is the CPU backend behind
-# the test knob slowdown=X (tests/plugins/slowed_cpu_plugin.cpp), X slower on every call.
+# many timed calls per side; ab may add pairs up to its --max-pairs while a verdict is open),
+# AB_KEEP (a folder: keep every database and output there), AB_ONLY=1 (skip the plain
+# runs and compare: only ab's rates, in less than half the time).
+# A/A: the same plugin folder on both sides; A/B: both sides are the CPU backend behind
+# the test knob's wrapper (tests/plugins/slowed_cpu_plugin.cpp), A at slowdown=0 and B at
+# slowdown=X, so B is exactly X slower on every call (plain compare: the same, in runs).
 # Only time verdicts count: a case that is not ok on a side, or whose sizes cannot
 # reach alpha, is left out (and counted as such). A/A: slower or faster is a false alarm;
 # A/B: only slower is a detection. A step that fails is reported and the rest goes on.
@@ -36,7 +39,7 @@ fi
 select=(--backend cpu --suite long-context --quick --repetitions "$reps" "$@")
 
 # "<flagged> <timed cases> <untimed>" from ab's case lines
-# ("[i/n] KEY: A .. ms, B .. ms, B/A r [lo, hi] p=.. SLOWER|faster|same"); $2: which verdicts count.
+# ("[i/n] KEY: A .. ms, B .. ms, N pairs, B/A r [lo, hi] p=.. SLOWER|faster|same"); $2: which verdicts count.
 ab_counts() {
   awk -v want="$2" '/^\[[0-9]+\/[0-9]+\] / { if ($0 ~ / B\/A /) { n++; if ($NF ~ want) f++ } else u++ }
                     END { print f + 0, n + 0, u + 0 }' "$1"
@@ -89,12 +92,16 @@ for ((i = 1; i <= repeats; ++i)); do
   echo "repeat $i/$repeats ($(( ($(date +%s) - started) / 60 )) min so far)" >&2
   step "aa$i" "$bin" ab --a "$base" --b "$base" "${select[@]}" --db "$work/aa$i.db"
   add ab_aa ab_counts "$work/aa$i.txt" 'SLOWER|faster'
-  step "ab$i" "$bin" ab --a "$base" --b "$slowed" --b-options "slowdown=$slowdown" "${select[@]}" --db "$work/ab$i.db"
+  # Both sides behind the knob's wrapper, so B/A is exactly the knob: the wrapper alone
+  # (slowdown=0) measured 1.00-1.06x the plain plugin, which would flatter detection.
+  step "ab$i" "$bin" ab --a "$slowed" --a-options slowdown=0 --b "$slowed" --b-options "slowdown=$slowdown" \
+    "${select[@]}" --db "$work/ab$i.db"
   add ab_ab ab_counts "$work/ab$i.txt" 'SLOWER'
+  [[ ${AB_ONLY:-0} == 1 ]] && continue
   # Plain compare: two separate runs of A one after the other, then one of B.
   db="$work/cmp$i.db"
-  step "run${i}a" "$bin" run --plugins "$base" "${select[@]}" --db "$db"
-  step "run${i}b" "$bin" run --plugins "$base" "${select[@]}" --db "$db"
+  step "run${i}a" "$bin" run --plugins "$slowed" --backend-options slowdown=0 "${select[@]}" --db "$db"
+  step "run${i}b" "$bin" run --plugins "$slowed" --backend-options slowdown=0 "${select[@]}" --db "$db"
   step "run${i}c" "$bin" run --plugins "$slowed" --backend-options "slowdown=$slowdown" "${select[@]}" --db "$db"
   step "cmpaa$i" "$bin" compare --db "$db" 1 2 --format json --allow-incomplete
   add cmp_aa compare_counts "$work/cmpaa$i.txt" 'slower|faster'

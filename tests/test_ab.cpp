@@ -1,6 +1,7 @@
 // Interleaved A/B runs: the paired signed-rank statistics against published values,
 // and `attnbench ab` end to end: a candidate made 2x slower is flagged on every case,
-// the same build against itself is not, and both sides land as two stored runs.
+// the same build against itself is not, both sides land as two stored runs, and a
+// case whose interval straddles the threshold gets more pairs up to the limit.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -56,6 +57,33 @@ TEST_CASE("paired comparison: ratio, interval and verdict") {
   CHECK_FALSE(few.slower);
 }
 
+TEST_CASE("a verdict is open while the ratio's interval straddles a threshold") {
+  CompareOptions o;  // threshold 5%: the limits are 1.05 and 1 / 1.05
+  PairedComparison c;
+  c.lo = 1.08, c.hi = 1.12;
+  CHECK_FALSE(verdict_open(c, o));  // wholly beyond 1.05: slower, more pairs change nothing
+  c.lo = 0.98, c.hi = 1.03;
+  CHECK_FALSE(verdict_open(c, o));  // wholly inside: the same
+  c.lo = 1.02, c.hi = 1.09;
+  CHECK(verdict_open(c, o));  // could be either
+  c.lo = 0.93, c.hi = 0.99;
+  CHECK(verdict_open(c, o));  // straddles 1 / 1.05 = 0.952
+  c.lo = 1.08, c.hi = 1.12, c.inconclusive = true;
+  CHECK(verdict_open(c, o));  // too few pairs to reach alpha at all
+  // From real pairs: a 10% difference under 20% shared drift is settled after ten pairs;
+  // the same pairs at a 10% threshold are not (the interval holds 1.10).
+  std::vector<double> a, b;
+  for (int i = 0; i < 10; ++i) {
+    const double drift = 1.0 + 0.2 * std::sin(i);
+    a.push_back(1e-3 * drift);
+    b.push_back(1.1e-3 * drift * (1 + 0.01 * (i % 3)));
+  }
+  CHECK_FALSE(verdict_open(compare_paired(a, b, o), o));
+  CompareOptions wide;
+  wide.threshold = 0.11;
+  CHECK(verdict_open(compare_paired(a, b, wide), wide));
+}
+
 TEST_CASE("ab flags a candidate made slower on purpose and stores both sides as runs") {
   TempDir t;
   write_file(t / "s.json", R"({"suite": "abs", "defaults": {"phase": "prefill", "check": "sampled", "repetitions": 3,
@@ -68,6 +96,7 @@ TEST_CASE("ab flags a candidate made slower on purpose and stores both sides as 
   INFO(slow.out << slow.err);
   CHECK(slow.code == 1);
   CHECK_THAT(slow.out, Catch::Contains("2 cases, 2 slower, 0 faster"));
+  CHECK_THAT(slow.out, Catch::Contains("10 pairs, B/A"));  // a clear verdict takes no extra pairs
   CHECK(query_one(db, "SELECT count(*) FROM runs WHERE status = 'complete'") == "2");
   CHECK(query_one(db, "SELECT count(*) FROM cases WHERE run_id = 1 AND status = 'ok'") == "2");
   CHECK(query_one(db, "SELECT count(*) FROM cases WHERE run_id = 2 AND status = 'ok'") == "2");
@@ -86,6 +115,18 @@ TEST_CASE("ab flags a candidate made slower on purpose and stores both sides as 
   INFO(same.out << same.err);
   CHECK(same.code == 0);
   CHECK_THAT(same.out, Catch::Contains("0 slower"));
+
+  // At a 0% threshold an A/A interval keeps holding 1: every case runs to --max-pairs,
+  // each pair in fresh workers (what is stored is every pair, nothing lost on restarts).
+  const std::string db2 = t / "open.db";
+  const CmdResult open = run_attnbench("ab --a '" ATTNBENCH_BIN_DIR "/plugins' --b '" ATTNBENCH_BIN_DIR
+                                       "/plugins' --backend cpu --no-peaks --suite " + t / "s.json" + " --db " + db2 +
+                                       " --threshold 0% --repetitions 4 --max-pairs 7");
+  INFO(open.out << open.err);
+  CHECK(open.code <= 1);
+  const int samples = std::stoi(query_one(db2, "SELECT count(*) FROM samples"));
+  CHECK(samples > 2 * 2 * 4);   // more than the first pairs on some case
+  CHECK(samples <= 2 * 2 * 7);  // never beyond the limit
 }
 
 TEST_CASE("ab refuses folders without the backend") {

@@ -108,8 +108,16 @@ TEST_CASE("peak measurement returns plausible numbers quickly", "[cpu][simd]") {
   CHECK(bw > 1e8);
   CHECK(bw < 1e13);
   const double bf16 = measure_peak_flops_bf16(2, 0.01);
-  if (active_isa() == Isa::avx512bf16) CHECK(bf16 > flops);
-  else CHECK(bf16 == 0);
+  if (active_isa() == Isa::avx512bf16) {
+    // VDPBF16PS does twice the FLOPs of an fp32 FMA per instruction. Two 10 ms trials
+    // under a parallel ctest once read 419 vs 441 GFLOP/s; best of eight 20 ms trials of
+    // each, measured back to back, leaves the 2x margin to what the instructions do.
+    const double f32 = measure_peak_flops(8, 0.02), b16 = measure_peak_flops_bf16(8, 0.02);
+    INFO("fp32 " << f32 / 1e9 << " GFLOP/s, bf16 " << b16 / 1e9 << " GFLOP/s");
+    CHECK(b16 > f32);
+  } else {
+    CHECK(bf16 == 0);
+  }
 }
 
 TEST_CASE("bandwidth buffer: at least 4x the last-level cache from sysfs", "[cpu][simd]") {

@@ -13,7 +13,7 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
     std::vector<std::string> suites, variants;
     std::string alpha = "0.05", threshold = "5%";
     bool quick = false, no_peaks = false;
-    int repetitions = 0;
+    int repetitions = 0, pairs_per_worker = 1, max_pairs = 30;
     double case_timeout = 0;
   };
   auto a = std::make_shared<Args>();
@@ -26,12 +26,20 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--variant", a->variants, "Variant globs")->delimiter(',');
   cmd->add_option("--filter", a->filter, "Regex (RE2) on the case key");
   cmd->add_flag("--quick", a->quick, "Each suite's quick subset");
-  cmd->add_option("--repetitions", a->repetitions, "Pairs per case (overrides the suites)")->check(CLI::Range(2, 1000));
+  cmd->add_option("--repetitions", a->repetitions, "First pairs per case (default: the suite's, at least 10)")
+      ->check(CLI::Range(2, 1000));
+  cmd->add_option("--max-pairs", a->max_pairs,
+                  "Pairs a case may take while its interval straddles a threshold (default 30; at most --repetitions: "
+                  "no extra pairs)")
+      ->check(CLI::Range(2, 1000));
   cmd->add_option("--db", a->db, "Results database (both sides are stored as runs)");
   cmd->add_option("--suites-dir", a->suites_dir, "Directory of suite files");
   cmd->add_option("--alpha", a->alpha, "Significance level of the paired signed-rank test (default 0.05)");
   cmd->add_option("--threshold", a->threshold, "Slower only if the ratio B/A exceeds 1 + this (default 5%)");
   cmd->add_option("--case-timeout", a->case_timeout, "Seconds one repetition of a case may run")->check(CLI::Range(0.001, 1e6));
+  cmd->add_option("--pairs-per-worker", a->pairs_per_worker,
+                  "Pairs timed by one pair of worker processes before both are replaced (default 1; 0: never)")
+      ->check(CLI::Range(0, 1000000));
   cmd->add_flag("--no-peaks", a->no_peaks, "Skip measuring machine peaks");
   cmd->add_option("--campaign", a->campaign, "Campaign of both runs (default: ab-<run A>)");
   return [a, command_line]() -> int {
@@ -52,6 +60,8 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
     o.command_line = command_line;
     o.case_timeout = a->case_timeout;
     o.measure_peaks = !a->no_peaks;
+    o.pairs_per_worker = a->pairs_per_worker;
+    o.max_pairs = a->max_pairs;
     o.compare.alpha = compare::parse_fraction(a->alpha, "--alpha");
     if (!(o.compare.alpha > 0 && o.compare.alpha < 1))
       throw std::invalid_argument(fmt::format("--alpha must be in (0, 1), not {}", a->alpha));

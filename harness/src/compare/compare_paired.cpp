@@ -146,4 +146,9 @@ PairedComparison compare_paired(std::span<const double> a, std::span<const doubl
   return c;
 }
 
+bool verdict_open(const PairedComparison& c, const CompareOptions& o) {
+  const auto straddles = [&](double t) { return c.lo <= t && t <= c.hi; };
+  return c.inconclusive || straddles(1 + o.threshold) || straddles(1 / (1 + o.threshold));
+}
+
 }  // namespace attnbench::compare

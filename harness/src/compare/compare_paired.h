@@ -44,4 +44,9 @@ struct PairedComparison {
  */
 PairedComparison compare_paired(std::span<const double> a, std::span<const double> b, const CompareOptions& o);
 
+/// True when more pairs could still change the verdict: the ratio's interval contains
+/// a threshold (1 + threshold or 1 / (1 + threshold)), or the pairs cannot reach alpha.
+/// An interval wholly inside the thresholds or wholly beyond one is settled.
+bool verdict_open(const PairedComparison& c, const CompareOptions& o);
+
 }  // namespace attnbench::compare

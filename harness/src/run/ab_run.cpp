@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <set>
+
+#include <unistd.h>
 
 #include "attnbench/dtype.h"
 #include "campaigns.h"
@@ -22,6 +25,37 @@ namespace {
 /// Pairs per case unless --repetitions says otherwise: enough for p ~ 0.002 when every
 /// pair agrees, and for a verdict despite a pair or two that disagree.
 constexpr int kDefaultPairs = 10;
+
+/// A private folder where both sides' workers share generated inputs (input_file.h): in
+/// memory (/dev/shm) where there is one, removed with everything in it at the end.
+class SharedInputs {
+ public:
+  SharedInputs() {
+    std::error_code ec;
+    const std::filesystem::path base =
+        std::filesystem::is_directory("/dev/shm", ec) && access("/dev/shm", W_OK) == 0
+            ? std::filesystem::path("/dev/shm")
+            : std::filesystem::temp_directory_path(ec);
+    std::string tmpl = (base / "attnbench-ab-XXXXXX").string();
+    if (mkdtemp(tmpl.data())) dir_ = tmpl;  // without one, every worker generates its own
+  }
+  ~SharedInputs() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  SharedInputs(const SharedInputs&) = delete;
+  SharedInputs& operator=(const SharedInputs&) = delete;
+  const std::string& dir() const { return dir_; }
+  /// Drops the inputs of the case just finished: hundreds of MB each, in memory.
+  void clear() const {
+    std::error_code ec;
+    if (dir_.empty()) return;
+    for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) std::filesystem::remove(e.path(), ec);
+  }
+
+ private:
+  std::string dir_;
+};
 
 /// One side of the comparison: its plugin, its supervisor, its stored run.
 struct Side {
@@ -128,14 +162,27 @@ AbCase verdict(const store::CaseRecord& a, const store::CaseRecord& b, const com
   return v;
 }
 
+/// After the first pairs: whether another pair could still change the case's verdict
+/// (its interval straddles a threshold). Noisy cases get more pairs, clear ones stop.
+bool more_pairs_help(const std::vector<store::CaseRecord>& ra, const std::vector<store::CaseRecord>& rb,
+                     const compare::CompareOptions& o) {
+  std::vector<double> ta, tb;
+  for (size_t i = 0; i < ra.size() && i < rb.size(); ++i) {
+    if (ra[i].status != "ok" || rb[i].status != "ok" || ra[i].samples.empty() || rb[i].samples.empty()) return false;
+    ta.push_back(ra[i].samples.front().seconds);
+    tb.push_back(rb[i].samples.front().seconds);
+  }
+  return ta.size() >= 2 && compare::verdict_open(compare::compare_paired(ta, tb, o), o);
+}
+
 std::string case_line(const AbCase& c, size_t index, size_t total) {
   if (!c.time)
     return fmt::format("[{}/{}] {}: A {}, B {}{}", index, total, c.case_key, c.status_a, c.status_b,
                        c.status_a == "ok" && c.status_b == "ok" ? " (not timed)" : "");
   const auto& t = *c.time;
-  return fmt::format("[{}/{}] {}: A {:.4g} ms, B {:.4g} ms, B/A {:.3f} [{:.3f}, {:.3f}] p={:.3g} {}", index, total,
-                     c.case_key, c.median_a * 1e3, c.median_b * 1e3, t.ratio, t.lo, t.hi, t.test.p_value,
-                     t.slower ? "SLOWER" : t.faster ? "faster" : "same");
+  return fmt::format("[{}/{}] {}: A {:.4g} ms, B {:.4g} ms, {} pairs, B/A {:.3f} [{:.3f}, {:.3f}] p={:.3g} {}", index,
+                     total, c.case_key, c.median_a * 1e3, c.median_b * 1e3, t.pairs, t.ratio, t.lo, t.hi,
+                     t.test.p_value, t.slower ? "SLOWER" : t.faster ? "faster" : "same");
 }
 
 }  // namespace
@@ -160,6 +207,7 @@ AbResult run_ab(const AbOptions& o) {
   sel.backends = {backend};
   const std::string suites_dir = o.suites_dir.empty() ? default_suites_dir() : o.suites_dir;
   const std::vector<CaseSpec> cases = plan_cases(sel, suites_dir, {backend});
+  const SharedInputs shared;
   for (Side* s : {&a, &b}) {
     RunSelection side_sel = sel;
     side_sel.backend_options = s->options;
@@ -170,6 +218,7 @@ AbResult run_ab(const AbOptions& o) {
     config.available = {backend};
     config.case_timeout = o.case_timeout;
     config.progress = o.progress;
+    config.input_cache_dir = shared.dir();
     SupervisedBackend be;
     be.name = backend;
     be.plugin_path = s->plugin_path;
@@ -212,10 +261,15 @@ AbResult run_ab(const AbOptions& o) {
     std::vector<store::CaseRecord> ra, rb;
     // A suite's 3-5 repetitions cannot make a paired test significant (5 pairs: p >= 0.0625).
     const int pairs = sel.repetitions > 0 ? sel.repetitions : std::max(c.repetitions, kDefaultPairs);
-    for (int r = 0; r < pairs; ++r) {
+    for (int r = 0; r < std::max(pairs, o.max_pairs); ++r) {
+      if (r >= pairs && !more_pairs_help(ra, rb, o.compare)) break;
+      if (o.pairs_per_worker > 0 && r > 0 && r % o.pairs_per_worker == 0)
+        for (Side* s : {&a, &b}) s->supervisor->restart_workers();
       const nlohmann::json overrides = {{"repetitions", 1}, {"check", r == 0}};
-      ra.push_back(a.supervisor->run_one(c, overrides));
-      rb.push_back(b.supervisor->run_one(c, overrides));
+      // A B, B A, A B, ...: whatever the first call of a pair meets (the other worker's
+      // threads still spinning down, caches it left behind) falls on each side equally.
+      for (Side* s : r % 2 == 0 ? std::array<Side*, 2>{&a, &b} : std::array<Side*, 2>{&b, &a})
+        (s == &a ? ra : rb).push_back(s->supervisor->run_one(c, overrides));
       const bool timed = !ra.back().samples.empty() && !rb.back().samples.empty();
       if (!timed || ra.back().status != "ok" || rb.back().status != "ok") break;
     }
@@ -224,6 +278,7 @@ AbResult run_ab(const AbOptions& o) {
     db.add_case(a.run_id, rec_a);
     db.add_case(b.run_id, rec_b);
     result.cases.push_back(verdict(rec_a, rec_b, o.compare));
+    shared.clear();
     if (o.progress) o.progress(case_line(result.cases.back(), i + 1, cases.size()));
   }
   db.finish_run(a.run_id, "complete");

@@ -1,7 +1,10 @@
 // Interleaved A/B runs (`attnbench ab`): two builds of one backend (two plugin folders,
 // e.g. the base and the head of a pull request) in two workers, each case's repetitions
-// run alternately A, B, A, B, so machine drift (frequency, a neighbour's load, thermal
-// state) hits both sides alike. The verdict per case is the paired signed-rank test on
+// run in pairs, A B, B A, A B, ..., so machine drift (frequency, a neighbour's load,
+// thermal state) hits both sides alike, and by default each pair in fresh worker
+// processes, so a process's own draw of memory layout and thread placement does not
+// bias one side of every pair. A case whose interval still straddles a threshold after
+// its first pairs gets more, up to a limit. The verdict per case is the paired signed-rank test on
 // the per-pair ratios plus the relative threshold (compare_paired.h). Both sides are
 // stored as two runs, so `report --baseline` and `compare` read them as usual.
 #pragma once
@@ -25,6 +28,15 @@ struct AbOptions {
   std::string db_path = "results.db", suites_dir, command_line, worker_exe;
   std::string campaign;           ///< both runs' campaign; empty: "ab-<run A>"
   double case_timeout = 0;
+  /// Pairs each worker process times before both sides get fresh ones (0: never). A
+  /// process draws its memory layout, thread placement and code addresses once, and
+  /// that draw can bias every repetition it times by a steady few per cent; fresh
+  /// processes turn the bias into noise the paired test sees.
+  int pairs_per_worker = 1;
+  /// Pairs a case may take beyond its first ones (--repetitions, default 10) while its
+  /// verdict is open (compare::verdict_open): a noisy case is measured until its
+  /// interval clears the threshold or this many pairs ran; a clear case stops early.
+  int max_pairs = 30;
   bool measure_peaks = true;
   compare::CompareOptions compare;
   std::function<void(const std::string&)> progress;

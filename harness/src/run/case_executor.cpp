@@ -9,6 +9,7 @@
 #include "dtype_peak.h"
 #include "gbench_timer.h"
 #include "host_memory.h"
+#include "input_file.h"
 #include "mass_probe.h"
 #include "output_check.h"
 #include "recall_executor.h"
@@ -21,7 +22,14 @@ namespace attnbench {
 const HostInputs& InputCache::get(const Shape& shape, uint64_t seed) {
   const std::string key = fmt::format("{}#{}", shape.canonical(), seed);
   if (key != key_) {
-    inputs_ = make_inputs(shape, seed);
+    key_.clear();  // a throw below leaves the cache empty, not stale
+    const std::string file = shared_dir_.empty() ? "" : shared_dir_ + "/" + input_file_name(key);
+    if (auto saved = file.empty() ? std::nullopt : load_inputs(file, key)) {
+      inputs_ = std::move(*saved);
+    } else {
+      inputs_ = make_inputs(shape, seed);
+      if (!file.empty()) save_inputs(file, key, inputs_);  // best effort: the next worker regenerates
+    }
     key_ = key;
   }
   return inputs_;

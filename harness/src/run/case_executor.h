@@ -27,12 +27,16 @@ struct BackendSlot {
 };
 
 /// Keeps the most recently generated inputs, since consecutive cases usually share a shape.
+/// With a shared folder (set_shared_dir), inputs another worker saved there are read
+/// instead of generated, and inputs generated here are saved for the next worker.
 class InputCache {
  public:
   const HostInputs& get(const Shape& shape, uint64_t seed);
+  /// Folder shared with other workers of the run (input_file.h); empty: none.
+  void set_shared_dir(std::string dir) { shared_dir_ = std::move(dir); }
 
  private:
-  std::string key_;
+  std::string key_, shared_dir_;
   HostInputs inputs_;
 };
 

@@ -20,6 +20,11 @@ struct HostInputs {
   int num_pages = 0;
 };
 
+/// Sizes `x` to `n` zeros, asking Linux for transparent huge pages first where the
+/// machine leaves them to madvise (a 4 KiB page fault per page of a long-context case's
+/// K and V cost more than timing the kernel, worse in a VM). Harness memory only.
+void resize_with_huge_pages(std::vector<float>& x, size_t n);
+
 /// Generates the inputs of `shape` under `seed`.
 HostInputs make_inputs(const Shape& shape, uint64_t seed);
 

@@ -77,6 +77,7 @@ void RunSupervisor::begin_open(Worker& w) {
   req.selection = config_.selection_json;
   req.suites_dir = config_.suites_dir;
   req.available = config_.available;
+  req.input_cache_dir = config_.input_cache_dir;
   if (b.peaks.flops_f32 > 0 || b.peaks.bytes_per_second > 0) req.peaks = b.peaks;
   w.proc->send(worker::to_json(req));
   w.open_deadline = Clock::now() + config_.open_timeout;
@@ -134,6 +135,15 @@ void RunSupervisor::start() {
       w->pending_message = message;
     }
   }
+}
+
+void RunSupervisor::restart_workers() {
+  for (auto& w : workers_)
+    if (w->proc) {
+      w->proc->shut_down(std::chrono::seconds(10));
+      w->proc.reset();
+    }
+  start();
 }
 
 bool RunSupervisor::ensure_started(Worker& w, std::string& status, std::string& message) {

@@ -41,6 +41,7 @@ struct SupervisorConfig {
   double case_timeout = 0;       ///< --case-timeout (0: per-case default)
   std::chrono::seconds open_timeout{180};   ///< plugin load, device open and planning
   std::chrono::seconds peaks_timeout{600};
+  std::string input_cache_dir;   ///< folder the workers share generated inputs in (input_file.h); empty: none
   std::function<void(const std::string&)> progress;
 };
 
@@ -67,6 +68,11 @@ class RunSupervisor {
   /// and timeout included). `overrides` go with the request: {"repetitions": n} and
   /// {"check": false} let an interleaved A/B run take one repetition at a time.
   store::CaseRecord run_one(const CaseSpec& c, const nlohmann::json& overrides);
+  /// Replaces every worker by a fresh process (opened concurrently, as in start()). An
+  /// A/B run does this between pairs: a process's own memory layout, thread placement
+  /// and code addresses bias every repetition it times alike, and only a new process
+  /// draws them anew. A worker that fails to reopen reports it on its next case.
+  void restart_workers();
 
  private:
   struct Worker;

@@ -32,6 +32,7 @@ OpenReply open(const OpenRequest& req, WorkerState& st) {
   try {
     const RunSelection sel = RunSelection::from_json(req.selection);
     st.seed = sel.seed;
+    st.inputs.set_shared_dir(req.input_cache_dir);
     for (CaseSpec& c : plan_cases(sel, req.suites_dir, req.available))
       if (c.backend == req.backend) st.cases.emplace(c.key(), std::move(c));
     if (!req.plugin_path.empty()) {

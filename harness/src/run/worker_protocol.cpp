@@ -38,6 +38,7 @@ json to_json(const OpenRequest& r) {
          {"device", r.device},    {"selection", r.selection},   {"suites_dir", r.suites_dir},
          {"available", r.available}};
   if (r.peaks) j["peaks"] = to_json(*r.peaks);
+  if (!r.input_cache_dir.empty()) j["input_cache_dir"] = r.input_cache_dir;
   return j;
 }
 
@@ -50,6 +51,7 @@ OpenRequest open_request_from_json(const json& j) {
   r.suites_dir = j.at("suites_dir");
   r.available = j.at("available").get<std::vector<std::string>>();
   if (j.contains("peaks")) r.peaks = peaks_from_json(j["peaks"]);
+  r.input_cache_dir = j.value("input_cache_dir", "");
   return r;
 }
 

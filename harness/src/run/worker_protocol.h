@@ -21,6 +21,7 @@ struct OpenRequest {
   std::string suites_dir;
   std::vector<std::string> available;  ///< backend names the supervisor planned against
   std::optional<ab_peaks> peaks;       ///< peaks already measured this run (set for restarted workers)
+  std::string input_cache_dir;         ///< folder where workers share generated inputs; empty: none
 };
 
 /// The worker's answer to an OpenRequest.
