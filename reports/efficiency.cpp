@@ -101,7 +101,7 @@ std::vector<LogLogChart> speedup_panels(const std::vector<EfficiencyGroup>& grou
     std::set<int64_t> lengths;
     for (const EfficiencyGroup* g : members) {
       ChartSeries s(shapes.size() > 1 ? g->config + " (" + g->fixed_shape + ")" : g->config);
-      s.color = variant_color(g->config);
+      style_series(s, g->config);
       for (const EfficiencyPoint& p : g->points) {
         if (!p.speedup || p.len_k <= 0) continue;
         s.points.push_back({static_cast<double>(p.len_k), *p.speedup, p.shape});

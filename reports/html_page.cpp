@@ -15,6 +15,7 @@
 #include "html_escape.h"
 #include "page_assets.h"
 #include "report_json.h"
+#include "series_colors.h"
 #include "suite_chart.h"
 #include "suite_table.h"
 
@@ -206,6 +207,15 @@ std::string banner(const RunInfo& r) {
 
 }  // namespace
 
+std::vector<std::string> palette_names(const RunData& data) {
+  std::vector<std::string> names;
+  for (const CaseResult& c : data.cases) {
+    names.push_back(c.config);
+    if (c.config.rfind("kv=", 0) == 0) names.push_back(c.config.substr(3, c.config.find(':') - 3));
+  }
+  return names;
+}
+
 std::string render_html_page(const RunData& data, std::string_view source_name) {
   return render_html_page(data, source_name, nullptr);
 }
@@ -220,6 +230,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
                              const RunComparison* comparison, const NoiseCheck* own_noise,
                              const NoiseCheck* base_noise) {
   const RunInfo& r = data.run;
+  const PagePalette palette(palette_names(data));
   auto suites = by_suite(data.cases);
   std::vector<const CaseResult*> all;
   for (const CaseResult& c : data.cases) all.push_back(&c);

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "report_data.h"
 #include "noise_check.h"
@@ -34,5 +35,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
 std::string render_html_page(const RunData& data, std::string_view source_name,
                              const RunComparison* comparison, const NoiseCheck* own_noise,
                              const NoiseCheck* base_noise);
+
+/// Every name a chart or swatch of the page may show, for its PagePalette: each case's
+/// config, and the KV method of "kv=method:params" configs (the Pareto chart's series).
+std::vector<std::string> palette_names(const RunData& data);
 
 }  // namespace attnbench::reports

@@ -68,6 +68,7 @@ tr.st-unsupported .msg,tr.st-no_device .msg{color:var(--na)}
 td.other{font-size:11.5px;min-width:9em}
 td.other div{white-space:nowrap}
 td.other .mname{color:var(--muted)}
+td.other i{color:var(--muted);font-style:normal}
 td.bad{color:var(--bad);font-weight:600}
 table.peaks{width:auto;min-width:50%}
 table.summary{width:auto;min-width:60%}
@@ -143,13 +144,13 @@ footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:v
 /// The page script, plain JS with no network access. Every table of the page gets a
 /// toolbar (a filter box that hides rows not containing every typed word, a row count
 /// and a "Copy as CSV" button for the visible rows), sorting by a click (or Enter) on a
-/// column header (empty cells last; data-sort holds a raw value where the text is
-/// formatted) and right-aligned columns where every cell is a number. A click (or
+/// column header (empty cells, and cells that hold only a dash, last; data-sort holds a
+/// raw value where the text is formatted) and right-aligned columns where every cell is a number. A click (or
 /// Enter) on a chart legend entry hides or shows its series. Sets data-ready="1" at the end.
 inline constexpr std::string_view kSortScript = R"js(
 (function(){
   var each=function(list,f){Array.prototype.forEach.call(list,f);};
-  function key(row,i){var c=row.cells[i];if(!c)return '';var v=c.getAttribute('data-sort');return v===null?c.textContent.trim():v;}
+  function key(row,i){var c=row.cells[i];if(!c)return '';var v=c.getAttribute('data-sort');if(v!==null)return v;v=c.textContent.trim();return v==='\u2014'?'':v;}
   function isNum(s){return s!==''&&isFinite(Number(s));}
   // "1.80 ms", "25.0%", "3.00x", "2K", "-": a number a reader compares by magnitude.
   var numLike=/^(?:[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?\s*(?:%|\u00d7|[kKMGT]?[A-Za-z\u00b5/]{0,7})?|\u2014|-)$/;

@@ -88,7 +88,7 @@ LogLogChart pareto_chart(const std::vector<ParetoPoint>& points) {
     std::string name = p.config + (p.backend.empty() ? "" : " @ " + p.backend);
     ChartSeries& s = by_method[p.method];
     s.label = p.method;
-    s.color = variant_color(p.method);  // as in the answers' KV table
+    style_series(s, p.method);  // as in the answers' KV table
     s.connect = false;
     s.css_class = "method";
     s.points.push_back({p.kv_bytes, p.accuracy, name});

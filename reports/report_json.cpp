@@ -54,43 +54,32 @@ json run_to_json(const RunData& data) {
                      {"value", p.value},
                      {"unit", p.unit}});
 
+  // What the page shows of each case, not the raw record: identity, status, models and
+  // metric values (units once, in metric_units). Per-repetition samples stay in the
+  // database and in `attnbench export --format json`; the page shows their median and
+  // spread, so it keeps their count. This kept the quick suites' page under 1 MB.
   json cases = json::array();
+  json units = json::object();
   for (const CaseResult& c : data.cases) {
     json metrics = json::object();
-    for (const Metric& m : c.metrics)
-      metrics[m.name] = {{"value", optional_value(m.value)}, {"unit", m.unit}};
-    // Samples as [repetition, iterations, seconds] rows: compact for long runs.
-    json samples = json::array();
-    for (const Sample& s : c.samples) samples.push_back({s.repetition, s.iterations, s.seconds});
-    cases.push_back({{"id", c.id},
-                     {"case_key", c.case_key},
-                     {"suite", c.suite},
-                     {"suite_file_hash", c.suite_file_hash},
-                     {"phase", c.phase},
-                     {"backend", c.backend},
-                     {"device", c.device},
-                     {"variant", c.variant},
-                     {"config", c.config},
-                     {"dtype", c.dtype},
-                     {"batch", optional_value(c.batch)},
-                     {"heads_q", optional_value(c.heads_q)},
-                     {"heads_kv", optional_value(c.heads_kv)},
-                     {"len_q", optional_value(c.len_q)},
-                     {"len_k", optional_value(c.len_k)},
-                     {"head_dim", optional_value(c.head_dim)},
-                     {"page_size", optional_value(c.page_size)},
-                     {"shape", c.shape},
-                     {"status", c.status},
-                     {"message", c.message},
-                     {"flops", optional_value(c.flops)},
-                     {"bytes", optional_value(c.bytes)},
-                     {"metrics", std::move(metrics)},
-                     {"samples", std::move(samples)}});
+    for (const Metric& m : c.metrics) {
+      metrics[m.name] = optional_value(m.value);
+      if (!units.contains(m.name)) units[m.name] = m.unit;
+    }
+    json one = {{"id", c.id},         {"case_key", c.case_key}, {"suite", c.suite},   {"phase", c.phase},
+                {"backend", c.backend}, {"device", c.device},   {"variant", c.variant}, {"config", c.config},
+                {"dtype", c.dtype},   {"shape", c.shape},       {"status", c.status}};
+    if (!c.message.empty()) one["message"] = c.message;
+    if (c.flops) one["flops"] = *c.flops;
+    if (c.bytes) one["bytes"] = *c.bytes;
+    one["repetitions"] = c.samples.size();
+    one["metrics"] = std::move(metrics);
+    cases.push_back(std::move(one));
   }
-  return {{"schema", "attnbench-report-data/1"},
+  return {{"schema", "attnbench-report-data/2"},
           {"run", std::move(run)},
           {"machine_peaks", std::move(peaks)},
-          {"samples_columns", {"repetition", "iterations", "seconds"}},
+          {"metric_units", std::move(units)},
           {"cases", std::move(cases)}};
 }
 

@@ -1,5 +1,5 @@
-// The raw data of a run as JSON, for embedding in a report so readers can
-// re-plot or re-analyse it without the database.
+// The data a report shows, as JSON embedded in the page, so readers can re-plot or
+// re-analyse it without the database (raw samples: `attnbench export --format json`).
 #pragma once
 
 #include <string>
@@ -10,9 +10,10 @@
 
 namespace attnbench::reports {
 
-/// The run, its machine peaks and every case with metrics and samples. Stored
-/// JSON columns (library_versions, selection) are parsed when valid, else kept
-/// as strings. Schema tag: "attnbench-report-data/1".
+/// The run, its machine peaks, each metric's unit (metric_units) and every case with
+/// its identity, status, message, FLOP/byte models, repetition count and metric values
+/// (null where not finite). Stored JSON columns (library_versions, selection) are
+/// parsed when valid, else kept as strings. Schema tag: "attnbench-report-data/2".
 nlohmann::json run_to_json(const RunData& data);
 
 /// Serialises `j` so it can sit inside an HTML <script> element: '<', '>' and

@@ -59,7 +59,7 @@ std::vector<LogLogChart> roofline_charts(const RunData& data) {
       double intensity = *c.flops * work / *c.bytes;
       ChartSeries& s = by_config[c.config];
       s.label = c.config;
-      s.color = variant_color(c.config);  // the config's colour everywhere on the page
+      style_series(s, c.config);  // the config's colour and shape everywhere on the page
       s.connect = false;
       s.points.push_back({intensity, *fps, fmt::format("{} {}", c.dtype, c.shape)});
       imin = std::min(imin, intensity), imax = std::max(imax, intensity);

@@ -63,7 +63,7 @@ LogLogChart suite_time_chart(const std::string& suite, const std::vector<const C
     auto& s = series[{c.config, c.dtype, c.backend, c.phase, c.device, rest}];
     s.label = std::move(label);
     // Keyed by the config, so e.g. flash:causal has one colour on every chart of the page.
-    s.color = variant_color(c.config);
+    style_series(s, c.config);
     s.points.push_back({static_cast<double>(*c.len_k), p.seconds, c.shape});
     lengths.insert(*c.len_k);
   }

@@ -48,16 +48,21 @@ std::string breakable(const std::string& text) {
   return out;
 }
 
+/// Six significant digits order every value the table shows (it prints three or four)
+/// at a third of the bytes of a round-trip representation.
+/// An empty numeric cell: the sort script reads a lone dash as no value.
+const std::string kNoValue = "<td class=\"num none\">\xE2\x80\x94</td>";
+
 std::string sort_key(std::optional<double> v) {
-  return v && std::isfinite(*v) ? fmt::format("{:.17g}", *v) : std::string();
+  return v && std::isfinite(*v) ? fmt::format("{:.6g}", *v) : std::string();
 }
 
 /// A numeric cell; "—" where the value is absent, "NaN" where stored as NULL.
 std::string number_cell(const CaseResult& c, std::string_view metric,
                         std::string (*format)(double)) {
   const Metric* m = c.metric(metric);
-  if (!m) return cell("num", "", "<span class=\"none\">\xE2\x80\x94</span>");
-  if (!m->value) return cell("num", "", "<span class=\"none\">n/a</span>", "stored as NULL");
+  if (!m) return kNoValue;
+  if (!m->value) return cell("num none", "", "n/a", "stored as NULL");
   return cell("num", sort_key(m->value), html_escape(format(*m->value)));
 }
 
@@ -67,9 +72,8 @@ std::string rate_bytes(double v) { return format_si(v, "B/s"); }
 std::string time_cells(const CaseResult& c) {
   auto med = median_seconds(c);
   auto mad = mad_seconds(c);
-  std::string out = med ? cell("num", sort_key(med), html_escape(format_seconds(*med)))
-                        : cell("num", "", "<span class=\"none\">\xE2\x80\x94</span>");
-  if (!mad || !med) return out + cell("num", "", "<span class=\"none\">\xE2\x80\x94</span>");
+  std::string out = med ? cell("num", sort_key(med), html_escape(format_seconds(*med))) : kNoValue;
+  if (!mad || !med) return out + kNoValue;
   // Relative spread is what compares across sizes; the absolute MAD is in the tooltip.
   double rel = *med > 0 ? *mad / *med : 0;
   std::string title = fmt::format("MAD {} over {} repetition(s)", format_seconds(*mad),
@@ -86,7 +90,7 @@ std::string error_cell(const CaseResult& c) {
     if (abs && abs->value)
       return cell("num", "", "<span class=\"none\">abs </span>" +
                                  html_escape(format_scientific(*abs->value)));
-    return cell("num", "", "<span class=\"none\">\xE2\x80\x94</span>");
+    return kNoValue;
   }
   if (!rel->value) return cell("num bad", "", "NaN", "relative error stored as NULL (NaN)");
   return cell("num", sort_key(rel->value), html_escape(format_scientific(*rel->value)), title);
@@ -96,7 +100,7 @@ std::string other_metrics_cell(const CaseResult& c) {
   std::string html;
   for (const Metric& m : c.metrics) {
     if (dedicated(m.name)) continue;
-    html += fmt::format("<div><span class=\"mname\">{}</span> {}</div>", html_escape(m.name),
+    html += fmt::format("<div><i>{}</i> {}</div>", html_escape(m.name),
                         m.value ? html_escape(format_metric(*m.value, m.unit)) : "n/a");
   }
   return cell("other", "", html);
@@ -149,8 +153,8 @@ std::string render_suite_table(const std::vector<const CaseResult*>& cases) {
   for (const CaseResult* cp : cases) {
     const CaseResult& c = *cp;
     out += fmt::format("<tr class=\"st-{}\">", status_class(c.status));
-    out += cell("mono cfg", c.config, breakable(c.config), c.case_key);
-    out += cell("mono shape", fmt::format("{}|{:020}", shape_without_length(c), c.len_k.value_or(0)),
+    out += cell("mono cfg", c.config, breakable(c.config));
+    out += cell("mono shape", fmt::format("{}|{:09}", shape_without_length(c), c.len_k.value_or(0)),
                 breakable(c.shape));
     out += cell("", c.dtype, html_escape(c.dtype));
     out += backend_cell(c);

@@ -17,7 +17,6 @@ namespace {
 constexpr std::array<const char*, 10> kColors{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
                                               "#59a14f", "#b8962e", "#b07aa1", "#ff9da7",
                                               "#9c755f", "#6b6b6b"};
-constexpr int kMarkerKinds = 5;
 
 constexpr double kMinMarginLeft = 78, kMarginRight = 24, kMarginTop = 34, kMarginBottom = 52;
 constexpr double kLegendRow = 18, kCharWidth = 6.3;  // 11px sans, average glyph
@@ -291,11 +290,15 @@ std::string render_loglog_chart(const LogLogChart& chart) {
   auto color_of = [&](size_t i) -> std::string {
     return chart.series[i].color.empty() ? kColors[i % kColors.size()] : chart.series[i].color;
   };
+  auto marker_of = [&](size_t i) {
+    const int m = chart.series[i].marker;
+    return m >= 0 && m < kMarkerKinds ? m : static_cast<int>(i % kMarkerKinds);
+  };
   for (size_t i = 0; i < lines.size(); ++i) {
     const auto& pts = lines[i];
     const ChartSeries& s = chart.series[i];
     const std::string color = html_escape(color_of(i));
-    const int kind = static_cast<int>(i % kMarkerKinds);
+    const int kind = marker_of(i);
     const std::string label = html_escape(s.label);
     out += fmt::format("<g class=\"series{}\">", s.css_class.empty() ? "" : fmt::format(" {}", html_escape(s.css_class)));
     if (s.connect && pts.size() > 1) {
@@ -333,7 +336,7 @@ std::string render_loglog_chart(const LogLogChart& chart) {
           "<line x1=\"{0:.1f}\" x2=\"{1:.1f}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\" "
           "stroke-width=\"{4}\"{5}/>",
           x, x + 24, y, color, s.emphasis ? "6" : "1.8", s.emphasis ? " stroke-opacity=\"0.28\"" : "");
-    marker(out, static_cast<int>(i % kMarkerKinds), x + 12, y, color.c_str());
+    marker(out, marker_of(i), x + 12, y, color.c_str());
     out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#323f4b\">{}", x + 30, y + 3.8,
                        html_escape(shorten(s.label, max_chars)));
     if (!s.legend_note.empty())

@@ -35,7 +35,11 @@ struct ChartSeries {
   std::string css_class;     // extra class on the series' <g>, so tests and CSS can find it
   std::string color;         // empty: the palette colour for the series' position
   bool emphasis = false;     // a thick translucent line under the markers (a Pareto front)
+  int marker = -1;           // marker shape 0..4; -1: the shape for the series' position
 };
+
+/// Marker shapes a chart draws (circle, square, triangle up, diamond, triangle down).
+inline constexpr int kMarkerKinds = 5;
 
 /// A reference line that is not data (a roof of the roofline): dashed, labelled
 /// at its right end, and taken into account when fitting the axes.

@@ -3,6 +3,9 @@
 // the regression order, the failure list and escaping.
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <utility>
+
 #include <string>
 
 #include "answers_fastest.h"
@@ -193,7 +196,33 @@ TEST_CASE("answers come first on the page; variant colours are stable", "[report
   CHECK(variant_color("flash:causal") == variant_color(std::string("flash:") + "causal"));
   CHECK(variant_color("flash:causal").size() == 7);
   CHECK(variant_color("flash:causal") != variant_color("naive:causal"));
+  // Colour and marker shape together. By hash alone 20 catalogue names share pairs; on a
+  // page that names them, each gets its own pair, the same on every call.
+  const std::vector<std::string> names = {"flash", "flash:causal", "naive", "naive:causal", "decode", "sliding_window:causal",
+                                          "power:causal", "strided_heads:causal", "block_topk:causal", "hyper:causal",
+                                          "linear:causal", "based:causal", "topk_decode:k=256", "snapkv", "h2o",
+                                          "streaming_llm", "pyramidkv", "quest", "kivi", "tova"};
+  const auto pairs = [&] {
+    std::set<std::pair<std::string, int>> styles;
+    for (const auto& n : names) {
+      CHECK(variant_marker(n) >= 0);
+      CHECK(variant_marker(n) < kMarkerKinds);
+      CHECK(variant_marker(n) == variant_marker(std::string(n)));
+      styles.insert({variant_color(n), variant_marker(n)});
+    }
+    return styles.size();
+  };
+  const std::string hashed = variant_color("snapkv");
+  CHECK(pairs() < names.size());  // 45 pairs by hash: 20 names collide
+  {
+    const PagePalette page_palette(names);
+    CHECK(pairs() == names.size());
+    CHECK(variant_color("not on the page") == variant_color(std::string("not on the page")));
+  }
+  CHECK(variant_color("snapkv") == hashed);  // the page's palette ends with it
   // Charts draw each config in its own colour, and the page carries the table tools.
+  // The page drew naive:causal in the colour its palette (the run's configs) gives it.
+  const PagePalette as_on_page(palette_names(run));
   CHECK(page.find("<polyline fill=\"none\" stroke=\"" + variant_color("naive:causal") + "\"") != std::string::npos);
   for (const char* s : {"table-filter", "Copy as CSV", "attnbenchTableCsv", "series-hidden"})
     CHECK(page.find(s) != std::string::npos);

@@ -139,3 +139,45 @@ TEST_CASE("report --campaign: a case stored by two runs of a campaign counts as 
     CHECK(("," + second_run_ids + ",").find("," + std::to_string(c.at("id").get<int64_t>()) + ",") != std::string::npos);
   }
 }
+
+TEST_CASE("report --run repeated: runs on two backends as one result, a backend column per case") {
+  require_built();
+  if (!std::filesystem::exists(ATTNBENCH_CI_PLUGIN_DIR "/libattnbench-backend-slow.so")) {
+    std::fprintf(stderr, "skipped: the test backend 'slow' is not built\n");
+    std::exit(77);
+  }
+  TempDir t;
+  write_file(t / "tiny.json", tiny_suite_json());
+  const std::string db = t / "r.db", run = "run --suite " + t / "tiny.json --no-peaks --db " + db;
+  REQUIRE(run_attnbench(run + " --backend cpu").code == 0);  // run 1
+  REQUIRE(run_attnbench(run + " --backend slow", "ATTNBENCH_PLUGIN_PATH='" ATTNBENCH_CI_PLUGIN_DIR "'").code == 0);
+  const std::set<std::string> cpu = stored_keys(db, "1"), slow = stored_keys(db, "2");
+  REQUIRE(cpu.size() == 4);
+  REQUIRE(slow.size() == 4);
+  std::set<std::string> both = cpu;
+  both.insert(slow.begin(), slow.end());
+  REQUIRE(both.size() == 8);  // the backend is part of the case key
+
+  for (const std::string& runs : {std::string("--run 1 --run 2"), std::string("--run 1,2")}) {
+    INFO(runs);
+    const CmdResult r = run_attnbench("report --db " + db + " " + runs + " -o " + t / "m.html");
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    const std::string html = read_file(t / "m.html");
+    CHECK_THAT(html, Catch::Contains("2 runs read as one result"));
+    const nlohmann::json data = embedded_data(html);
+    CHECK(data.at("run").at("campaign_runs") == nlohmann::json::array({1, 2}));
+    CHECK(case_keys(data) == both);
+    std::set<std::string> backends;
+    for (const auto& c : data.at("cases")) backends.insert(c.at("backend").get<std::string>());
+    CHECK(backends == std::set<std::string>{"cpu", "slow"});
+    // The suite table names each row's backend: both appear as cells.
+    CHECK_THAT(html, Catch::Contains("<th>Backend</th>") && Catch::Contains("data-sort=\"slow ") &&
+                         Catch::Contains("data-sort=\"cpu "));
+  }
+  // A run that does not exist among several is refused, nothing written.
+  const CmdResult bad = run_attnbench("report --db " + db + " --run 1 --run 9 -o " + t / "x.html");
+  CHECK(bad.code == 2);
+  CHECK(line_count(bad.err) == 1);
+  CHECK_FALSE(std::filesystem::exists(t / "x.html"));
+}

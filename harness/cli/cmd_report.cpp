@@ -34,13 +34,29 @@ void resolve_side(const std::string& db_path, const std::string& arg, std::optio
   campaign = arg;
 }
 
+/// Several --run values: every run each names (an id, or a campaign's runs), in the
+/// order given, rendered as one result named after the values.
+void resolve_sides(const std::string& db_path, const std::vector<std::string>& args, std::vector<int64_t>& run_ids,
+                   std::string& name) {
+  for (const std::string& arg : args) {
+    std::optional<int64_t> id;
+    std::vector<int64_t> ids;
+    std::string campaign;
+    resolve_side(db_path, arg, id, ids, campaign);
+    if (id) ids = {*id};
+    for (int64_t i : ids)
+      if (std::find(run_ids.begin(), run_ids.end(), i) == run_ids.end()) run_ids.push_back(i);
+  }
+  name = fmt::format("{}", fmt::join(args, " + "));
+}
+
 }  // namespace
 
 Command add_report_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("report", "Render a self-contained HTML report of a stored run or campaign");
   auto db = std::make_shared<std::string>("results.db");
   auto out = std::make_shared<std::string>("report.html");
-  auto run = std::make_shared<std::string>();
+  auto run = std::make_shared<std::vector<std::string>>();
   auto campaign = std::make_shared<std::string>();
   auto baseline = std::make_shared<std::string>();
   auto baseline_db = std::make_shared<std::string>();
@@ -49,7 +65,10 @@ Command add_report_command(CLI::App& app) {
   auto history = std::make_shared<bool>(false);
   auto force = std::make_shared<bool>(false);
   cmd->add_option("--db", *db, "Results database");
-  auto* run_opt = cmd->add_option("--run", *run, "Run id or campaign name (default: the newest run)");
+  auto* run_opt = cmd->add_option("--run", *run,
+                                  "Run id or campaign name (default: the newest run); repeated or comma-separated, "
+                                  "several runs as one result (e.g. one per backend)")
+                      ->delimiter(',');
   auto* campaign_opt = cmd->add_option(
       "--campaign", *campaign,
       "Render campaign NAME (shards merged from many machines, both sides of an ab) as one result");
@@ -84,8 +103,10 @@ Command add_report_command(CLI::App& app) {
     if (campaign_opt->count()) {
       if (campaign->empty()) throw std::invalid_argument("--campaign needs a campaign name (see 'attnbench list runs')");
       resolve_side(*db, *campaign, options.run_id, options.run_ids, options.campaign);
-    } else if (run_opt->count()) {
-      resolve_side(*db, *run, options.run_id, options.run_ids, options.campaign);
+    } else if (run->size() == 1) {
+      resolve_side(*db, run->front(), options.run_id, options.run_ids, options.campaign);
+    } else if (run->size() > 1) {
+      resolve_sides(*db, *run, options.run_ids, options.campaign);
     }
     options.baseline_db_path = *baseline_db;
     if (base_opt->count())
