@@ -177,10 +177,11 @@ ab_status cpu_alloc(void* ctx, size_t bytes, ab_buffer* out) {
     // in a VM. Kernel times were the same within noise either way (decode, 16K, fp32).
     constexpr size_t kHuge = size_t{2} << 20;
     const bool huge = rounded >= 2 * kHuge;
-    void* p = std::aligned_alloc(huge ? kHuge : 64, huge ? (rounded + kHuge - 1) / kHuge * kHuge : rounded);
+    const size_t size = huge ? (rounded + kHuge - 1) / kHuge * kHuge : rounded;
+    void* p = std::aligned_alloc(huge ? kHuge : 64, size);
     if (!p) return fail(ctx, AB_OUT_OF_MEMORY, "alloc: could not allocate " + std::to_string(bytes) + " bytes");
 #ifdef MADV_HUGEPAGE
-    if (huge) madvise(p, (rounded + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);  // advice; failure is harmless
+    if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice; failure is harmless
 #endif
     *out = static_cast<ab_buffer>(p);
     return AB_OK;

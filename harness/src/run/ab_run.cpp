@@ -146,6 +146,18 @@ double median_of(const store::CaseRecord& r) {
   return 0;
 }
 
+/// The paired comparison of two sides' samples (pair i = sample i of each) over the
+/// pairs both have; nullopt below two pairs.
+std::optional<compare::PairedComparison> compare_samples(const std::vector<store::CaseRecord::Sample>& a,
+                                                         const std::vector<store::CaseRecord::Sample>& b,
+                                                         const compare::CompareOptions& o) {
+  const size_t n = std::min(a.size(), b.size());
+  if (n < 2) return std::nullopt;
+  std::vector<double> ta, tb;
+  for (size_t i = 0; i < n; ++i) ta.push_back(a[i].seconds), tb.push_back(b[i].seconds);
+  return compare::compare_paired(ta, tb, o);
+}
+
 AbCase verdict(const store::CaseRecord& a, const store::CaseRecord& b, const compare::CompareOptions& o) {
   AbCase v;
   v.case_key = a.case_key;
@@ -153,12 +165,7 @@ AbCase verdict(const store::CaseRecord& a, const store::CaseRecord& b, const com
   v.status_b = b.status;
   v.median_a = median_of(a);
   v.median_b = median_of(b);
-  const size_t n = std::min(a.samples.size(), b.samples.size());
-  if (a.status == "ok" && b.status == "ok" && n >= 2) {
-    std::vector<double> ta, tb;
-    for (size_t i = 0; i < n; ++i) ta.push_back(a.samples[i].seconds), tb.push_back(b.samples[i].seconds);
-    v.time = compare::compare_paired(ta, tb, o);
-  }
+  if (a.status == "ok" && b.status == "ok") v.time = compare_samples(a.samples, b.samples, o);
   return v;
 }
 
@@ -166,13 +173,14 @@ AbCase verdict(const store::CaseRecord& a, const store::CaseRecord& b, const com
 /// (its interval straddles a threshold). Noisy cases get more pairs, clear ones stop.
 bool more_pairs_help(const std::vector<store::CaseRecord>& ra, const std::vector<store::CaseRecord>& rb,
                      const compare::CompareOptions& o) {
-  std::vector<double> ta, tb;
+  std::vector<store::CaseRecord::Sample> sa, sb;
   for (size_t i = 0; i < ra.size() && i < rb.size(); ++i) {
     if (ra[i].status != "ok" || rb[i].status != "ok" || ra[i].samples.empty() || rb[i].samples.empty()) return false;
-    ta.push_back(ra[i].samples.front().seconds);
-    tb.push_back(rb[i].samples.front().seconds);
+    sa.push_back(ra[i].samples.front());
+    sb.push_back(rb[i].samples.front());
   }
-  return ta.size() >= 2 && compare::verdict_open(compare::compare_paired(ta, tb, o), o);
+  const auto c = compare_samples(sa, sb, o);
+  return c && compare::verdict_open(*c, o);
 }
 
 std::string case_line(const AbCase& c, size_t index, size_t total) {

@@ -4,9 +4,9 @@
 // thermal state) hits both sides alike, and by default each pair in fresh worker
 // processes, so a process's own draw of memory layout and thread placement does not
 // bias one side of every pair. A case whose interval still straddles a threshold after
-// its first pairs gets more, up to a limit. The verdict per case is the paired signed-rank test on
-// the per-pair ratios plus the relative threshold (compare_paired.h). Both sides are
-// stored as two runs, so `report --baseline` and `compare` read them as usual.
+// its first pairs gets more, up to a limit. The verdict per case is the paired
+// signed-rank test on the per-pair ratios plus the relative threshold (compare_paired.h).
+// Both sides are stored as two runs, so `report --baseline` and `compare` read them as usual.
 #pragma once
 
 #include <cstdint>
