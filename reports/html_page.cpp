@@ -18,6 +18,7 @@
 #include "series_colors.h"
 #include "suite_chart.h"
 #include "suite_table.h"
+#include "suite_table_script.h"
 
 namespace attnbench::reports {
 
@@ -282,7 +283,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
     LogLogChart chart = suite_time_chart(name, cases);
     chart.id = fmt::format("time-chart-{}", i);
     out += "<figure class=\"chart\">" + render_loglog_chart(chart) + "</figure>";
-    out += "<h3>Cases</h3>" + render_suite_table(cases) + "</section>";
+    out += "<h3>Cases</h3>" + render_suite_table(cases, data.cases) + "</section>";
   }
 
   out += "<script type=\"application/json\" id=\"attnbench-data\">" +
@@ -292,7 +293,9 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
       "number above comes from the database; the run's raw data is embedded in this page as "
       "JSON (<span class=\"mono\">#attnbench-data</span>).</footer>",
       html_escape(source_name));
-  out += fmt::format("</main><script>{}</script></body></html>\n", kSortScript);
+  // The tables' rows first, in a script of their own: sorting and filters then see them.
+  out += fmt::format("</main><script>{}</script><script>{}</script></body></html>\n",
+                     kSuiteTableScript, kSortScript);
   return out;
 }
 

@@ -11,9 +11,11 @@
 namespace attnbench::reports {
 
 /// The run, its machine peaks, each metric's unit (metric_units) and every case with
-/// its identity, status, message, FLOP/byte models, repetition count and metric values
-/// (null where not finite). Stored JSON columns (library_versions, selection) are
-/// parsed when valid, else kept as strings. Schema tag: "attnbench-report-data/2".
+/// its identity (id, suite, backend, config, shape; the stored case key is
+/// suite|backend|config|shape), status, message, FLOP/byte models, repetition count and metric values
+/// at 7 significant digits (null where not finite), plus median_seconds / mad_seconds
+/// where the time metrics are missing and the samples give them. Stored JSON columns (library_versions, selection) are
+/// parsed when valid, else kept as strings. Schema tag: "attnbench-report-data/3".
 nlohmann::json run_to_json(const RunData& data);
 
 /// Serialises `j` so it can sit inside an HTML <script> element: '<', '>' and

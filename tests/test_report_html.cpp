@@ -3,10 +3,12 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "html_report.h"
+#include "report_page_rows.h"
 #include "test_report_db.h"
 
 namespace fs = std::filesystem;
@@ -149,12 +152,21 @@ TEST_CASE("report renders a run with escaping, charts and embedded data", "[repo
   CHECK(html.find("naive:causal \xC2\xB7 fp32 \xC2\xB7 cpu \xC2\xB7 prefill") != std::string::npos);
   CHECK(html.find(">1K</text>") != std::string::npos);
 
-  // Provenance, peaks and the failed row's highlight.
+  // Provenance, peaks and the failed case in the status chips. (The suite tables' rows
+  // are drawn in the page from the embedded JSON; the browser test reads them.)
   for (const char* s : {"0123456789abcdef", "GNU 12.2.0", "bench-host", "Debian 12",
                         "attnbench run --suite long-context,correctness --quick", "9.1.0",
-                        "1.20 TFLOP/s", "90.0 GB/s", "class=\"st-failed\"", "unsupported",
-                        "recall_accuracy", "31.0%", "2.50e-07"})
+                        "1.20 TFLOP/s", "90.0 GB/s", "chip st-failed", "unsupported"}) {
+    INFO(s);
     CHECK(html.find(s) != std::string::npos);
+  }
+  // Each suite table names its cases by position in the JSON, together every case once.
+  std::vector<size_t> listed = report_test::case_row_positions(html);
+  std::sort(listed.begin(), listed.end());
+  std::vector<size_t> every(kRun1Cases);
+  std::iota(every.begin(), every.end(), size_t{0});
+  CHECK(listed == every);
+  CHECK(count(html, "<table class=\"results sortable\" data-case-rows=") == 2);
 
   // No external resources: the page renders offline.
   for (const char* s : {"http://", "https://", "<link", " src="}) {
@@ -167,7 +179,7 @@ TEST_CASE("report renders a run with escaping, charts and embedded data", "[repo
   }
 
   nlohmann::json data = embedded_data(html);
-  CHECK(data["schema"] == "attnbench-report-data/2");
+  CHECK(data["schema"] == "attnbench-report-data/3");
   CHECK(data["run"]["id"] == 1);
   CHECK(data["run"]["library_versions"]["fmt"] == "9.1.0");
   REQUIRE(data["cases"].size() == kRun1Cases);
@@ -176,6 +188,15 @@ TEST_CASE("report renders a run with escaping, charts and embedded data", "[repo
   CHECK(found_evil);
   CHECK(data["metric_units"]["time_median"] == "s");
   CHECK(data["cases"][0]["metrics"]["time_median"].is_number());
+  // What the table rows show, at the 7 digits the page keeps.
+  bool found_row_values = false;
+  for (const auto& c : data["cases"]) {
+    const auto& m = c["metrics"];
+    if (m.contains("fraction_peak_flops") && m.contains("recall_accuracy") && m.contains("rel_error"))
+      found_row_values = m["fraction_peak_flops"] == 0.31 && m["recall_accuracy"] == 0.975 &&
+                         m["rel_error"] == 2.5e-7;
+  }
+  CHECK(found_row_values);
   // What the page shows: the repetition count, not the raw samples (export has those).
   CHECK(data["cases"][0]["repetitions"] == 3);
   CHECK_FALSE(data["cases"][0].contains("samples"));

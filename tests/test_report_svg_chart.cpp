@@ -1,7 +1,10 @@
 // The report's building blocks: escaping, unit formatting and the log-log chart.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "format_units.h"
 #include "html_escape.h"
@@ -75,4 +78,23 @@ TEST_CASE("chart escapes labels and draws one line per series", "[report]") {
   std::string e = render_loglog_chart(empty);
   CHECK(e.find("no data &lt;here&gt;") != std::string::npos);
   CHECK(e.find("</svg>") != std::string::npos);
+}
+
+TEST_CASE("the shared format cases read as the page script prints them", "[report]") {
+  // The browser test checks the page script's formatters against the same file.
+  std::ifstream in(std::string(ATTNBENCH_SOURCE_DIR) + "/tests/browser/format_cases.json");
+  REQUIRE(in);
+  const nlohmann::json cases = nlohmann::json::parse(in).at("cases");
+  REQUIRE(cases.size() > 20);
+  for (const auto& c : cases) {
+    const std::string format = c.at("format"), unit = c.value("unit", "");
+    const double v = c.at("value");
+    INFO(format << " " << v << " " << unit);
+    std::string got = format == "seconds"      ? format_seconds(v)
+                      : format == "si"         ? format_si(v, unit)
+                      : format == "percent"    ? format_percent(v)
+                      : format == "scientific" ? format_scientific(v)
+                                               : format_metric(v, unit);
+    CHECK(got == c.at("text").get<std::string>());
+  }
 }

@@ -1,16 +1,21 @@
 // Drives a rendered attnbench report in headless Chromium as a reader would:
 // filter a table, sort a column, hide a chart series from its legend, read the
-// answers. Fails on any console error or page error.
-// Usage: node report_page.test.mjs REPORT.html [SCREENSHOT.png]
+// answers; check that the table rows drawn from the embedded JSON match it, that the page
+// script formats numbers as the C++ side does (format_cases.json), and that a report of a
+// database holding markup in its text shows that text as text. Fails on any console error
+// or page error.
+// Usage: node report_page.test.mjs REPORT.html HOSTILE_REPORT.html [SCREENSHOT.png]
+// (HOSTILE_REPORT: a report whose database has one case's message replaced by markup,
+// from run_report_page_test.sh.)
 // Exits 77 (ctest skip) when playwright-core or Chromium is missing.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const SKIP = 77;
 const chromiumPath = process.env.ATTNBENCH_CHROMIUM || '/usr/bin/chromium';
-const [reportPath, screenshotPath] = process.argv.slice(2);
-if (!reportPath) {
-  console.error('usage: node report_page.test.mjs REPORT.html [SCREENSHOT.png]');
+const [reportPath, hostilePath, screenshotPath] = process.argv.slice(2);
+if (!reportPath || !hostilePath) {
+  console.error('usage: node report_page.test.mjs REPORT.html HOSTILE_REPORT.html [SCREENSHOT.png]');
   process.exit(2);
 }
 if (!existsSync(chromiumPath)) {
@@ -55,6 +60,41 @@ try {
     check(answers.includes(s), `answers mention "${s}"`);
   check(/flash:causal|sliding_window|naive:causal|flash/.test(answers), 'answers name a configuration');
   if (screenshotPath) await page.locator('#answers').screenshot({ path: screenshotPath });
+
+  // Every suite table holds one row per case it names in data-case-rows, drawn from the
+  // embedded JSON in that order, and all tables together hold every case once.
+  const drawn = await page.evaluate(() => {
+    const data = JSON.parse(document.getElementById('attnbench-data').textContent);
+    const tables = [...document.querySelectorAll('table[data-case-rows]')];
+    let rows = 0, mismatches = 0;
+    for (const t of tables) {
+      const want = [];
+      for (const run of t.getAttribute('data-case-rows').split(',')) {
+        const [a, b] = run.split('-').map(Number);
+        for (let i = a; i <= (b ?? a); i++) want.push(data.cases[i]);
+      }
+      const trs = [...t.tBodies[0].rows];
+      rows += trs.length;
+      if (trs.length !== want.length) { mismatches += 1; continue; }
+      trs.forEach((tr, k) => {
+        const c = want[k], median = c.metrics.time_median ?? c.median_seconds;
+        const cellMedian = tr.cells[6] ? tr.cells[6].getAttribute('data-sort') : null;
+        if (tr.cells[0].textContent !== c.config || tr.cells[1].textContent !== c.shape ||
+            tr.cells[5].querySelector('.badge').textContent !== c.status ||
+            (median != null && Number(cellMedian) !== median)) mismatches += 1;
+      });
+    }
+    return { tables: tables.length, rows, cases: data.cases.length, mismatches };
+  });
+  check(drawn.tables > 0 && drawn.rows === drawn.cases && drawn.mismatches === 0,
+        `tables drawn from the JSON: ${JSON.stringify(drawn)}`);
+  const formatCases = JSON.parse(readFileSync(new URL('./format_cases.json', import.meta.url))).cases;
+  const formatted = await page.evaluate((cases) => cases.map((c) => {
+    const f = window.attnbenchFormat;
+    const got = c.format === 'si' || c.format === 'metric' ? f[c.format](c.value, c.unit) : f[c.format](c.value);
+    return got === c.text ? null : `${c.format}(${c.value}${c.unit ? ', ' + c.unit : ''}) = "${got}", want "${c.text}"`;
+  }).filter(Boolean), formatCases);
+  check(formatted.length === 0, `page script formats ${formatCases.length} values as the C++ side does ${formatted.join('; ')}`);
 
   // Filter: type into the suite table's box; only matching rows stay visible.
   const table = page.locator('section.suite table').first();
@@ -123,6 +163,29 @@ try {
   check(Object.values(colours).every((v) => v.length === 1), `one colour per config: ${JSON.stringify(colours)}`);
 
   check(await page.locator('body').getAttribute('data-js-errors') === '0', 'no window error events');
+
+  // Stored text is shown as text: the hostile report's markup message and status never
+  // become elements, and its row shows them verbatim.
+  const hostile = await browser.newPage();
+  hostile.on('pageerror', (e) => jsErrors.push(`hostile page error: ${e.message}`));
+  hostile.on('request', (r) => { if (!r.url().startsWith('data:') && r.url() !== pathToFileURL(hostilePath).href) jsErrors.push(`hostile request: ${r.url()}`); });
+  await hostile.goto(pathToFileURL(hostilePath).href);
+  await hostile.waitForSelector('body[data-ready="1"]', { timeout: 15000 });
+  const seen = await hostile.evaluate(() => {
+    const data = JSON.parse(document.getElementById('attnbench-data').textContent);
+    const bad = data.cases.find((c) => (c.message || '').includes('<img'));
+    const cells = [...document.querySelectorAll('table[data-case-rows] td')];
+    return {
+      message: bad ? bad.message : null,
+      shown: cells.some((td) => bad && td.textContent === bad.message),
+      status: cells.some((td) => bad && td.textContent === bad.status && td.querySelector('.badge.st-other')),
+      injected: document.querySelectorAll('main img, main b.injected').length,
+      pwned: document.body.hasAttribute('data-pwned'),
+    };
+  });
+  check(seen.message !== null && seen.shown && seen.status && seen.injected === 0 && !seen.pwned,
+        `hostile text stays text: ${JSON.stringify(seen)}`);
+  await hostile.close();
 } finally {
   await browser.close();
 }

@@ -2,6 +2,8 @@
 # ctest driver of the browser test: a tiny real run of the CPU backend, its report,
 # then report_page.test.mjs on it in headless Chromium. Exits 77 (skip) when node,
 # playwright-core (tests/browser/node_modules, from scripts/setup.sh) or Chromium is missing.
+# A copy of the database with markup in one case's status and message gives a second,
+# hostile report: the page must show that text as text.
 # Usage: run_report_page_test.sh ATTNBENCH_BINARY WORK_DIR [SCREENSHOT.png]
 set -euo pipefail
 bin=$1 work=$2 shot=${3:-}
@@ -22,4 +24,17 @@ cat >"$work/tiny.json" <<'JSON'
 JSON
 "$bin" run --suite "$work/tiny.json" --backend cpu --db "$work/results.db" >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
 "$bin" report --db "$work/results.db" -o "$work/report.html"
-node "$here/report_page.test.mjs" "$work/report.html" ${shot:+"$shot"}
+cp "$work/results.db" "$work/hostile.db"
+python3 - "$work/hostile.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+case = db.execute("SELECT id FROM cases ORDER BY id LIMIT 1").fetchone()[0]
+db.execute("DELETE FROM samples WHERE case_id = ?", (case,))
+db.execute("DELETE FROM metrics WHERE case_id = ?", (case,))
+db.execute("UPDATE cases SET status = ?, message = ? WHERE id = ?",
+           ('<b class="injected">boom</b>',
+            '<img src=x onerror="document.body.setAttribute(\'data-pwned\',1)"> & "quoted"', case))
+db.commit()
+PY
+"$bin" report --db "$work/hostile.db" -o "$work/hostile.html"
+node "$here/report_page.test.mjs" "$work/report.html" "$work/hostile.html" ${shot:+"$shot"}
