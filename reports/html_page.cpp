@@ -280,9 +280,18 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
     out += fmt::format("<section class=\"suite\" id=\"suite-{}\"><h2>Suite: {}</h2>", i,
                        html_escape(name));
     out += status_chips(cases);
-    LogLogChart chart = suite_time_chart(name, cases);
-    chart.id = fmt::format("time-chart-{}", i);
-    out += "<figure class=\"chart\">" + render_loglog_chart(chart) + "</figure>";
+    // One chart per phase, side by side where they fit (time-chart-<suite>-<phase>).
+    const std::vector<std::string> phases = plotted_phases(cases);
+    if (phases.empty())
+      out += "<p class=\"note\">No successful timed case with a context length to plot.</p>";
+    out += "<div class=\"small-multiples\">";
+    for (size_t k = 0; k < phases.size(); ++k) {
+      LogLogChart chart = suite_time_chart(name, phases[k], cases);
+      chart.id = fmt::format("time-chart-{}-{}", i, k);
+      out += fmt::format("<figure class=\"chart{}\">{}</figure>", phases.size() > 1 ? " small" : "",
+                         render_loglog_chart(chart));
+    }
+    out += "</div>";
     out += "<h3>Cases</h3>" + render_suite_table(cases, data.cases) + "</section>";
   }
 

@@ -1,6 +1,8 @@
 #include "suite_chart.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -20,31 +22,44 @@ struct Plotted {
   double seconds;
 };
 
-using BaseKey = std::tuple<std::string, std::string, std::string, std::string>;  // config, dtype, backend, phase
+using BaseKey = std::tuple<std::string, std::string, std::string>;  // config, dtype, backend
+
+std::optional<double> plottable_seconds(const CaseResult& c) {
+  if (c.status != "ok" || !c.len_k || *c.len_k <= 0) return std::nullopt;
+  auto s = median_seconds(c);
+  return s && *s > 0 ? s : std::nullopt;
+}
 
 }  // namespace
 
-LogLogChart suite_time_chart(const std::string& suite, const std::vector<const CaseResult*>& cases) {
+std::vector<std::string> plotted_phases(const std::vector<const CaseResult*>& cases) {
+  std::vector<std::string> phases;
+  for (const CaseResult* c : cases)
+    if (plottable_seconds(*c) && std::find(phases.begin(), phases.end(), c->phase) == phases.end())
+      phases.push_back(c->phase);
+  return phases;
+}
+
+LogLogChart suite_time_chart(const std::string& suite, const std::string& phase,
+                             const std::vector<const CaseResult*>& cases) {
   LogLogChart chart;
-  chart.title = fmt::format("{}: median time per call vs context length", suite);
+  chart.title = fmt::format("{} \xC2\xB7 {}: median time per call vs context length", suite, phase);
   chart.x = {"context length (len_k)", [](double v) { return format_length(v); }, {}};
   chart.y = {"median time per call", [](double v) { return format_seconds(v, /*compact=*/true); }, {}};
   chart.empty_message = "no successful timed cases with a context length to plot";
   chart.css_class = "time-vs-length";
 
   std::vector<Plotted> plotted;
-  for (const CaseResult* c : cases) {
-    if (c->status != "ok" || !c->len_k || *c->len_k <= 0) continue;
-    auto s = median_seconds(*c);
-    if (s && *s > 0) plotted.push_back({c, *s});
-  }
+  for (const CaseResult* c : cases)
+    if (c->phase == phase)
+      if (auto s = plottable_seconds(*c)) plotted.push_back({c, *s});
 
   // Decide which of device / rest-of-shape must split a base series.
   std::map<std::string, std::set<std::string>> devices_of_backend;
   std::map<BaseKey, std::set<std::string>> shapes_of_base;
   for (const Plotted& p : plotted) {
     devices_of_backend[p.c->backend].insert(p.c->device);
-    shapes_of_base[{p.c->config, p.c->dtype, p.c->backend, p.c->phase}].insert(
+    shapes_of_base[{p.c->config, p.c->dtype, p.c->backend}].insert(
         shape_without_length(*p.c));
   }
 
@@ -53,14 +68,13 @@ LogLogChart suite_time_chart(const std::string& suite, const std::vector<const C
   std::set<int64_t> lengths;
   for (const Plotted& p : plotted) {
     const CaseResult& c = *p.c;
-    BaseKey base{c.config, c.dtype, c.backend, c.phase};
+    BaseKey base{c.config, c.dtype, c.backend};
     std::string backend = c.backend;
     if (devices_of_backend[c.backend].size() > 1) backend += "@" + c.device;
-    std::string label = fmt::format("{} \xC2\xB7 {} \xC2\xB7 {} \xC2\xB7 {}", c.config, c.dtype,
-                                    backend, c.phase);
+    std::string label = fmt::format("{} \xC2\xB7 {} \xC2\xB7 {}", c.config, c.dtype, backend);
     std::string rest = shape_without_length(c);
     if (shapes_of_base[base].size() > 1) label += " \xC2\xB7 " + rest;
-    auto& s = series[{c.config, c.dtype, c.backend, c.phase, c.device, rest}];
+    auto& s = series[{c.config, c.dtype, c.backend, c.device, rest}];
     s.label = std::move(label);
     // Keyed by the config, so e.g. flash:causal has one colour on every chart of the page.
     style_series(s, c.config);

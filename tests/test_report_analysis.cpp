@@ -154,7 +154,7 @@ TEST_CASE("report shows scaling, roofline, heatmaps, Pareto and backends", "[rep
   std::string html = render(dir, opt);
 
   // Scaling: cpu lines are t = c L^2, the cuda line t = c L.
-  std::string time_chart = element(html, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"time-chart-0\"", "</svg>");
+  std::string time_chart = element(html, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"time-chart-0-0\"", "</svg>");
   REQUIRE_FALSE(time_chart.empty());
   CHECK(count(time_chart, "\xE2\x88\x9D L^2.00</tspan>") == 2);
   CHECK(count(time_chart, "\xE2\x88\x9D L^1.00</tspan>") == 1);
@@ -270,7 +270,7 @@ TEST_CASE("analysis report renders in headless chromium", "[report][chromium]") 
   REQUIRE_FALSE(dom.empty());
   CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
   CHECK(dom.find("data-ready=\"1\"") != std::string::npos);
-  for (const char* id : {"id=\"comparison\"", "id=\"time-chart-0\"", "id=\"time-chart-1\"",
+  for (const char* id : {"id=\"comparison\"", "id=\"time-chart-0-0\"", "id=\"suite-1\"",
                          "id=\"roofline-0\"", "id=\"roofline-1\"", "id=\"heatmap-0\"",
                          "id=\"heatmap-4\"", "id=\"pareto-chart\"", "class=\"backends sortable\""}) {
     INFO(id);

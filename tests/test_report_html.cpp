@@ -141,7 +141,7 @@ TEST_CASE("report renders a run with escaping, charts and embedded data", "[repo
   // cross-backend views.
   CHECK(count(html, "<svg") == 3);
   CHECK(count(html, "</svg>") == 3);
-  for (const char* id : {"id=\"time-chart-0\"", "id=\"time-chart-1\"", "id=\"roofline-0\""})
+  for (const char* id : {"id=\"time-chart-0-0\"", "id=\"time-chart-1-0\"", "id=\"roofline-0\""})
     CHECK(html.find(id) != std::string::npos);
   CHECK(html.find("No recall cases in this run") != std::string::npos);
   CHECK(html.find("No case ran successfully on more than one backend") != std::string::npos);
@@ -149,7 +149,9 @@ TEST_CASE("report renders a run with escaping, charts and embedded data", "[repo
   // Both prefill lines are t = c * L^2, so both fit an exponent of exactly 2.
   CHECK(count(html, "\xE2\x88\x9D L^2.00</tspan>") == 2);
   CHECK(html.find("context length (len_k)") != std::string::npos);
-  CHECK(html.find("naive:causal \xC2\xB7 fp32 \xC2\xB7 cpu \xC2\xB7 prefill") != std::string::npos);
+  // One chart per (suite, phase): the phase is in the title, not in each series label.
+  CHECK(html.find("long-context \xC2\xB7 prefill: median time per call") != std::string::npos);
+  CHECK(html.find("<title>naive:causal \xC2\xB7 fp32 \xC2\xB7 cpu \xE2\x80\x94") != std::string::npos);
   CHECK(html.find(">1K</text>") != std::string::npos);
 
   // Provenance, peaks and the failed case in the status chips. (The suite tables' rows
@@ -278,7 +280,7 @@ TEST_CASE("report renders in headless chromium", "[report][chromium]") {
   // The page's scripts ran to the end and raised nothing.
   CHECK(dom.find("data-js-errors=\"0\"") != std::string::npos);
   CHECK(dom.find("data-ready=\"1\"") != std::string::npos);
-  CHECK(dom.find("id=\"time-chart-0\"") != std::string::npos);
+  CHECK(dom.find("id=\"time-chart-0-0\"") != std::string::npos);
   REQUIRE(fs::exists(png));
   CHECK(fs::file_size(png) > 30000);  // a blank 1280x2000 PNG is only a few KB
 }

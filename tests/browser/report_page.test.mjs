@@ -139,7 +139,7 @@ try {
   check(align === 'right', `numeric cells are right-aligned (${align})`);
 
   // Legend: clicking an entry hides its series; clicking again shows it.
-  const chart = page.locator('svg#time-chart-0');
+  const chart = page.locator('svg#time-chart-0-0');
   const series = chart.locator(':scope > g.series');
   const nSeries = await series.count();
   check(nSeries >= 2, `time chart has ${nSeries} series`);
