@@ -33,14 +33,26 @@ std::string lengths_text(const std::vector<int64_t>& lengths) {
                      format_length(static_cast<double>(lengths.back())), lengths.size());
 }
 
-/// The larger of the two fractions of peak, with which peak it is.
-void set_peak(FastestRow& row, const CaseResult& c) {
+/// The cache size the backend of `c` declared (machine peak cache_bytes), 0 if none.
+double declared_cache(const std::vector<MachinePeak>& peaks, const CaseResult& c) {
+  for (const MachinePeak& p : peaks)
+    if (p.name == "cache_bytes" && p.backend == c.backend && p.device == c.device) return p.value;
+  return 0;
+}
+
+/// The larger of the two fractions of peak, with which peak it is; for a bandwidth
+/// winner timed warm whose bytes fit in `cache`, both sizes.
+void set_peak(FastestRow& row, const CaseResult& c, double cache) {
   auto flops = c.metric_value("fraction_peak_flops");
   auto bw = c.metric_value("fraction_peak_bandwidth");
   // Of the work done (attended pairs), not the dense-equivalent FLOPs: see attended_work_factor.
   if (flops && std::isfinite(*flops)) row.peak_fraction = *flops * attended_work_factor(c), row.peak_kind = "FLOP/s";
   if (bw && std::isfinite(*bw) && (!row.peak_fraction || *bw > *row.peak_fraction))
     row.peak_fraction = *bw, row.peak_kind = "bandwidth";
+  const bool cold = c.metric("cold_flush_bytes") != nullptr;
+  row.working_set_bytes = row.cache_bytes = 0;
+  if (row.peak_kind == "bandwidth" && !cold && c.bytes && cache > 0 && *c.bytes < cache)
+    row.working_set_bytes = *c.bytes, row.cache_bytes = cache;
 }
 
 }  // namespace
@@ -77,12 +89,24 @@ std::vector<FastestRow> fastest_configs(const RunData& data) {
       open->lengths.push_back(len);
       open->seconds = best->seconds;
       open->peak_fraction.reset();
-      set_peak(*open, *best->c);
+      set_peak(*open, *best->c, declared_cache(data.peaks, *best->c));
       open->rivals = std::max(open->rivals, timed.size() - 1);
     }
   }
   return rows;
 }
+
+namespace {
+
+/// "268 MB per call fits in the 533 MB cache: partly cache" under a bandwidth fraction.
+std::string cache_note(const FastestRow& r) {
+  if (r.cache_bytes <= 0) return {};
+  return fmt::format("<div class=\"note\" title=\"timed warm; attnbench run --cold flushes the cache "
+                     "before each call\">{} per call fits in the {} cache: partly cache</div>",
+                     html_escape(format_si(r.working_set_bytes, "B")), html_escape(format_si(r.cache_bytes, "B")));
+}
+
+}  // namespace
 
 std::string render_fastest_answer(const std::vector<FastestRow>& rows) {
   std::string out = "<h3 id=\"answer-fastest\">Fastest configuration</h3>";
@@ -117,7 +141,7 @@ std::string render_fastest_answer(const std::vector<FastestRow>& rows) {
         html_escape(r.config), r.approximate ? " <span class=\"badge\">approximate</span>" : "",
         r.seconds, format_seconds(r.seconds),
         r.peak_fraction ? fmt::format("{:.6f}", *r.peak_fraction) : "",
-        r.peak_fraction ? fmt::format("{} of {}", format_percent(*r.peak_fraction), r.peak_kind)
+        r.peak_fraction ? fmt::format("{} of {}{}", format_percent(*r.peak_fraction), r.peak_kind, cache_note(r))
                         : "<span class=\"none\">\xE2\x80\x94</span>",
         r.rivals);
   }

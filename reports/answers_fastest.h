@@ -22,6 +22,10 @@ struct FastestRow {
   double seconds = 0;            // its median seconds per call at the longest of `lengths`
   std::optional<double> peak_fraction;  // the larger of its fractions of peak FLOP/s and bandwidth there
   std::string peak_kind;                // "FLOP/s" or "bandwidth": which peak `peak_fraction` is of
+  /// A bandwidth-bound winner whose bytes per call (working set) fit in the cache its
+  /// backend declared (machine peak cache_bytes), timed warm: both sizes, so the answer
+  /// can say its bandwidth is partly cache. 0 otherwise (or when timed with --cold).
+  double working_set_bytes = 0, cache_bytes = 0;
   size_t rivals = 0;  // most configurations it beat at one of those lengths (0: it ran alone)
 };
 

@@ -75,6 +75,7 @@ table.summary{width:auto;min-width:60%}
 figure.chart{margin:8px 0 16px;padding:8px 0;border:1px solid var(--line);border-radius:6px;text-align:center}
 figure.chart svg{max-width:100%;height:auto}
 p.note{color:var(--muted);font-size:12.5px;margin:4px 0 10px;max-width:80em}
+td div.note{color:var(--muted);font-size:11.5px;white-space:normal}
 .heatmaps{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:10px;margin:6px 0 14px}
 .heatmaps figure.chart{margin:0}
 figure.chart.small{max-width:600px}

@@ -3,11 +3,13 @@
 // with transparent huge pages asked for); every kernel runs
 // inside the context's oneTBB task_arena, whose size comes from "threads=N".
 // No C++ exception crosses the ABI: each entry point catches and reports.
+#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 #include <sys/mman.h>
 #include <tbb/version.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "attnbench/host_cache.h"
 #include "attnbench/plugin_abi.h"
 #include "cpu_kernels.h"
 #include "kv_context.h"
@@ -204,7 +207,21 @@ ab_status cpu_download(void* ctx, void* dst, ab_buffer src, size_t bytes) {
 
 ab_status cpu_fill(void* ctx, ab_buffer dst, uint8_t byte, size_t bytes) {
   if (bytes && !dst) return fail(ctx, AB_INVALID_ARGUMENT, "fill: NULL buffer");
-  if (bytes) std::memset(dst, byte, bytes);
+  constexpr size_t kChunk = size_t{4} << 20;
+  if (bytes < 2 * kChunk || !ctx) {
+    if (bytes) std::memset(dst, byte, bytes);
+    return AB_OK;
+  }
+  // Large fills (poisoned outputs, --cold's cache flush) run on every thread of the arena:
+  // faster, and a flush then reaches the last-level cache of each core complex the
+  // kernels run on, not only the calling thread's.
+  auto* p = reinterpret_cast<unsigned char*>(dst);
+  const size_t chunks = (bytes + kChunk - 1) / kChunk;
+  as_ctx(ctx)->arena->execute([&] {
+    tbb::parallel_for(size_t{0}, chunks, [&](size_t i) {
+      std::memset(p + i * kChunk, byte, std::min(kChunk, bytes - i * kChunk));
+    });
+  });
   return AB_OK;
 }
 
@@ -235,6 +252,7 @@ ab_status cpu_measure_peaks(void* ctx, ab_peaks* out) {
     out->flops_f16 = p.flops_f16;    // AVX512-FP16 FMA, 0 without it (fp16 cases use flops_f32)
     out->bytes_per_second = p.bytes_per_second;
     out->flops_bf16 = p.flops_bf16;  // VDPBF16PS, 0 without AVX512-BF16 (bf16 cases use flops_f32)
+    out->cache_bytes = static_cast<double>(attnbench::host_last_level_cache_bytes());
     return AB_OK;
   });
 }

@@ -115,6 +115,7 @@ inline ab_status measure_peaks(void* ctx, ab_peaks* out) {
   });
   (void)gpuFree(data);
   out->bytes_per_second = double(bytes) / read_s;
+  out->cache_bytes = double(c->prop.l2CacheSize);  // what --cold writes twice over between calls
 
 #if defined(AB_GPU_CUDA)
   if (wgmma) {

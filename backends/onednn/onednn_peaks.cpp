@@ -10,8 +10,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
+
+#include "attnbench/host_cache.h"
 
 namespace attnbench::onednn {
 namespace {
@@ -31,21 +32,6 @@ void fill_value(dnnl::memory& m, ab_dtype t) {
     const uint16_t half = t == AB_BF16 ? 0x3f00 : 0x3800;  // 0.5 in bf16 / fp16
     for (size_t i = 0; i + 2 <= bytes; i += 2) std::memcpy(p + i, &half, 2);
   }
-}
-
-/// Last-level cache size in bytes from sysfs (cpu0's highest cache index), 0 if unknown.
-size_t llc_bytes() {
-  size_t best = 0;
-  for (int idx = 0; idx < 8; ++idx) {
-    std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(idx) + "/size");
-    std::string s;
-    if (!(in >> s)) break;
-    size_t v = std::strtoull(s.c_str(), nullptr, 10);
-    if (s.back() == 'K') v <<= 10;
-    else if (s.back() == 'M') v <<= 20;
-    best = std::max(best, v);
-  }
-  return best;
 }
 
 volatile float g_sink;  // keeps the read loop from being optimised away
@@ -83,7 +69,7 @@ double measure_gemm_rate(const dnnl::engine& eng, dnnl::stream& strm, ab_dtype t
 }
 
 double measure_read_bandwidth() {
-  const size_t bytes = std::clamp<size_t>(4 * llc_bytes(), size_t{256} << 20, size_t{2} << 30);
+  const size_t bytes = std::clamp<size_t>(4 * host_last_level_cache_bytes(), size_t{256} << 20, size_t{2} << 30);
   const size_t n = bytes / sizeof(float);
   auto* p = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
   if (!p) return 0;

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "attnbench/host_cache.h"
 #include "attnbench/plugin_abi.h"
 #include "onednn_attention.h"
 #include "onednn_peaks.h"
@@ -228,6 +229,7 @@ ab_status onednn_measure_peaks(void* ctx, ab_peaks* out) {
     out->flops_f16 = c->runner.dtype_supported(AB_F16).ok()
                          ? attnbench::onednn::measure_gemm_rate(c->eng, c->strm, AB_F16) : 0;
     out->bytes_per_second = attnbench::onednn::measure_read_bandwidth();
+    out->cache_bytes = static_cast<double>(attnbench::host_last_level_cache_bytes());
     return AB_OK;
   });
 }

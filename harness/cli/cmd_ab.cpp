@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "ab_run.h"
+#include "cold_options.h"
 #include "commands.h"
 #include "compare_args.h"
 
@@ -12,8 +13,9 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
     std::string dir_a, dir_b, backend, options_a, options_b, filter, db = "results.db", suites_dir, campaign;
     std::vector<std::string> suites, variants;
     std::string alpha = "0.05", threshold = "5%";
-    bool quick = false, no_peaks = false;
+    bool quick = false, no_peaks = false, cold = false;
     int repetitions = 0, pairs_per_worker = 1, max_pairs = 30;
+    uint64_t cold_bytes = 0;
     double case_timeout = 0;
   };
   auto a = std::make_shared<Args>();
@@ -28,6 +30,7 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
   cmd->add_flag("--quick", a->quick, "Each suite's quick subset");
   cmd->add_option("--repetitions", a->repetitions, "First pairs per case (default: the suite's, at least 10)")
       ->check(CLI::Range(2, 1000));
+  add_cold_options(cmd, a->cold, a->cold_bytes);
   cmd->add_option("--max-pairs", a->max_pairs,
                   "Pairs a case may take while its interval straddles a threshold (default 30; at most --repetitions: "
                   "no extra pairs)")
@@ -54,6 +57,8 @@ Command add_ab_command(CLI::App& app, const std::string& command_line) {
     o.selection.filter = a->filter;
     o.selection.quick = a->quick;
     o.selection.repetitions = a->repetitions;
+    o.selection.cold = a->cold || a->cold_bytes > 0;
+    o.selection.cold_bytes = a->cold_bytes;
     o.db_path = a->db;
     o.campaign = a->campaign;
     o.suites_dir = a->suites_dir;

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "campaigns.h"
+#include "cold_options.h"
 #include "commands.h"
 #include "plugin_loader.h"
 #include "runner.h"
@@ -73,8 +74,9 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     std::vector<std::string> suites, backends, variants, methods, budgets, ratios, traces;
     std::string filter, db = "results.db", suites_dir, shard = "1/1", threads, seed = "1", backend_options, plugins;
     std::string campaign;
-    bool quick = false, no_peaks = false, retry_failed = false;
+    bool quick = false, no_peaks = false, retry_failed = false, cold = false;
     int repetitions = 0, jobs = 0;
+    uint64_t cold_bytes = 0;
     double case_timeout = 0;
     int64_t resume = 0;
     bool resume_given = false;
@@ -96,6 +98,7 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--seed", a->seed, "Seed of the input generator");
   cmd->add_option("--shard", a->shard, "Run shard i of N (i/N)");
   cmd->add_option("--repetitions", a->repetitions, "Override the repetitions of every case")->check(CLI::Range(1, 1000));
+  add_cold_options(cmd, a->cold, a->cold_bytes);
   cmd->add_option("--threads", a->threads, "Threads for the CPU backend (default: all cores)");
   cmd->add_option("--backend-options", a->backend_options, "Options passed to every backend's create(), k=v,...");
   auto* campaign = cmd->add_option("--campaign", a->campaign,
@@ -137,6 +140,8 @@ Command add_run_command(CLI::App& app, const std::string& command_line) {
     sel.quick = a->quick;
     sel.seed = parse_seed(a->seed);
     sel.repetitions = a->repetitions;
+    sel.cold = a->cold || a->cold_bytes > 0;
+    sel.cold_bytes = a->cold_bytes;
     sel.backend_options = a->backend_options;
     if (!a->threads.empty()) sel.backend_options += (sel.backend_options.empty() ? "threads=" : ",threads=") + a->threads;
     parse_shard(a->shard, sel);

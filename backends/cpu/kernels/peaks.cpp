@@ -11,13 +11,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <new>
-#include <set>
 #include <string>
 #include <utility>
 
+#include "attnbench/host_cache.h"
 #include "cpu_kernels.h"
 #include "isa_table.h"
 #if defined(AB_CPU_HAVE_FP16_PEAK)
@@ -56,22 +54,6 @@ double time_loop(void (*loop)(long), double flops_per_iter, int trials, double s
   return best;
 }
 
-/// "32768K", "1M", "512" (bytes) as bytes; 0 if unparsable.
-size_t parse_cache_size(const std::string& s) {
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(s.c_str(), &end, 10);
-  if (end == s.c_str()) return 0;
-  const char unit = *end;
-  const size_t mul = unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : unit == 'G' ? size_t(1) << 30 : 1;
-  return static_cast<size_t>(n) * mul;
-}
-
-std::string read_line(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
 
 }  // namespace
 
@@ -99,30 +81,7 @@ double measure_peak_flops_f16(int trials, double seconds_per_trial) {
   return 0.0;
 }
 
-size_t last_level_cache_bytes() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  int top = 0;
-  size_t total = 0;
-  std::set<std::string> seen;  // shared_cpu_list of each counted cache
-  for (const auto& cpu : fs::directory_iterator("/sys/devices/system/cpu", ec)) {
-    const std::string name = cpu.path().filename().string();
-    if (name.rfind("cpu", 0) != 0 || name.size() < 4 || name.find_first_not_of("0123456789", 3) != std::string::npos)
-      continue;
-    std::error_code ec2;
-    for (const auto& idx : fs::directory_iterator(cpu.path() / "cache", ec2)) {
-      if (idx.path().filename().string().rfind("index", 0) != 0) continue;
-      const std::string type = read_line(idx.path() / "type");
-      if (type != "Unified" && type != "Data") continue;
-      const int level = std::atoi(read_line(idx.path() / "level").c_str());
-      const size_t size = parse_cache_size(read_line(idx.path() / "size"));
-      if (level < top || size == 0) continue;
-      if (level > top) { top = level; total = 0; seen.clear(); }
-      if (seen.insert(read_line(idx.path() / "shared_cpu_list")).second) total += size;
-    }
-  }
-  return total;
-}
+size_t last_level_cache_bytes() { return host_last_level_cache_bytes(); }
 
 size_t bandwidth_buffer_bytes() {
   const size_t llc4 = 4 * last_level_cache_bytes();

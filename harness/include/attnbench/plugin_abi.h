@@ -90,6 +90,10 @@ typedef struct ab_peaks {
   /* Added after ABI v2's first cut; a plugin that leaves it 0 has bf16 cases judged
    * against flops_f16 (then flops_f32), as before. The harness zeroes the struct. */
   double flops_bf16;      /* FLOP/s, bf16 throughput (CPU: VDPBF16PS), 0 if none */
+  /* Added with --cold, the same way: bytes of the device's last-level cache (CPU: the
+   * host's LLC from sysfs; GPU: L2), 0 if unknown. `--cold` writes twice this between
+   * timed calls, and reports flag cases whose working set fits in it. */
+  double cache_bytes;
 } ab_peaks;
 
 /** Page layout of a paged KV pool (ab_attention_args.kv_layout; ignored when page_size is 0). */

@@ -49,6 +49,10 @@ struct CaseSpec {
   CheckMode check = CheckMode::kSampled;
   int repetitions = 5;
   double min_time = 0.05;  // seconds of kernel time per repetition (Google Benchmark)
+  /// --cold: flush the device's last-level cache before every timed call. cold_bytes > 0
+  /// writes that many bytes; 0 writes twice the cache size the backend declares.
+  bool cold = false;
+  uint64_t cold_bytes = 0;
   /// Wall-time limit of the case in its worker (suite group "timeout"); 0: the default
   /// scaled from the FLOP and byte models (case_timeout.h).
   double timeout_seconds = 0;

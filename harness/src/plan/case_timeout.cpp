@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cold_flush.h"
 #include "dtype_peak.h"
 #include "variant_registry.h"
 
@@ -48,7 +49,11 @@ double default_case_timeout(const CaseSpec& spec, const ab_peaks& peaks) {
   const double call = slow_call_seconds(flops, bytes, peaks, dtype);
   // One checked call, then each repetition runs at least min_time of kernel time.
   const double timed = spec.phase == "correctness" ? 0 : spec.repetitions * std::max(spec.min_time * kSlowdownAllowed, call);
-  return kFixedAllowance + kProbeAndCalibration + call * 2 + timed;
+  // --cold: every timed call (and the probe call) first writes the flush buffer; allow
+  // for 1 GB/s, a slow write with the buffer's first-touch page faults.
+  const double flushes = spec.cold ? spec.repetitions * kMaxColdCallsPerRepetition + 1.0 : 0.0;
+  const double flush = flushes * static_cast<double>(cold_flush_bytes(spec, peaks)) / 1e9;
+  return kFixedAllowance + kProbeAndCalibration + call * 2 + timed + flush;
 }
 
 double case_timeout_seconds(const CaseSpec& spec, const ab_peaks& peaks, double override_seconds) {

@@ -28,7 +28,20 @@ Backend::Backend(const LoadedPlugin& plugin, int device, const std::string& opti
 }
 
 Backend::~Backend() {
+  if (ctx_ && flush_buffer_) t_.release(ctx_, flush_buffer_);
   if (ctx_) t_.destroy(ctx_);
+}
+
+void Backend::flush_caches(size_t bytes) {
+  if (flush_bytes_ != bytes) {
+    if (flush_buffer_) t_.release(ctx_, flush_buffer_);
+    flush_buffer_ = nullptr;
+    flush_bytes_ = 0;
+    check(t_.alloc(ctx_, bytes, &flush_buffer_), "alloc (cache flush buffer)");
+    flush_bytes_ = bytes;
+  }
+  flush_byte_ = static_cast<uint8_t>(flush_byte_ + 1);
+  check(t_.fill(ctx_, flush_buffer_, flush_byte_, bytes), "fill (cache flush)");
 }
 
 void Backend::check(ab_status s, const char* what) const {

@@ -69,6 +69,10 @@ class Backend {
   /// device_info's memory_bytes.
   void memory_info(uint64_t& free_bytes, uint64_t& total_bytes);
   ab_peaks measure_peaks();
+  /// Evicts the device's caches (--cold): writes `bytes` of a device buffer kept for the
+  /// purpose, alternating the byte so no write is a no-op. Throws BackendError (oom when
+  /// the buffer does not fit).
+  void flush_caches(size_t bytes);
 
  private:
   void check(ab_status s, const char* what) const;
@@ -79,6 +83,9 @@ class Backend {
   std::string name_;
   void* ctx_ = nullptr;
   ab_device_info info_{};
+  ab_buffer flush_buffer_ = nullptr;  // flush_caches' buffer, released before the context
+  size_t flush_bytes_ = 0;
+  uint8_t flush_byte_ = 0;
 };
 
 /// RAII device buffer.

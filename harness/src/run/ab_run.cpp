@@ -17,6 +17,7 @@
 #include "results_store.h"
 #include "run_lock.h"
 #include "run_supervisor.h"
+#include "stored_peaks.h"
 #include "suite_file.h"
 
 namespace attnbench {
@@ -248,12 +249,7 @@ AbResult run_ab(const AbOptions& o) {
     s->run_id = db.begin_run(run);
     s->lock = RunLock::try_acquire(o.db_path, s->run_id);
     if (o.measure_peaks)
-      s->supervisor->measure_peaks([&](const SupervisedBackend& be) {
-        db.add_peak(s->run_id, be.name, be.device_name, "flops_f32", be.peaks.flops_f32, "FLOP/s");
-        if (be.peaks.flops_f16 > 0) db.add_peak(s->run_id, be.name, be.device_name, "flops_f16", be.peaks.flops_f16, "FLOP/s");
-        if (be.peaks.flops_bf16 > 0) db.add_peak(s->run_id, be.name, be.device_name, "flops_bf16", be.peaks.flops_bf16, "FLOP/s");
-        db.add_peak(s->run_id, be.name, be.device_name, "bytes_per_second", be.peaks.bytes_per_second, "B/s");
-      });
+      s->supervisor->measure_peaks([&](const SupervisedBackend& be) { store_peaks(db, s->run_id, be); });
   }
   if (o.progress)
     o.progress(fmt::format("ab: runs {} (A: {}) and {} (B: {}), {} cases, repetitions interleaved A, B", a.run_id,

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <functional>
 
 #include "attnbench/dtype.h"
 #include "case_memory.h"
+#include "cold_flush.h"
 #include "dtype_peak.h"
 #include "gbench_timer.h"
 #include "host_memory.h"
@@ -100,7 +104,7 @@ void record_attention_mass(const CaseSpec& spec, Backend& be, const HostInputs& 
 }
 
 void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& dev, store::CaseRecord& rec) {
-  const double median = record_kernel_timing(spec, *slot.device, spec.config.kernel_name(), dev.args, rec);
+  const double median = record_kernel_timing(spec, slot, spec.config.kernel_name(), dev.args, rec);
   add_throughput_metrics(rec, median, slot.peaks, spec.shape.dtype);
 }
 
@@ -192,10 +196,35 @@ store::CaseRecord describe_case(const CaseSpec& spec, const std::string& device)
   return r;
 }
 
-double record_kernel_timing(const CaseSpec& spec, Backend& be, const std::string& kernel, const ab_attention_args& args,
-                            store::CaseRecord& rec) {
-  const TimingResult t =
-      time_case(rec.case_key, spec.repetitions, spec.min_time, [&] { return be.run(kernel.c_str(), args); });
+double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::string& kernel,
+                            const ab_attention_args& args, store::CaseRecord& rec) {
+  Backend& be = *slot.device;
+  const uint64_t flush = cold_flush_bytes(spec, slot.peaks);
+  if (spec.cold && flush == 0) {
+    rec.status = "error";
+    rec.message = "--cold: the cache size is unknown (the backend declares none and sysfs does not say); give --cold-bytes";
+    return 0;
+  }
+  std::function<void()> prepare;
+  int64_t iterations = 0;  // Google Benchmark's choice
+  if (flush) {
+    prepare = [&] { be.flush_caches(flush); };
+    // One cold call tells how many reach min_time; at most kMaxColdCallsPerRepetition.
+    double first = 0;
+    try {
+      prepare();
+      first = be.run(kernel.c_str(), args);
+    } catch (const std::exception& e) {
+      rec.status = "error";
+      rec.message = e.what();
+      return 0;
+    }
+    iterations = first > 0 ? static_cast<int64_t>(std::ceil(spec.min_time / first)) : 1;
+    iterations = std::clamp<int64_t>(iterations, 1, kMaxColdCallsPerRepetition);
+  }
+  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time,
+                                   [&] { return be.run(kernel.c_str(), args); }, prepare, iterations);
+  if (flush) rec.metrics.push_back({"cold_flush_bytes", static_cast<double>(flush), "B"});
   if (!t.error.empty()) {
     rec.status = "error";
     rec.message = t.error;

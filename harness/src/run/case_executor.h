@@ -40,10 +40,13 @@ class InputCache {
   HostInputs inputs_;
 };
 
-/// Times `kernel` on `args` with Google Benchmark (the case's repetitions and min_time) and
-/// records the samples, time_median/min/mad and the harness overhead per call in `rec`.
-/// Returns the median seconds per call, or 0 after recording the timing error in `rec`.
-double record_kernel_timing(const CaseSpec& spec, Backend& backend, const std::string& kernel,
+/// Times `kernel` on `args` on the slot's device with Google Benchmark (the case's
+/// repetitions and min_time; a --cold case flushes the caches before each call, untimed,
+/// makes at most kMaxColdCallsPerRepetition calls per repetition and records
+/// cold_flush_bytes) and records the samples, time_median/min/mad and the
+/// harness overhead per call in `rec`. Returns the median seconds per call, or 0 after
+/// recording the timing error in `rec`.
+double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::string& kernel,
                             const ab_attention_args& args, store::CaseRecord& rec);
 
 /// Adds time_median, time_min and time_mad of rec.samples (seconds per call); returns the median.

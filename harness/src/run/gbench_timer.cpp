@@ -29,12 +29,18 @@ class SampleCollector : public benchmark::BenchmarkReporter {
 
 }  // namespace
 
-TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call) {
+TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call,
+                       const std::function<void()>& prepare, int64_t iterations) {
   TimingResult result;
   auto* bench = benchmark::RegisterBenchmark(name.c_str(), [&](benchmark::State& state) {
     for (auto _ : state) {
       double seconds = 0;
       try {
+        if (prepare) {
+          const auto p0 = std::chrono::steady_clock::now();
+          prepare();
+          result.prepare_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+        }
         seconds = call();
       } catch (const std::exception& e) {
         state.SkipWithError(e.what());
@@ -46,7 +52,11 @@ TimingResult time_case(const std::string& name, int repetitions, double min_time
     }
   });
   // Google Benchmark insists on a positive minimum; 0 in a suite means "one call per repetition".
-  bench->UseManualTime()->Repetitions(repetitions)->MinTime(std::max(min_time, 1e-9))->Unit(benchmark::kMillisecond);
+  bench->UseManualTime()->Repetitions(repetitions)->Unit(benchmark::kMillisecond);
+  if (iterations > 0)
+    bench->Iterations(iterations);
+  else
+    bench->MinTime(std::max(min_time, 1e-9));
   SampleCollector collector(result);
   const auto t0 = std::chrono::steady_clock::now();
   benchmark::RunSpecifiedBenchmarks(&collector);

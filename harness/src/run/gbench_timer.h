@@ -23,14 +23,21 @@ struct TimingResult {
   std::string error;              // non-empty if a call failed
   double kernel_seconds = 0;      // sum of backend-measured times over every call
   double wall_seconds = 0;        // wall time of the whole timing phase
+  double prepare_seconds = 0;     // time in the `prepare` step before each call (--cold's flush)
   int64_t calls = 0;              // kernel calls, including Google Benchmark's calibration
-  /// Harness time per call beyond the kernel (loop, plugin call, timer reads).
-  double overhead_per_call() const { return calls ? (wall_seconds - kernel_seconds) / calls : 0; }
+  /// Harness time per call beyond the kernel (loop, plugin call, timer reads), not
+  /// counting the prepare step the user asked for.
+  double overhead_per_call() const {
+    return calls ? (wall_seconds - kernel_seconds - prepare_seconds) / calls : 0;
+  }
 };
 
 /// Runs `call` (returns backend-measured seconds; throws on failure) as one Google
 /// Benchmark case: `repetitions` repetitions of at least `min_time` kernel seconds each.
-TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call);
+/// `prepare`, when set, runs before every call, untimed (e.g. a cache flush; it may throw
+/// like `call`). `iterations` > 0 fixes the calls per repetition instead of min_time.
+TimingResult time_case(const std::string& name, int repetitions, double min_time, const std::function<double()>& call,
+                       const std::function<void()>& prepare = {}, int64_t iterations = 0);
 
 /// Whether a reported Google Benchmark run failed, and its message. Google Benchmark 1.8
 /// replaced `Run::error_occurred` / `error_message` with `Run::skipped` (an enum whose

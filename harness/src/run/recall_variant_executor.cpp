@@ -174,7 +174,7 @@ store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot&
           rec.metrics.push_back({"attended_fraction", attended / mass_layers, "ratio"});
         }
         const VariantInfo* info = find_variant(cfg.variant);
-        if (!info || info->timed) record_kernel_timing(spec, be, kernel, dev.args, rec);
+        if (!info || info->timed) record_kernel_timing(spec, slot, kernel, dev.args, rec);
       }
     }
     rec.metrics.push_back({"nonfinite_outputs", static_cast<double>(nonfinite), "count"});

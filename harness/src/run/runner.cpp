@@ -21,6 +21,7 @@
 #include "run_lock.h"
 #include "run_supervisor.h"
 #include "stored_cases.h"
+#include "stored_peaks.h"
 #include "suite_file.h"
 #include "trace_suite.h"
 #include "variant_registry.h"
@@ -31,6 +32,7 @@ std::string RunSelection::to_json() const {
   return nlohmann::json{{"suites", suites},   {"backends", backends}, {"variants", variants},
                         {"filter", filter},   {"quick", quick},       {"seed", seed},
                         {"shard", {shard_index, shard_count}},        {"repetitions", repetitions},
+                        {"cold", cold},       {"cold_bytes", cold_bytes},
                         {"backend_options", backend_options}, {"methods", methods},
                         {"budgets", budgets}, {"compression_ratios", compression_ratios}, {"traces", traces}}
       .dump();
@@ -48,6 +50,8 @@ RunSelection RunSelection::from_json(const std::string& text) {
   s.shard_index = j.at("shard").at(0);
   s.shard_count = j.at("shard").at(1);
   s.repetitions = j.at("repetitions");
+  s.cold = j.value("cold", false);
+  s.cold_bytes = j.value("cold_bytes", uint64_t{0});
   s.backend_options = j.at("backend_options");
   // Runs stored before recall selections existed have neither key.
   s.methods = j.value("methods", std::vector<std::string>{});
@@ -148,6 +152,8 @@ std::vector<CaseSpec> plan_cases(const RunSelection& sel, const std::string& sui
     auto admit = [&](CaseSpec c, const std::string& backend) {
       c.backend = backend;
       if (sel.repetitions > 0) c.repetitions = sel.repetitions;
+      c.cold = sel.cold;
+      c.cold_bytes = sel.cold_bytes;
       if (!selected(sel, c, hits)) return;
       ++n_selected;
       const std::string key = c.key();
@@ -337,13 +343,10 @@ RunSummary execute_run(RunSelection sel, const RunOptions& opts, const PluginSca
   }
   if (opts.measure_peaks)
     supervisor.measure_peaks([&](const SupervisedBackend& b) {
-      db->add_peak(summary.run_id, b.name, b.device_name, "flops_f32", b.peaks.flops_f32, "FLOP/s");
-      if (b.peaks.flops_f16 > 0) db->add_peak(summary.run_id, b.name, b.device_name, "flops_f16", b.peaks.flops_f16, "FLOP/s");
-      if (b.peaks.flops_bf16 > 0) db->add_peak(summary.run_id, b.name, b.device_name, "flops_bf16", b.peaks.flops_bf16, "FLOP/s");
-      db->add_peak(summary.run_id, b.name, b.device_name, "bytes_per_second", b.peaks.bytes_per_second, "B/s");
-      say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} bf16, {:.1f} fp16, {:.1f} GB/s", b.name,
-                            b.peaks.flops_f32 / 1e9, b.peaks.flops_bf16 / 1e9, b.peaks.flops_f16 / 1e9,
-                            b.peaks.bytes_per_second / 1e9));
+      store_peaks(*db, summary.run_id, b);
+      say(opts, fmt::format("{} peaks: {:.1f} GFLOP/s fp32, {:.1f} bf16, {:.1f} fp16, {:.1f} GB/s, cache {:.0f} MiB",
+                            b.name, b.peaks.flops_f32 / 1e9, b.peaks.flops_bf16 / 1e9, b.peaks.flops_f16 / 1e9,
+                            b.peaks.bytes_per_second / 1e9, b.peaks.cache_bytes / (1 << 20)));
     });
 
   summary.total = static_cast<int>(cases.size());

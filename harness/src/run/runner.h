@@ -24,6 +24,8 @@ struct RunSelection {
   uint64_t seed = 1;
   int shard_index = 1, shard_count = 1;     // 1-based i/N
   int repetitions = 0;                      // > 0 overrides the suite files
+  bool cold = false;                        // --cold: flush the last-level cache before each timed call
+  uint64_t cold_bytes = 0;                  // --cold-bytes: bytes written per flush; 0: twice the cache
   std::string backend_options;              // passed to every backend's create()
   std::vector<std::string> methods;         // recall cases: globs on KV method name or config
   std::vector<int> budgets;                 // recall cases: replace the suites' budget axis

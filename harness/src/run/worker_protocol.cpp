@@ -76,6 +76,7 @@ json to_json(const ab_peaks& p) {
   return {{"flops_f32", number(p.flops_f32)},
           {"flops_f16", number(p.flops_f16)},
           {"flops_bf16", number(p.flops_bf16)},
+          {"cache_bytes", number(p.cache_bytes)},
           {"bytes_per_second", number(p.bytes_per_second)}};
 }
 
@@ -84,6 +85,7 @@ ab_peaks peaks_from_json(const json& j) {
   p.flops_f32 = number_from(j.at("flops_f32"));
   p.flops_f16 = number_from(j.at("flops_f16"));
   if (j.contains("flops_bf16")) p.flops_bf16 = number_from(j.at("flops_bf16"));
+  if (j.contains("cache_bytes")) p.cache_bytes = number_from(j.at("cache_bytes"));
   p.bytes_per_second = number_from(j.at("bytes_per_second"));
   return p;
 }
