@@ -76,15 +76,24 @@ ab_plugin complete_v2_table() {
 
 }  // namespace
 
-TEST_CASE("a v2 table shorter than this harness's ab_plugin is refused") {
+TEST_CASE("a v2 table shorter than the first v2 ab_plugin is refused; one without call_stats loads") {
   ab_plugin t = complete_v2_table();
   ab_plugin widened;
   ab_kv_ops kv;
   CHECK(check_plugin_table(&t, widened, kv).empty());
+  // A table built before call_stats existed: accepted, and the entry reads as NULL even
+  // where the memory after the plugin's table holds something.
+  t.call_stats = [](void*, ab_call_stats*) { return AB_OK; };
+  t.struct_size = ATTNBENCH_PLUGIN_V2_BASE_SIZE;
+  CHECK(check_plugin_table(&t, widened, kv).empty());
+  CHECK(widened.call_stats == nullptr);
+  t.struct_size = sizeof(ab_plugin);
+  CHECK(check_plugin_table(&t, widened, kv).empty());
+  CHECK(widened.call_stats != nullptr);
   t.struct_size = ATTNBENCH_PLUGIN_V1_SIZE;  // a v1-sized table claiming v2
   const std::string reason = check_plugin_table(&t, widened, kv);
   CHECK_THAT(reason, Catch::Contains("ABI version 2") && Catch::Contains(std::to_string(ATTNBENCH_PLUGIN_V1_SIZE) + " bytes") &&
-                         Catch::Contains(std::to_string(sizeof(ab_plugin))));
+                         Catch::Contains(std::to_string(ATTNBENCH_PLUGIN_V2_BASE_SIZE)));
   CHECK(reason.find('\n') == std::string::npos);
   // A v1 table must be exactly the v1 size.
   t.api_version = 1;

@@ -32,6 +32,7 @@ struct CpuContext {
   int threads = 1;
   std::unique_ptr<tbb::task_arena> arena;
   std::string error;
+  attnbench::cpu::PairCount last_pairs;  // what the last run_attention counted (call_stats)
 };
 
 thread_local std::string g_create_error;  // last_error(NULL): why create failed
@@ -238,9 +239,20 @@ ab_status cpu_run_attention(void* ctx, const char* variant, const ab_attention_a
       result = attnbench::cpu::run_variant(variant, *args);
       dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     });
+    // The kernel library counts in one process-wide counter: contexts that run
+    // concurrently in one process would mix their counts (a worker has one context).
+    as_ctx(ctx)->last_pairs = attnbench::cpu::last_pair_count();
     if (seconds) *seconds = dt;
     return report(ctx, result);
   });
+}
+
+ab_status cpu_call_stats(void* ctx, ab_call_stats* out) {
+  if (!ctx || !out) return fail(ctx, AB_INVALID_ARGUMENT, "call_stats: NULL argument");
+  *out = ab_call_stats{};
+  out->pairs_counted = as_ctx(ctx)->last_pairs.counted ? 1 : 0;
+  out->attended_pairs = as_ctx(ctx)->last_pairs.pairs;
+  return AB_OK;
 }
 
 ab_status cpu_measure_peaks(void* ctx, ab_peaks* out) {
@@ -280,6 +292,7 @@ const ab_plugin kPlugin = {
     &attnbench::cpu::kv::cpu_kv_ops,
     nullptr,  // run_backward
     nullptr,  // memory_info
+    cpu_call_stats,
 };
 
 }  // namespace

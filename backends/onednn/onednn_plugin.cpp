@@ -257,6 +257,7 @@ const ab_plugin kPlugin = {
     nullptr,  // kv: no KV primitives, so KV-method cases on this backend are unsupported
     nullptr,  // run_backward
     nullptr,  // memory_info: the harness uses device_info
+    nullptr,  // call_stats: exact attention, nothing to count
 };
 
 }  // namespace

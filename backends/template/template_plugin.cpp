@@ -137,7 +137,8 @@ const ab_plugin kPlugin = {
     run_attention, measure_peaks,
     /*kv=*/nullptr,           // no KV primitives: KV-method cases on this backend are unsupported
     /*run_backward=*/nullptr, // no backward pass
-    /*memory_info=*/nullptr}; // the harness falls back to device_info
+    /*memory_info=*/nullptr,  // the harness falls back to device_info
+    /*call_stats=*/nullptr};  // exact attention only: no attended pairs to count
 
 }  // namespace
 

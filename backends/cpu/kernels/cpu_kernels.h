@@ -11,6 +11,7 @@
 #include <string>
 
 #include "attnbench/plugin_abi.h"
+#include "pair_count.h"
 
 namespace attnbench::cpu {
 

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "flash_microkernel.h"
+#include "pair_count.h"
 #include "sparse_static_patterns.h"
 #include "tensor_access.h"
 
@@ -51,12 +52,15 @@ void run_block(const StaticPattern& p, const ab_attention_args& a, int b, int h,
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
   s.uni.clear();
+  uint64_t pairs = 0;
   for (int r = 0; r < rows; ++r) {
     select_keys(p, mask, h, a.heads_q, i0 + r * step, lq, lk, s.lists[r]);
+    pairs += s.lists[r].size();
     s.tmp.clear();
     std::set_union(s.uni.begin(), s.uni.end(), s.lists[r].begin(), s.lists[r].end(), std::back_inserter(s.tmp));
     std::swap(s.uni, s.tmp);
   }
+  count_pairs(pairs);  // the rows' own keys; the union's other keys are scored, then masked
 
   // Q^T packed [d][32] (missing rows are zeros), O^T [d][32], m and l per lane.
   float* qt = s.qt.get(static_cast<size_t>(d) * kRows);

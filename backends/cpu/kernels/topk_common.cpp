@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "pair_count.h"
+
 AB_CPU_NS_BEGIN
 namespace topk {
 namespace {
@@ -124,6 +126,7 @@ void attend_ranges(const float* q, const KvF32& kv, int b, int h, int d, const L
 
 void attend_indices(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
                     const std::vector<int>& keys, std::vector<float>& scratch, float* out) {
+  count_pairs(keys.size());
   softmax_accumulate(q, kv, b, h, d, logits, static_cast<int>(keys.size()),
                      [&](int j) { return keys[j]; }, [](int) { return 1.0f; }, scratch, out);
 }
@@ -131,6 +134,7 @@ void attend_indices(const float* q, const KvF32& kv, int b, int h, int d, const 
 void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
                      const std::vector<int>& keys, const std::vector<float>& weights, std::vector<float>& scratch,
                      float* out) {
+  count_pairs(keys.size());  // sampled keys count once, whatever weight they stand for
   softmax_accumulate(q, kv, b, h, d, logits, static_cast<int>(keys.size()),
                      [&](int j) { return keys[j]; }, [&](int j) { return weights[j]; }, scratch, out);
 }

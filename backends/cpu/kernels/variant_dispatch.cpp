@@ -3,6 +3,7 @@
 // kernels, and the FLOP / byte models used to turn a timing into fractions of the peaks.
 // Level-independent: compiled once, for the baseline.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -147,7 +148,27 @@ Check supports(const char* variant, const ab_attention_args& a) {
   return {};
 }
 
+namespace {
+std::atomic<uint64_t> g_pairs{0};
+std::atomic<bool> g_pairs_counted{false};
+}  // namespace
+
+void count_pairs(uint64_t n) {
+  g_pairs.fetch_add(n, std::memory_order_relaxed);
+  g_pairs_counted.store(true, std::memory_order_relaxed);
+}
+
+PairCount last_pair_count() {
+  return {g_pairs_counted.load(std::memory_order_relaxed), g_pairs.load(std::memory_order_relaxed)};
+}
+
+void reset_pair_count() {
+  g_pairs.store(0, std::memory_order_relaxed);
+  g_pairs_counted.store(false, std::memory_order_relaxed);
+}
+
 Check run_variant(const char* variant, const ab_attention_args& a) {
+  reset_pair_count();
   if (Check c = supports(variant, a); !c.ok()) return c;
   if (Check c = validate_buffers(a); !c.ok()) return c;
   try {

@@ -294,6 +294,16 @@ typedef struct ab_kv_ops {
   ab_status (*quant_decode)(void* ctx, const ab_kv_quant_decode_args* a, double* seconds);
 } ab_kv_ops;
 
+/** What the last run_attention on a context did, beyond its time (call_stats). */
+typedef struct ab_call_stats {
+  /* 1: attended_pairs counts the (query, key) pairs the kernel weighted in its softmax,
+   * summed over batch and query heads (a sparse or selection kernel); 0: not counted
+   * (exact kernels, and backends that do not count). */
+  int32_t pairs_counted;
+  int32_t reserved;
+  uint64_t attended_pairs;
+} ab_call_stats;
+
 /** The function table a plugin exports. All function pointers are required. */
 typedef struct ab_plugin {
   uint32_t api_version;  /* must equal ATTNBENCH_PLUGIN_API_VERSION */
@@ -339,7 +349,16 @@ typedef struct ab_plugin {
   ab_status (*run_backward)(void* ctx, const char* variant, const ab_backward_args* args, double* seconds);
   /** Free and total device memory now, or NULL (the harness then uses device_info). */
   ab_status (*memory_info)(void* ctx, uint64_t* free_bytes, uint64_t* total_bytes);
+  /* Added within v2: a table built before it ends here (its struct_size says so) and the
+   * loader reads the entry as NULL. */
+  /** What the last run_attention on ctx counted (ab_call_stats), or NULL. Sparse kernels
+   *  that count the pairs they attend give attended fractions at every length, where the
+   *  harness's one-hot probe is too slow to run. */
+  ab_status (*call_stats)(void* ctx, ab_call_stats* out);
 } ab_plugin;
+
+/** struct_size of the first v2 tables (before call_stats): the least the loader accepts. */
+#define ATTNBENCH_PLUGIN_V2_BASE_SIZE offsetof(ab_plugin, call_stats)
 
 /** struct_size of a v1 table: the loader accepts exactly this for api_version 1. */
 #define ATTNBENCH_PLUGIN_V1_SIZE offsetof(ab_plugin, kv)

@@ -32,6 +32,14 @@ Backend::~Backend() {
   if (ctx_) t_.destroy(ctx_);
 }
 
+std::optional<uint64_t> Backend::attended_pairs() {
+  if (!t_.call_stats) return std::nullopt;
+  ab_call_stats s{};
+  check(t_.call_stats(ctx_, &s), "call_stats");
+  if (!s.pairs_counted) return std::nullopt;
+  return s.attended_pairs;
+}
+
 void Backend::flush_caches(size_t bytes) {
   if (flush_bytes_ != bytes) {
     if (flush_buffer_) t_.release(ctx_, flush_buffer_);

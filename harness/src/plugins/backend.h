@@ -4,6 +4,7 @@
 // is answered unsupported for a v1 plugin without calling it.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -69,6 +70,9 @@ class Backend {
   /// device_info's memory_bytes.
   void memory_info(uint64_t& free_bytes, uint64_t& total_bytes);
   ab_peaks measure_peaks();
+  /// The (query, key) pairs the last run() weighted, when the backend counts them for
+  /// that kernel (call_stats); nullopt otherwise.
+  std::optional<uint64_t> attended_pairs();
   /// Evicts the device's caches (--cold): writes `bytes` of a device buffer kept for the
   /// purpose, alternating the byte so no write is a no-op. Throws BackendError (oom when
   /// the buffer does not fit).

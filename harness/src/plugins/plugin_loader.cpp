@@ -58,9 +58,9 @@ std::string check_plugin_table(const ab_plugin* table, ab_plugin& widened, ab_kv
       return fmt::format("ABI version 1 function table is {} bytes, expected {} (built against a different header)", size,
                          ATTNBENCH_PLUGIN_V1_SIZE);
   } else if (version == ATTNBENCH_PLUGIN_API_VERSION) {
-    if (size < sizeof(ab_plugin))
+    if (size < ATTNBENCH_PLUGIN_V2_BASE_SIZE)
       return fmt::format("ABI version {} function table is {} bytes, expected at least {} (built against an older header)",
-                         version, size, sizeof(ab_plugin));
+                         version, size, ATTNBENCH_PLUGIN_V2_BASE_SIZE);
   } else {
     return fmt::format(
         "built for plugin ABI version {}, this harness loads version {} (attention only) and version {}; rebuild it "

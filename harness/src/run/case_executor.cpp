@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include "attnbench/dtype.h"
 #include "case_memory.h"
@@ -82,25 +83,46 @@ bool check_correctness(const CaseSpec& spec, Backend& be, DeviceInputs& dev, con
 /// the probe is skipped and the message says so.
 constexpr double kMassProbeBudgetSeconds = 3.0;
 
-/// For approximate variants: attention mass kept and attended fraction over the checked
-/// rows (see mass_probe.h), and the speedup the measured sparsity predicts.
-void record_attention_mass(const CaseSpec& spec, Backend& be, const HostInputs& host, uint64_t seed,
-                           double kernel_seconds, store::CaseRecord& rec) {
+/// For approximate variants: attention mass kept over the checked rows (see
+/// mass_probe.h), recorded; returns the attended fraction the probe measured on them.
+/// Nothing when the one-hot runs would exceed the budget (the message says so).
+std::optional<double> record_attention_mass(const CaseSpec& spec, Backend& be, const HostInputs& host, uint64_t seed,
+                                            double kernel_seconds, store::CaseRecord& rec) {
   const int runs = mass_probe_runs(spec.shape);
   if (runs * kernel_seconds > kMassProbeBudgetSeconds) {
     rec.message = fmt::format("attention mass not probed: {} one-hot runs would take about {:.1f} s", runs,
                               runs * kernel_seconds);
-    return;
+    return std::nullopt;
   }
   const ab_attention_args a = make_args(spec.config, spec.shape, host);
   const CheckMode mode = spec.check == CheckMode::kFull ? CheckMode::kFull : CheckMode::kSampled;
   const std::vector<RowId> rows = checked_rows(spec.shape, a, mode, seed, 64);
   const MassProbeResult m = probe_attention_mass(be, spec.config, spec.shape, host, rows);
-  if (m.rows == 0) return;
+  if (m.rows == 0) return std::nullopt;
   rec.metrics.push_back({"attention_mass_kept", m.mass_kept, "ratio"});
-  rec.metrics.push_back({"attended_fraction", m.attended_fraction, "ratio"});
-  if (m.attended_fraction > 0) rec.metrics.push_back({"predicted_speedup", 1.0 / m.attended_fraction, "ratio"});
-  if (rec.flops) rec.metrics.push_back({"attended_flops", *rec.flops * m.attended_fraction, "FLOP"});
+  return m.attended_fraction;
+}
+
+/// The work an approximate variant really did: attended_fraction (attended / visible
+/// query-key pairs), the speedup it predicts and the attended FLOPs. From the pairs the
+/// kernel counted over the whole call where the backend counts them (`counted`, with
+/// attended_pairs), else from the probe's checked rows (`probed`). With both, the
+/// probe's is kept as attended_fraction_probe: the two agree for exact-selection kernels.
+void record_attended_work(const CaseSpec& spec, const ab_attention_args& args, std::optional<uint64_t> counted,
+                          std::optional<double> probed, store::CaseRecord& rec) {
+  std::optional<double> fraction = probed;
+  if (counted) {
+    rec.metrics.push_back({"attended_pairs", static_cast<double>(*counted), "count"});
+    const double visible = visible_pairs(spec.config, spec.shape, args.seq_len_q, args.seq_len_k);
+    if (visible > 0) {
+      if (probed) rec.metrics.push_back({"attended_fraction_probe", *probed, "ratio"});
+      fraction = static_cast<double>(*counted) / visible;
+    }
+  }
+  if (!fraction) return;
+  rec.metrics.push_back({"attended_fraction", *fraction, "ratio"});
+  if (*fraction > 0) rec.metrics.push_back({"predicted_speedup", 1.0 / *fraction, "ratio"});
+  if (rec.flops) rec.metrics.push_back({"attended_flops", *rec.flops * *fraction, "FLOP"});
 }
 
 void time_and_summarize(const CaseSpec& spec, BackendSlot& slot, DeviceInputs& dev, store::CaseRecord& rec) {
@@ -136,8 +158,14 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
     double check_seconds = 0;
     if (!check_correctness(spec, *slot.device, dev, host, seed, rec, check_seconds)) return rec;
     const VariantInfo* info = find_variant(spec.config.variant);
-    if (info && !info->exact && spec.check != CheckMode::kNone)
-      record_attention_mass(spec, *slot.device, host, seed, check_seconds, rec);
+    if (info && !info->exact) {
+      // Read before the probe's one-hot runs: the count is of the checked call.
+      const std::optional<uint64_t> counted = slot.device->attended_pairs();
+      std::optional<double> probed;
+      if (spec.check != CheckMode::kNone)
+        probed = record_attention_mass(spec, *slot.device, host, seed, check_seconds, rec);
+      record_attended_work(spec, dev.args, counted, probed, rec);
+    }
     if (spec.phase != "correctness" && (!info || info->timed)) time_and_summarize(spec, slot, dev, rec);
   } catch (const BackendError& e) {
     rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
