@@ -80,7 +80,7 @@ void block_topk_run(const ab_attention_args& a, const VariantOptions& options) {
   const topk::RowRouter per_query = [&](const topk::QueryBlock& qb, int i, KeyRange r) {
     return block_topk_route(qb.row(i), kmeans(qb), d, topk::candidates_of(r, B, qb.local), o.k, qb.local);
   };
-  topk::attend_routed_blocks(a, kv, B, per_block, o.per_query ? per_query : topk::RowRouter{});
+  topk::attend_routed_blocks(a, B, per_block, o.per_query ? per_query : topk::RowRouter{});
 }
 
 AB_CPU_NS_END

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "pair_count.h"
+#include "sparse_rows.h"
 
 AB_CPU_NS_BEGIN
 namespace topk {
@@ -158,12 +159,11 @@ std::vector<KeyRange> kept_ranges(const std::vector<int>& kept, int block, KeyRa
   return out;
 }
 
-void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block, const BlockRouter& route_block,
+void attend_routed_blocks(const ab_attention_args& a, int block, const BlockRouter& route_block,
                           const RowRouter& route_row) {
   if (a.batch <= 0 || a.len_q <= 0) return;
   const int d = a.head_dim, B = block;
   const MaskHook mask{a.causal, a.window_left, a.window_right};
-  const LogitsHook logits{a.scale, a.softcap};
   tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) {
     const int b = bh / a.heads_q, h = bh % a.heads_q, hk = kv_head_of(h, a.heads_q, a.heads_kv);
     const int lq = len_q_of(a, b), lk = len_k_of(a, b), off = lk - lq;
@@ -185,14 +185,28 @@ void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block
         const KeyRange r = mask.keys_for(i, lq, lk);
         if (!r.empty()) qb.visible = {std::min(qb.visible.lo, r.lo), std::max(qb.visible.hi, r.hi)};
       }
-      std::vector<float> out(d), scratch;
+      // The rows attend their kept blocks on the block-sparse tile kernel, 32 rows at a
+      // time; rows of one query block mostly share their blocks, so the union is small.
       std::vector<int> kept;
-      if (!route_row) kept = route_block(qb);
-      for (int i = qb.r0; i < qb.r1; ++i) {
-        const KeyRange r = mask.keys_for(i, lq, lk);
-        if (route_row) kept = route_row(qb, i, r);
-        attend_ranges(qb.row(i), kv, b, hk, d, logits, kept_ranges(kept, B, r), scratch, out.data());
-        store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), out.data(), d);
+      if (!route_row) {
+        kept = route_block(qb);
+        std::sort(kept.begin(), kept.end());
+      }
+      SparseRows& s = sparse_rows_scratch();
+      for (int i0 = qb.r0; i0 < qb.r1; i0 += kSparseRows) {
+        const int rows = std::min(kSparseRows, qb.r1 - i0);
+        for (int r = 0; r < rows; ++r) {
+          const KeyRange visible = mask.keys_for(i0 + r, lq, lk);
+          if (route_row) {
+            kept = route_row(qb, i0 + r, visible);
+            std::sort(kept.begin(), kept.end());
+          }
+          std::vector<int>& list = s.lists[r];
+          list.clear();
+          for (const KeyRange& kr : kept_ranges(kept, B, visible))
+            for (int t = kr.lo; t < kr.hi; ++t) list.push_back(t);
+        }
+        attend_row_lists(a, b, h, i0, 1, rows, s);
       }
     });
   });

@@ -102,8 +102,9 @@ using RowRouter = std::function<std::vector<int>(const QueryBlock&, int row, Key
 /// The block-sparse driver of the routing variants (block_topk, hip, flexprefill): for
 /// every (batch, head) and aligned query block, asks `route_block` (or `route_row`, when
 /// given, once per row) which key blocks to keep, then writes each row's exact softmax
-/// attention over the kept blocks within its visible range.
-void attend_routed_blocks(const ab_attention_args& a, const KvF32& kv, int block, const BlockRouter& route_block,
+/// attention over the kept blocks within its visible range (sparse_rows.h: the flash
+/// microkernels over the kept keys, 32 rows at a time).
+void attend_routed_blocks(const ab_attention_args& a, int block, const BlockRouter& route_block,
                           const RowRouter& route_row = {});
 
 }  // namespace topk

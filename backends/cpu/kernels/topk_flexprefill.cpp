@@ -90,7 +90,7 @@ void flexprefill_run(const ab_attention_args& a, const VariantOptions& options) 
   const topk::KvF32 kv(a);
   const MaskHook mask{a.causal, a.window_left, a.window_right};
   const LogitsHook logits{a.scale, a.softcap};
-  topk::attend_routed_blocks(a, kv, B, [&](const topk::QueryBlock& qb) {
+  topk::attend_routed_blocks(a, B, [&](const topk::QueryBlock& qb) {
     std::vector<int> kept;
     if (qb.visible.empty()) return kept;
     // Blocks j0..j1-1 cover the union; the local block is always among the kept.

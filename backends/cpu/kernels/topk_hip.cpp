@@ -85,7 +85,7 @@ void hip_run(const ab_attention_args& a, const VariantOptions& options) {
   if (a.batch <= 0 || a.len_q <= 0) return;
   const int d = a.head_dim, B = o.block;
   const topk::KvF32 kv(a);
-  topk::attend_routed_blocks(a, kv, B, [&](const topk::QueryBlock& qb) {
+  topk::attend_routed_blocks(a, B, [&](const topk::QueryBlock& qb) {
     return hip_route(topk::candidates_of(qb.visible, B, qb.local), B, qb.visible.lo, qb.visible.hi, o.k,
                      [&](int t) { return topk::dot(qb.mean.data(), kv.k(qb.b, qb.hk, t), d); }, qb.local);
   });

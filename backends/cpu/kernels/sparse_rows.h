@@ -1,0 +1,37 @@
+// The block-sparse attention kernel shared by the static patterns (sliding_window,
+// neighborhood, power, strided_heads) and the routing variants (block_topk, hip,
+// flexprefill): a block of up to 32 query rows of one (batch, head), each with its own
+// sorted list of keys, computed over the union of the lists in tiles on the same
+// microkernels as flash (S^T = K Q^T, online softmax per row masked by its own list,
+// O^T += V^T P^T). Counts the pairs it weights (pair_count.h).
+#pragma once
+
+#include <vector>
+
+#include "attnbench/plugin_abi.h"
+#include "isa_namespace.h"
+#include "tensor_access.h"
+
+AB_CPU_NS_BEGIN
+
+/// Query rows per block: the 32 lanes of the flash microkernels.
+inline constexpr int kSparseRows = 32;
+
+/// Per-thread buffers of attend_row_lists; `lists` is its input.
+struct SparseRows {
+  std::vector<int> lists[kSparseRows];  ///< keys of each row, ascending, within its visible range
+  std::vector<int> uni, tmp;
+  std::vector<unsigned char> sel;
+  ScratchF32 qt, k, v, st, ot;
+};
+
+/// This thread's buffers (out of line: a TLS access from a shared library is a call).
+SparseRows& sparse_rows_scratch();
+
+/// Rows i0, i0 + step, ... (`rows` of them, at most kSparseRows, all < len_q) of query
+/// head h of batch b attend exactly the keys of s.lists[0 .. rows): exact softmax over
+/// each list (logits with a's scale and softcap), written to a.o (a row with an empty
+/// list gets zeros). Q, K and V are read from a in any dtype.
+void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s);
+
+AB_CPU_NS_END
