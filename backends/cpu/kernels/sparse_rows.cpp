@@ -1,12 +1,12 @@
-// Attention of a block of query rows over per-row key lists (sparse_rows.h): the rows'
-// lists are merged into one sorted union, whose keys are gathered tile by tile (kTile
-// keys, converted to fp32) and consumed by the flash microkernels with an online
-// softmax per row, masked by each row's own list. Nothing of size L x L is built.
+// Attention of a block of query rows over per-row key ranges (sparse_rows.h): the rows'
+// ranges are merged into one sorted union, whose keys are taken tile by tile (kTile
+// keys: read in place when consecutive fp32, else gathered and converted) and consumed
+// by the flash microkernels with an online softmax per row, masked by each row's own
+// ranges. Nothing of size L x L is built.
 #include "sparse_rows.h"
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 #include <limits>
 
 #include "attnbench/attention_hooks.h"
@@ -30,6 +30,31 @@ SparseRows& sparse_rows_scratch() {
   return s;
 }
 
+void ranges_of_keys(const std::vector<int>& keys, std::vector<KeyRange>& out) {
+  out.clear();
+  for (int t : keys) {
+    if (!out.empty() && out.back().hi == t) ++out.back().hi;
+    else out.push_back({t, t + 1});
+  }
+}
+
+namespace {
+
+/// uni = uni ∪ add (both sorted, disjoint; touching ranges merge), through tmp.
+void union_ranges(std::vector<KeyRange>& uni, const std::vector<KeyRange>& add, std::vector<KeyRange>& tmp) {
+  tmp.clear();
+  size_t i = 0, j = 0;
+  while (i < uni.size() || j < add.size()) {
+    const KeyRange next = j == add.size() || (i < uni.size() && uni[i].lo <= add[j].lo) ? uni[i++] : add[j++];
+    if (next.empty()) continue;
+    if (!tmp.empty() && next.lo <= tmp.back().hi) tmp.back().hi = std::max(tmp.back().hi, next.hi);
+    else tmp.push_back(next);
+  }
+  std::swap(uni, tmp);
+}
+
+}  // namespace
+
 void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s) {
   const int d = a.head_dim;
   const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
@@ -39,10 +64,17 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
   s.uni.clear();
   uint64_t pairs = 0;
   for (int r = 0; r < rows; ++r) {
-    pairs += s.lists[r].size();
-    s.tmp.clear();
-    std::set_union(s.uni.begin(), s.uni.end(), s.lists[r].begin(), s.lists[r].end(), std::back_inserter(s.tmp));
-    std::swap(s.uni, s.tmp);
+    // Touching ranges (kept blocks j and j + 1) become one, so one range covers a tile.
+    std::vector<KeyRange>& rg = s.ranges[r];
+    size_t w = 0;
+    for (const KeyRange& k : rg) {
+      if (k.empty()) continue;
+      pairs += static_cast<uint64_t>(k.hi - k.lo);
+      if (w > 0 && rg[w - 1].hi == k.lo) rg[w - 1].hi = k.hi;
+      else rg[w++] = k;
+    }
+    rg.resize(w);
+    union_ranges(s.uni, rg, s.tmp);
   }
   count_pairs(pairs);  // the rows' own keys; the union's other keys are scored, then masked
 
@@ -60,48 +92,58 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     for (int c = 0; c < d; ++c) qt[c * kRows + r] = row[c];
   }
   alignas(64) float m[kRows], l[kRows];
-  size_t cur[kRows];
+  size_t cur[kRows];  // each row's first range not yet behind the tiles
   std::fill(m, m + kRows, kNegInf);
   std::fill(l, l + kRows, 0.0f);
   std::fill(cur, cur + kRows, size_t{0});
-  s.sel.resize(static_cast<size_t>(kTile) * kRows);
+  const float c = a.scale * kLog2e;
 
-  for (size_t t0 = 0; t0 < s.uni.size(); t0 += kTile) {
-    const int n = static_cast<int>(std::min<size_t>(kTile, s.uni.size() - t0));
-    // fp32 keys that are consecutive are read in place; others are gathered.
+  // Tiles take the next kTile keys of the union, across its ranges: one consecutive run
+  // is read in place (fp32), anything else is gathered and converted.
+  size_t ui = 0;
+  int ut = s.uni.empty() ? 0 : s.uni[0].lo;
+  int tk[kTile];
+  while (ui < s.uni.size()) {
+    int n = 0;
+    while (n < kTile && ui < s.uni.size()) {
+      tk[n++] = ut++;
+      if (ut >= s.uni[ui].hi && ++ui < s.uni.size()) ut = s.uni[ui].lo;
+    }
+    const bool run = tk[n - 1] - tk[0] == n - 1;
     const float* kp = kt;
     const float* vp = vt;
-    if (a.dtype == AB_F32 && s.uni[t0 + n - 1] - s.uni[t0] == n - 1) {
-      const size_t off = row_offset(b, hk, s.uni[t0], a.heads_kv, a.len_k, d);
+    if (a.dtype == AB_F32 && run) {
+      const size_t off = row_offset(b, hk, tk[0], a.heads_kv, a.len_k, d);
       kp = host_ptr<const float>(a.k) + off;
       vp = host_ptr<const float>(a.v) + off;
     } else {
       for (int t = 0; t < n; ++t) {
-        const size_t off = row_offset(b, hk, s.uni[t0 + t], a.heads_kv, a.len_k, d);
+        const size_t off = row_offset(b, hk, tk[t], a.heads_kv, a.len_k, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.k), off, kt + t * d, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.v), off, vt + t * d, d);
       }
     }
-    // Which (key, row) pairs each row selected: walk its list alongside the union.
-    std::fill(s.sel.begin(), s.sel.begin() + static_cast<size_t>(n) * kRows, 0);
-    const int last = s.uni[t0 + n - 1];
-    for (int r = 0; r < rows; ++r) {
-      const std::vector<int>& keys = s.lists[r];
-      int t = 0;
-      while (cur[r] < keys.size() && keys[cur[r]] <= last) {
-        while (s.uni[t0 + t] < keys[cur[r]]) ++t;
-        s.sel[static_cast<size_t>(t) * kRows + r] = 1;
-        ++cur[r];
-      }
-    }
     score_tile(qt, d, kp, d, n, st);
     if (a.softcap > 0.0f) {
-      for (int i = 0; i < n * kRows; ++i)
-        st[i] = s.sel[i] ? logits.apply<float>(st[i], tanh_f) * kLog2e : kNegInf;
+      for (int i = 0; i < n * kRows; ++i) st[i] = logits.apply<float>(st[i], tanh_f) * kLog2e;
     } else {
-      const float c = a.scale * kLog2e;
-      const unsigned char* sel = s.sel.data();
-      for (int i = 0; i < n * kRows; ++i) st[i] = sel[i] ? st[i] * c : kNegInf;
+      for (int i = 0; i < n * kRows; i += 16) v_store(st + i, v_mul(v_load(st + i), v_set1(c)));
+    }
+    // Each row keeps only its own keys: a row whose range covers the whole run needs no
+    // mask (the common case of windows and kept blocks); others walk their ranges.
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rows) {  // padding lanes
+        for (int t = 0; t < n; ++t) st[t * kRows + r] = kNegInf;
+        continue;
+      }
+      const std::vector<KeyRange>& rg = s.ranges[r];
+      while (cur[r] < rg.size() && rg[cur[r]].hi <= tk[0]) ++cur[r];
+      if (run && cur[r] < rg.size() && rg[cur[r]].lo <= tk[0] && rg[cur[r]].hi > tk[n - 1]) continue;
+      size_t k = cur[r];
+      for (int t = 0; t < n; ++t) {
+        while (k < rg.size() && rg[k].hi <= tk[t]) ++k;
+        if (k == rg.size() || rg[k].lo > tk[t]) st[t * kRows + r] = kNegInf;
+      }
     }
     V16 alpha[2];
     for (int half = 0; half < 2; ++half) {

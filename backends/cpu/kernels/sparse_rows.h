@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "attnbench/attention_hooks.h"
 #include "attnbench/plugin_abi.h"
 #include "isa_namespace.h"
 #include "tensor_access.h"
@@ -17,20 +18,26 @@ AB_CPU_NS_BEGIN
 /// Query rows per block: the 32 lanes of the flash microkernels.
 inline constexpr int kSparseRows = 32;
 
-/// Per-thread buffers of attend_row_lists; `lists` is its input.
+/// Per-thread buffers of attend_row_lists; `ranges` is its input.
 struct SparseRows {
-  std::vector<int> lists[kSparseRows];  ///< keys of each row, ascending, within its visible range
-  std::vector<int> uni, tmp;
-  std::vector<unsigned char> sel;
+  /// Keys of each row as ascending, disjoint ranges within its visible range. Ranges,
+  /// not key lists: merging 32 rows' keys and masking a tile then cost per range, and
+  /// windows and kept blocks are a few ranges each.
+  std::vector<KeyRange> ranges[kSparseRows];
+  std::vector<KeyRange> uni, tmp;
+  std::vector<int> keys;  ///< scratch for callers that select key by key (ranges_of_keys)
   ScratchF32 qt, k, v, st, ot;
 };
+
+/// `keys` (ascending) as ranges of consecutive keys.
+void ranges_of_keys(const std::vector<int>& keys, std::vector<KeyRange>& out);
 
 /// This thread's buffers (out of line: a TLS access from a shared library is a call).
 SparseRows& sparse_rows_scratch();
 
 /// Rows i0, i0 + step, ... (`rows` of them, at most kSparseRows, all < len_q) of query
-/// head h of batch b attend exactly the keys of s.lists[0 .. rows): exact softmax over
-/// each list (logits with a's scale and softcap), written to a.o (a row with an empty
+/// head h of batch b attend exactly the keys of s.ranges[0 .. rows): exact softmax over
+/// each row's keys (logits with a's scale and softcap), written to a.o (a row with an empty
 /// list gets zeros). Q, K and V are read from a in any dtype.
 void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s);
 

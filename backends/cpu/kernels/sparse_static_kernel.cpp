@@ -20,7 +20,10 @@ void run_block(const StaticPattern& p, const ab_attention_args& a, int b, int h,
   const int lq = len_q_of(a, b), lk = len_k_of(a, b);
   const int rows = std::min(kSparseRows, (lq - i0 + step - 1) / step);
   const MaskHook mask{a.causal, a.window_left, a.window_right};
-  for (int r = 0; r < rows; ++r) select_keys(p, mask, h, a.heads_q, i0 + r * step, lq, lk, s.lists[r]);
+  for (int r = 0; r < rows; ++r) {
+    select_keys(p, mask, h, a.heads_q, i0 + r * step, lq, lk, s.keys);
+    ranges_of_keys(s.keys, s.ranges[r]);
+  }
   attend_row_lists(a, b, h, i0, step, rows, s);
 }
 

@@ -201,10 +201,7 @@ void attend_routed_blocks(const ab_attention_args& a, int block, const BlockRout
             kept = route_row(qb, i0 + r, visible);
             std::sort(kept.begin(), kept.end());
           }
-          std::vector<int>& list = s.lists[r];
-          list.clear();
-          for (const KeyRange& kr : kept_ranges(kept, B, visible))
-            for (int t = kr.lo; t < kr.hi; ++t) list.push_back(t);
+          s.ranges[r] = kept_ranges(kept, B, visible);
         }
         attend_row_lists(a, b, h, i0, 1, rows, s);
       }
