@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "attnbench/attention_hooks.h"
@@ -40,17 +41,75 @@ void ranges_of_keys(const std::vector<int>& keys, std::vector<KeyRange>& out) {
 
 namespace {
 
-/// uni = uni ∪ add (both sorted, disjoint; touching ranges merge), through tmp.
-void union_ranges(std::vector<KeyRange>& uni, const std::vector<KeyRange>& add, std::vector<KeyRange>& tmp) {
-  tmp.clear();
-  size_t i = 0, j = 0;
-  while (i < uni.size() || j < add.size()) {
-    const KeyRange next = j == add.size() || (i < uni.size() && uni[i].lo <= add[j].lo) ? uni[i++] : add[j++];
-    if (next.empty()) continue;
-    if (!tmp.empty() && next.lo <= tmp.back().hi) tmp.back().hi = std::max(tmp.back().hi, next.hi);
-    else tmp.push_back(next);
+/// The union of the rows' ranges (sorted, disjoint, touching ones merged) through a
+/// bitmap over the keys they span: a bit per key, set a word at a time inside long
+/// ranges, so 32 rows of many one-key ranges (strided, dilated patterns) cost a bit each
+/// and far-apart kept blocks cost a few words.
+void union_of_rows(const std::vector<KeyRange>* ranges, int rows, std::vector<uint64_t>& bits,
+                   std::vector<KeyRange>& uni) {
+  uni.clear();
+  int lo = INT32_MAX, hi = INT32_MIN;
+  for (int r = 0; r < rows; ++r)
+    for (const KeyRange& k : ranges[r])
+      if (!k.empty()) lo = std::min(lo, k.lo), hi = std::max(hi, k.hi);
+  if (lo >= hi) return;
+  bits.assign(static_cast<size_t>(hi - lo + 63) / 64, 0);
+  for (int r = 0; r < rows; ++r)
+    for (const KeyRange& k : ranges[r])
+      for (int t = k.lo - lo, end = k.hi - lo; t < end;) {
+        const int b = t & 63, n = std::min(end - t, 64 - b);
+        bits[t >> 6] |= (n == 64 ? ~uint64_t{0} : ((uint64_t{1} << n) - 1)) << b;
+        t += n;
+      }
+  for (size_t w = 0; w < bits.size(); ++w) {
+    uint64_t x = bits[w];
+    while (x) {
+      const int b = __builtin_ctzll(x);
+      const uint64_t gaps = ~(x >> b);  // ones from the end of this run of set bits on
+      const int len = gaps == 0 ? 64 : __builtin_ctzll(gaps);
+      const int t = static_cast<int>(w * 64) + b + lo;
+      if (!uni.empty() && uni.back().hi == t) uni.back().hi += len;
+      else uni.push_back({t, t + len});
+      if (b + len >= 64) break;
+      x &= ~uint64_t{0} << (b + len);
+    }
   }
-  std::swap(uni, tmp);
+}
+
+/// Which rows keep each key of the union: bit r of the key's word is set when row r
+/// keeps it. Indexed by key - uni.front().lo (returns that offset) where the union fills
+/// at least a quarter of its span, so one-key ranges (strided, dilated patterns) need no
+/// search; else by the key's position in the union (keys of uni[0], then uni[1], ...;
+/// returns -1), so far-apart kept blocks do not pay for the keys between them. A row's
+/// ranges each lie inside one union range, found by a cursor (both sorted).
+int rows_of_union(const std::vector<KeyRange>* ranges, int rows, const std::vector<KeyRange>& uni,
+                  std::vector<uint32_t>& rows_of) {
+  if (uni.empty()) return 0;
+  size_t keys = 0;
+  for (const KeyRange& u : uni) keys += static_cast<size_t>(u.hi - u.lo);
+  const int lo = uni.front().lo;
+  const size_t span = static_cast<size_t>(uni.back().hi - lo);
+  if (span <= 4 * keys) {
+    rows_of.assign(span, 0);
+    for (int r = 0; r < rows; ++r) {
+      const uint32_t bit = uint32_t{1} << r;
+      for (const KeyRange& k : ranges[r])
+        for (int t = k.lo; t < k.hi; ++t) rows_of[t - lo] |= bit;
+    }
+    return lo;
+  }
+  rows_of.assign(keys, 0);
+  for (int r = 0; r < rows; ++r) {
+    const uint32_t bit = uint32_t{1} << r;
+    size_t i = 0, pos = 0;  // pos: union position of uni[i].lo
+    for (const KeyRange& k : ranges[r]) {
+      if (k.empty()) continue;
+      while (uni[i].hi <= k.lo) pos += static_cast<size_t>(uni[i].hi - uni[i].lo), ++i;
+      uint32_t* w = rows_of.data() + pos + (k.lo - uni[i].lo);
+      for (int t = 0, n = k.hi - k.lo; t < n; ++t) w[t] |= bit;
+    }
+  }
+  return -1;
 }
 
 }  // namespace
@@ -61,21 +120,12 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
   const LogitsHook logits{a.scale, a.softcap};
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-  s.uni.clear();
   uint64_t pairs = 0;
-  for (int r = 0; r < rows; ++r) {
-    // Touching ranges (kept blocks j and j + 1) become one, so one range covers a tile.
-    std::vector<KeyRange>& rg = s.ranges[r];
-    size_t w = 0;
-    for (const KeyRange& k : rg) {
-      if (k.empty()) continue;
-      pairs += static_cast<uint64_t>(k.hi - k.lo);
-      if (w > 0 && rg[w - 1].hi == k.lo) rg[w - 1].hi = k.hi;
-      else rg[w++] = k;
-    }
-    rg.resize(w);
-    union_ranges(s.uni, rg, s.tmp);
-  }
+  for (int r = 0; r < rows; ++r)
+    for (const KeyRange& k : s.ranges[r]) pairs += static_cast<uint64_t>(std::max(0, k.hi - k.lo));
+  union_of_rows(s.ranges, rows, s.bits, s.uni);
+  const int by_key = rows_of_union(s.ranges, rows, s.uni, s.rows_of);  // -1: by union position
+  const uint32_t* rows_of = s.rows_of.data();
   count_pairs(pairs);  // the rows' own keys; the union's other keys are scored, then masked
 
   // Q^T packed [d][32] (missing rows are zeros), O^T [d][32], m and l per lane.
@@ -92,23 +142,25 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     for (int c = 0; c < d; ++c) qt[c * kRows + r] = row[c];
   }
   alignas(64) float m[kRows], l[kRows];
-  size_t cur[kRows];  // each row's first range not yet behind the tiles
   std::fill(m, m + kRows, kNegInf);
   std::fill(l, l + kRows, 0.0f);
-  std::fill(cur, cur + kRows, size_t{0});
   const float c = a.scale * kLog2e;
 
   // Tiles take the next kTile keys of the union, across its ranges: one consecutive run
-  // is read in place (fp32), anything else is gathered and converted.
+  // is read in place (fp32), anything else is gathered and converted. p0 is the tile's
+  // first position in the union (rows_of's index).
+  const uint32_t all_rows = rows == kRows ? ~uint32_t{0} : (uint32_t{1} << rows) - 1;
   size_t ui = 0;
   int ut = s.uni.empty() ? 0 : s.uni[0].lo;
   int tk[kTile];
-  while (ui < s.uni.size()) {
+  for (int p0 = 0; ui < s.uni.size(); ) {
     int n = 0;
     while (n < kTile && ui < s.uni.size()) {
       tk[n++] = ut++;
       if (ut >= s.uni[ui].hi && ++ui < s.uni.size()) ut = s.uni[ui].lo;
     }
+    const uint32_t* keep_of = by_key >= 0 ? nullptr : rows_of + p0;
+    p0 += n;
     const bool run = tk[n - 1] - tk[0] == n - 1;
     const float* kp = kt;
     const float* vp = vt;
@@ -129,21 +181,13 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     } else {
       for (int i = 0; i < n * kRows; i += 16) v_store(st + i, v_mul(v_load(st + i), v_set1(c)));
     }
-    // Each row keeps only its own keys: a row whose range covers the whole run needs no
-    // mask (the common case of windows and kept blocks); others walk their ranges.
-    for (int r = 0; r < kRows; ++r) {
-      if (r >= rows) {  // padding lanes
-        for (int t = 0; t < n; ++t) st[t * kRows + r] = kNegInf;
-        continue;
-      }
-      const std::vector<KeyRange>& rg = s.ranges[r];
-      while (cur[r] < rg.size() && rg[cur[r]].hi <= tk[0]) ++cur[r];
-      if (run && cur[r] < rg.size() && rg[cur[r]].lo <= tk[0] && rg[cur[r]].hi > tk[n - 1]) continue;
-      size_t k = cur[r];
-      for (int t = 0; t < n; ++t) {
-        while (k < rg.size() && rg[k].hi <= tk[t]) ++k;
-        if (k == rg.size() || rg[k].lo > tk[t]) st[t * kRows + r] = kNegInf;
-      }
+    // Each row keeps only its own keys: a key every row keeps (inside windows and kept
+    // blocks, the common case) needs no mask. Padding lanes (rows..31) are never stored.
+    for (int t = 0; t < n; ++t) {
+      const uint32_t keep = keep_of ? keep_of[t] : rows_of[tk[t] - by_key];
+      if (keep == all_rows) continue;
+      for (int r = 0; r < rows; ++r)
+        if (!((keep >> r) & 1u)) st[t * kRows + r] = kNegInf;
     }
     V16 alpha[2];
     for (int half = 0; half < 2; ++half) {

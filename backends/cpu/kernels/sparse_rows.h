@@ -20,11 +20,12 @@ inline constexpr int kSparseRows = 32;
 
 /// Per-thread buffers of attend_row_lists; `ranges` is its input.
 struct SparseRows {
-  /// Keys of each row as ascending, disjoint ranges within its visible range. Ranges,
-  /// not key lists: merging 32 rows' keys and masking a tile then cost per range, and
-  /// windows and kept blocks are a few ranges each.
+  /// Keys of each row as ascending, disjoint ranges within its visible range (windows
+  /// and kept blocks are a few ranges each).
   std::vector<KeyRange> ranges[kSparseRows];
-  std::vector<KeyRange> uni, tmp;
+  std::vector<KeyRange> uni;      ///< union of the rows' keys
+  std::vector<uint64_t> bits;     ///< bitmap the union is built in
+  std::vector<uint32_t> rows_of;  ///< per key of the union (or of its span): which rows keep it
   std::vector<int> keys;  ///< scratch for callers that select key by key (ranges_of_keys)
   ScratchF32 qt, k, v, st, ot;
 };
