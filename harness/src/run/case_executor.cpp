@@ -238,15 +238,10 @@ double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::
   if (flush) {
     prepare = [&] { be.flush_caches(flush); };
     // One cold call tells how many reach min_time; at most kMaxColdCallsPerRepetition.
-    double first = 0;
-    try {
-      prepare();
-      first = be.run(kernel.c_str(), args);
-    } catch (const std::exception& e) {
-      rec.status = "error";
-      rec.message = e.what();
-      return 0;
-    }
+    // A flush buffer that does not fit throws BackendError (oom), which the executors
+    // store like any other backend error.
+    prepare();
+    const double first = be.run(kernel.c_str(), args);
     iterations = first > 0 ? static_cast<int64_t>(std::ceil(spec.min_time / first)) : 1;
     iterations = std::clamp<int64_t>(iterations, 1, kMaxColdCallsPerRepetition);
   }

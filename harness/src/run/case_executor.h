@@ -45,7 +45,8 @@ class InputCache {
 /// makes at most kMaxColdCallsPerRepetition calls per repetition and records
 /// cold_flush_bytes) and records the samples, time_median/min/mad and the
 /// harness overhead per call in `rec`. Returns the median seconds per call, or 0 after
-/// recording the timing error in `rec`.
+/// recording the timing error in `rec`; a failed --cold flush or probe call throws
+/// BackendError like any backend call.
 double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::string& kernel,
                             const ab_attention_args& args, store::CaseRecord& rec);
 
