@@ -70,15 +70,9 @@ inline size_t cpuid_largest_cache_bytes() {
 #endif
 }
 
-}  // namespace host_cache_detail
-
-/** Total last-level cache of the machine: the data or unified caches of the highest
- *  level in sysfs, one per distinct set of CPUs sharing it (so a machine with one L3
- *  per core complex counts each); where sysfs has none (some VMs), the largest cache
- *  cpuid describes; 0 when neither says. */
-inline size_t host_last_level_cache_bytes() {
+/** The sysfs walk behind host_last_level_cache_bytes (one pass over every CPU's caches). */
+inline size_t read_last_level_cache_bytes() {
   namespace fs = std::filesystem;
-  using host_cache_detail::read_line;
   std::error_code ec;
   int top = 0;
   size_t total = 0;
@@ -93,13 +87,25 @@ inline size_t host_last_level_cache_bytes() {
       const std::string type = read_line(idx.path() / "type");
       if (type != "Unified" && type != "Data") continue;
       const int level = std::atoi(read_line(idx.path() / "level").c_str());
-      const size_t size = host_cache_detail::parse_cache_size(read_line(idx.path() / "size"));
+      const size_t size = parse_cache_size(read_line(idx.path() / "size"));
       if (level < top || size == 0) continue;
       if (level > top) { top = level; total = 0; seen.clear(); }
       if (seen.insert(read_line(idx.path() / "shared_cpu_list")).second) total += size;
     }
   }
-  return total ? total : host_cache_detail::cpuid_largest_cache_bytes();
+  return total ? total : cpuid_largest_cache_bytes();
+}
+
+}  // namespace host_cache_detail
+
+/** Total last-level cache of the machine: the data or unified caches of the highest
+ *  level in sysfs, one per distinct set of CPUs sharing it (so a machine with one L3
+ *  per core complex counts each); where sysfs has none (some VMs), the largest cache
+ *  cpuid describes; 0 when neither says. Read once per process: a --cold run asks per
+ *  case, and the walk reads a few files per CPU. */
+inline size_t host_last_level_cache_bytes() {
+  static const size_t bytes = host_cache_detail::read_last_level_cache_bytes();
+  return bytes;
 }
 
 }  // namespace attnbench
