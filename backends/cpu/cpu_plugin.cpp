@@ -5,7 +5,6 @@
 // No C++ exception crosses the ABI: each entry point catches and reports.
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
-#include <sys/mman.h>
 #include <tbb/version.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include <thread>
 
 #include "attnbench/host_cache.h"
+#include "attnbench/huge_pages.h"
 #include "attnbench/plugin_abi.h"
 #include "cpu_kernels.h"
 #include "kv_context.h"
@@ -179,14 +179,12 @@ ab_status cpu_alloc(void* ctx, size_t bytes, ab_buffer* out) {
     // pages asked for, as an inference engine would allocate its KV cache: uploading
     // hundreds of MB otherwise takes a page fault per 4 KiB, which cost seconds per case
     // in a VM. Kernel times were the same within noise either way (decode, 16K, fp32).
-    constexpr size_t kHuge = size_t{2} << 20;
+    constexpr size_t kHuge = attnbench::kHugePageBytes;
     const bool huge = rounded >= 2 * kHuge;
     const size_t size = huge ? (rounded + kHuge - 1) / kHuge * kHuge : rounded;
     void* p = std::aligned_alloc(huge ? kHuge : 64, size);
     if (!p) return fail(ctx, AB_OUT_OF_MEMORY, "alloc: could not allocate " + std::to_string(bytes) + " bytes");
-#ifdef MADV_HUGEPAGE
-    if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice; failure is harmless
-#endif
+    if (huge) attnbench::advise_huge_pages(p, size);
     *out = static_cast<ab_buffer>(p);
     return AB_OK;
   });

@@ -6,11 +6,8 @@
 #include <numeric>
 #include <stdexcept>
 
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
-
 #include "attnbench/dtype.h"
+#include "attnbench/huge_pages.h"
 #include "counter_rng.h"
 #include "uniform_tensors.h"
 
@@ -31,12 +28,7 @@ void round_to_dtype(ab_dtype t, std::vector<float>& x) {
 // (resize's zeroing) then faults once per 2 MiB instead of once per 4 KiB.
 void resize_with_huge_pages(std::vector<float>& x, size_t n) {
   x.reserve(n);
-#ifdef __linux__
-  constexpr size_t kHuge = size_t{2} << 20;
-  const auto begin = reinterpret_cast<uintptr_t>(x.data());
-  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), end = (begin + n * sizeof(float)) & ~(kHuge - 1);
-  if (end > first) madvise(reinterpret_cast<void*>(first), end - first, MADV_HUGEPAGE);  // advice: failure is harmless
-#endif
+  advise_huge_pages(x.data(), n * sizeof(float));
   x.resize(n);
 }
 
