@@ -15,8 +15,6 @@
 
 AB_CPU_NS_BEGIN
 
-/// log2(e): partials use exp2 (scores are pre-multiplied by it).
-inline constexpr float kLog2e = 1.4426950408889634f;
 /// Query positions (len_q) attend_chunk handles: its per-query key ranges live on the stack.
 inline constexpr int kMaxChunkQueries = 256;
 

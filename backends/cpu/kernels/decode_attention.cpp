@@ -25,7 +25,6 @@
 AB_CPU_NS_BEGIN
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kKeys = kDecodeKeys;
 constexpr int kMinChunk = 512;  // keys per split at least (amortises the merge)
 

@@ -24,7 +24,6 @@
 AB_CPU_NS_BEGIN
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
 // Keys per tile. Longer tiles amortise the O^T load/rescale/store of the P V
 // microkernel (measured, d=128 fp32 L=4096, 1 thread: 48 -> 331 ms, 96 -> 235 ms,
 // 192 -> 220 ms, 384 -> 214 ms causal); 192 keeps the S^T tile (24 KiB) in L1.

@@ -41,6 +41,9 @@ inline constexpr int kRegBlock = 3;
 inline constexpr int kRegBlock = 4;
 #endif
 
+/// log2(e): the kernels' softmaxes run in base 2 (v_exp2), on logits multiplied by it.
+inline constexpr float kLog2e = 1.4426950408889634f;
+
 struct V16 {
 #if defined(AB_CPU_AVX512)
   __m512 v;
@@ -254,7 +257,7 @@ inline V16 v_tanh(V16 x) {
   p = v_fmadd(p, s, v_set1(-3.33332819422e-1f));
   const V16 small = v_fmadd(v_mul(p, s), x, x);
   // 2x in base 2: e^{2|x|} = 2^{2|x| log2(e)}.
-  const V16 e = v_exp2(v_mul(ax, v_set1(2.0f * 1.4426950408889634f)));
+  const V16 e = v_exp2(v_mul(ax, v_set1(2.0f * kLog2e)));
   const V16 big = v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(e, v_set1(1.0f))));
   return v_select_lt(ax, v_set1(0.625f), small, v_copysign(big, x));
 }

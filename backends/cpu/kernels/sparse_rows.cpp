@@ -20,7 +20,6 @@ namespace {
 static_assert(kSparseRows == kQRows, "a row block fills the 32 lanes of the flash microkernels");
 constexpr int kRows = kSparseRows;
 constexpr int kTile = 64;  // keys per gathered tile
-constexpr float kLog2e = 1.4426950408889634f;
 
 float tanh_f(float x) { return std::tanh(x); }
 

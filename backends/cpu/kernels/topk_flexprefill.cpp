@@ -55,7 +55,6 @@ float tanh_f(float x) { return std::tanh(x); }
 void sampled_block_mass(const topk::QueryBlock& qb, const topk::KvF32& kv, const MaskHook& mask,
                         const LogitsHook& logits, int first, int B, int j0, std::vector<float>& mass) {
   constexpr int kTile = 64;
-  constexpr float kLog2e = 1.4426950408889634f;
   const int d = qb.d, total = qb.r1 - first;
   thread_local ScratchF32 qt_buf, st_buf, score_buf;
   float* qt = qt_buf.get(static_cast<size_t>(d) * kQRows);
