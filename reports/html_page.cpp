@@ -280,7 +280,7 @@ std::string render_html_page(const RunData& data, std::string_view source_name,
     out += fmt::format("<section class=\"suite\" id=\"suite-{}\"><h2>Suite: {}</h2>", i,
                        html_escape(name));
     out += status_chips(cases);
-    // One chart per phase, side by side where they fit (time-chart-<suite>-<phase>).
+    // One chart per phase, side by side where they fit (id time-chart-<suite index>-<phase index>).
     const std::vector<std::string> phases = plotted_phases(cases);
     if (phases.empty())
       out += "<p class=\"note\">No successful timed case with a context length to plot.</p>";
