@@ -44,6 +44,32 @@ def attention_modules(model):
             if all(hasattr(m, p) for p in ("q_proj", "k_proj", "v_proj"))]
 
 
+class _ForwardPatch:
+    """Restores a module's own forward: the hook handle of watch_kwargs on torch < 2.0."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def remove(self):
+        del self.module.forward  # drops the instance attribute; the class's forward is back
+
+
+def watch_kwargs(module, see):
+    """Calls see(kwargs) before every forward of `module`; returns a handle with remove().
+    torch >= 2.0 has keyword-aware pre-hooks; older torch (Debian 12 ships 1.13) passes
+    only positional arguments to hooks, so there the instance's forward is wrapped."""
+    import inspect
+    if "with_kwargs" in inspect.signature(module.register_forward_pre_hook).parameters:
+        return module.register_forward_pre_hook(lambda _m, _args, kwargs: see(kwargs), with_kwargs=True)
+    own = module.forward
+
+    def forward(*args, **kwargs):
+        see(kwargs)
+        return own(*args, **kwargs)
+    module.forward = forward
+    return _ForwardPatch(module)
+
+
 def capture(model, input_ids, question_start, out_dir, model_name, layers=None, dtype="float32"):
     """Runs model(input_ids) once and writes the trace folder; returns the trace.json dict."""
     import numpy as np
@@ -68,11 +94,11 @@ def capture(model, input_ids, question_start, out_dir, model_name, layers=None, 
                 seen[l][part] = out.detach()
             hooks.append(getattr(att, part + "_proj").register_forward_hook(out_hook))
 
-        def pre_hook(_m, _args, kwargs, l=l):
+        def keep_rope(kwargs, l=l):
             pe = kwargs.get("position_embeddings")
             if pe is not None:
                 seen[l]["rope"] = (pe[0].detach(), pe[1].detach())
-        hooks.append(att.register_forward_pre_hook(pre_hook, with_kwargs=True))
+        hooks.append(watch_kwargs(att, keep_rope))
     try:
         with torch.no_grad():
             model(input_ids)

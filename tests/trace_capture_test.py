@@ -36,7 +36,21 @@ class Attn(torch.nn.Module):
         self.o_proj = torch.nn.Linear(H * D, HID)
 
     def forward(self, x, position_embeddings=None):
-        return self.o_proj(self.q_proj(x).new_zeros(x.shape[0], x.shape[1], H * D) + self.q_proj(x)) + x
+        # Llama-style: project, rotate q and k (rotate-half RoPE), causal GQA softmax
+        # attention; the pre-o_proj output is kept so the test can recompute it from the trace.
+        n = x.shape[1]
+        q = self.q_proj(x).view(1, n, H, D).transpose(1, 2)
+        k = self.k_proj(x).view(1, n, G, D).transpose(1, 2)
+        v = self.v_proj(x).view(1, n, G, D).transpose(1, 2)
+        cos, sin = position_embeddings
+        q = q * cos[:, None] + capture_trace.rotate_half(q) * sin[:, None]
+        k = k * cos[:, None] + capture_trace.rotate_half(k) * sin[:, None]
+        k = k.repeat_interleave(H // G, dim=1)
+        v = v.repeat_interleave(H // G, dim=1)
+        s = q @ k.transpose(-1, -2) / D ** 0.5
+        s = s.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        self.last = (s.softmax(-1) @ v)[0]  # [H, n, D]
+        return self.o_proj(self.last.transpose(0, 1).reshape(1, n, H * D)) + x
 
 
 class Tiny(torch.nn.Module):
@@ -74,6 +88,16 @@ with tempfile.TemporaryDirectory() as tmp:
     with torch.no_grad():
         k0 = model.layers[0].k_proj(model.emb(ids))[0, 0].reshape(G, D).numpy()
     assert np.allclose(np.load(os.path.join(out, "layer_0", "k.npy"))[:, 0], k0, atol=1e-5)
+    # The stored q, k, v are what the module attended with: softmax attention recomputed
+    # from the trace (rotated q and k, causal, GQA) equals the module's own output.
+    q = np.load(os.path.join(out, "layer_1", "q.npy")).astype(np.float64)
+    k = np.load(os.path.join(out, "layer_1", "k.npy")).astype(np.float64).repeat(H // G, axis=0)
+    v = np.load(os.path.join(out, "layer_1", "v.npy")).astype(np.float64).repeat(H // G, axis=0)
+    s = q @ k.transpose(0, 2, 1) / np.sqrt(D)
+    s[:, np.triu(np.ones((40, 40), dtype=bool), 1)] = -np.inf
+    p = np.exp(s - s.max(-1, keepdims=True))
+    o = (p / p.sum(-1, keepdims=True)) @ v
+    assert np.allclose(o, model.layers[2].last.numpy(), atol=1e-4), np.abs(o - model.layers[2].last.numpy()).max()
     db = os.path.join(tmp, "t.db")
     r = subprocess.run([exe, "run", "--trace", out, "--method", "full,streaming", "--variant", "flash:causal",
                         "--no-peaks", "--repetitions", "1", "--db", db], capture_output=True, text=True)
