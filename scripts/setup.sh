@@ -41,6 +41,16 @@ if ! dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q "install ok 
   fi
 fi
 
+# Optional: PyTorch and numpy (Debian's, CPU only) so test_trace_capture runs
+# scripts/capture_trace.py on a tiny torch model; without them that test skips.
+if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  apt-cache show python3-torch >/dev/null 2>&1 || $sudo apt-get update || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends python3-torch python3-numpy ||
+    echo "setup: python3-torch could not be installed; test_trace_capture will be skipped"
+fi
+
 # The browser test (tests/browser) drives the report with playwright-core from npm, at the
 # version pinned in its package-lock.json, against Debian's chromium: no browser download.
 if ! command -v npm >/dev/null; then
