@@ -5,6 +5,7 @@
 
 namespace attnbench::gen {
 
-inline constexpr int kGeneratorVersion = 1;
+// 2: recall distractor keys orthogonal to the sink direction (v1 made them extra sinks).
+inline constexpr int kGeneratorVersion = 2;
 
 }  // namespace attnbench::gen

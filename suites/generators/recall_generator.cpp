@@ -17,7 +17,8 @@ using gen::StreamKey;
 // Stream ids private to the recall generator (uniform_tensors uses 1..4).
 enum : uint64_t {
   kDir = 101, kSinkDir = 102, kHayK = 103, kHayV = 104, kCtxNoise = 105, kQNoise = 106,
-  kCodebook = 107, kLayout = 108, kDistract = 109, kSinkV = 110, kCtxNeedle = 111
+  kCodebook = 107, kLayout = 108, kDistract = 109, kSinkV = 110, kCtxNeedle = 111,
+  kRetrievalHeads = 112
 };
 
 struct Geometry {
@@ -36,13 +37,15 @@ StreamKey stream(const RecallKnobs& k, uint64_t id) {
 }
 
 // Unit vector in content space from a stream slice, orthogonal to `away` (if given).
-std::vector<double> unit_vec(const StreamKey& s, uint64_t base, int n, const std::vector<double>* away) {
+std::vector<double> unit_vec(const StreamKey& s, uint64_t base, int n,
+                             std::initializer_list<const std::vector<double>*> away) {
   std::vector<double> u(n);
   for (int i = 0; i < n; ++i) u[i] = s.normal(base + i);
-  if (away) {
+  for (const std::vector<double>* a : away) {  // orthonormal directions: one Gram-Schmidt step each
+    if (!a) continue;
     double dot = 0;
-    for (int i = 0; i < n; ++i) dot += u[i] * (*away)[i];
-    for (int i = 0; i < n; ++i) u[i] -= dot * (*away)[i];
+    for (int i = 0; i < n; ++i) dot += u[i] * (*a)[i];
+    for (int i = 0; i < n; ++i) u[i] -= dot * (*a)[i];
   }
   double nn = 0;
   for (double x : u) nn += x * x;
@@ -138,17 +141,31 @@ RecallCase generate_recall(const RecallKnobs& kn, const RecallLayout& lay) {
   c.needle_logit = L;
   g.alpha = L * sqd / g.beta;
 
+  // Retrieval heads: the drawn KV heads' questions look up the needle; the others are
+  // streaming heads whose question rows are ordinary context queries (previous token and
+  // sinks), as DuoAttention finds most heads to be.
+  if (kn.retrieval_kv_heads < 0 || kn.retrieval_kv_heads > Hkv)
+    throw std::invalid_argument("recall: retrieval_kv_heads must be in 0..heads_kv");
+  c.judged_head.assign(Hq, 1);
+  if (kn.retrieval_kv_heads > 0 && kn.retrieval_kv_heads < Hkv) {
+    const StreamKey rs = stream(kn, kRetrievalHeads);
+    std::vector<int> order(Hkv);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return rs.uniform(a) < rs.uniform(b); });
+    for (int r = kn.retrieval_kv_heads; r < Hkv; ++r) std::fill_n(c.judged_head.begin() + order[r] * grp, grp, 0);
+  }
+
   // Directions per KV head: sink direction z, needle directions u (orthogonal to z).
   std::vector<std::vector<double>> z(Hkv);
   std::vector<std::vector<std::vector<double>>> u(Hkv);
   for (int j = 0; j < Hkv; ++j) {
-    z[j] = unit_vec(stream(kn, kSinkDir), static_cast<uint64_t>(j) * g.dc, g.dc, nullptr);
+    z[j] = unit_vec(stream(kn, kSinkDir), static_cast<uint64_t>(j) * g.dc, g.dc, {});
     for (int a = 0; a < lay.n_directions; ++a)
-      u[j].push_back(unit_vec(stream(kn, kDir), (static_cast<uint64_t>(j) * lay.n_directions + a) * g.dc, g.dc, &z[j]));
+      u[j].push_back(unit_vec(stream(kn, kDir), (static_cast<uint64_t>(j) * lay.n_directions + a) * g.dc, g.dc, {&z[j]}));
   }
   c.codebook.resize(static_cast<size_t>(kn.n_codewords) * g.d);
   for (int w = 0; w < kn.n_codewords; ++w) {
-    auto cw = unit_vec(stream(kn, kCodebook), static_cast<uint64_t>(w) * g.d, g.d, nullptr);
+    auto cw = unit_vec(stream(kn, kCodebook), static_cast<uint64_t>(w) * g.d, g.d, {});
     for (int i = 0; i < g.d; ++i) c.codebook[static_cast<size_t>(w) * g.d + i] = static_cast<float>(cw[i] * kn.value_std * sqd);
   }
 
@@ -210,7 +227,9 @@ RecallCase generate_recall(const RecallKnobs& kn, const RecallLayout& lay) {
     } else if (r <= -10) {  // distractor: c u + sqrt(1-c^2) w, w orthogonal to u
       const Distractor& dd = distractors[-10 - r];
       const auto& uu = u[j][dd.dir];
-      auto w = unit_vec(ds, (static_cast<uint64_t>(j) * 4096 + dd.index) * g.dc, g.dc, &uu);
+      // w is orthogonal to the sink direction too: a z component would meet every context
+      // query's sink pull and turn distractors into extra sinks (generator version 1 did).
+      auto w = unit_vec(ds, (static_cast<uint64_t>(j) * 4096 + dd.index) * g.dc, g.dc, {&uu, &z[j]});
       std::vector<double> x(g.dc);
       const double cc = kn.distractor_cos;
       for (int i = 0; i < g.dc; ++i) x[i] = cc * uu[i] + std::sqrt(1 - cc * cc) * w[i];
@@ -227,30 +246,44 @@ RecallCase generate_recall(const RecallKnobs& kn, const RecallLayout& lay) {
     }
   });
 
-  // Question decode queries: alpha (u + noise), no positional code.
+  // Question decode queries: alpha (u + noise), no positional code; a streaming head's
+  // is a context query at position Lk (its own noise counters, past every prompt row's).
   c.q_question.assign(static_cast<size_t>(Hq) * nq * g.d, 0.f);
-  const StreamKey qn = stream(kn, kQNoise);
+  const StreamKey qn = stream(kn, kQNoise), cn = stream(kn, kCtxNoise);
   const auto question_vec = [&](int h, int dir, uint64_t noise_row, float* out) {
     const auto& uu = u[h / grp][dir];
     const double e = kn.question_noise / std::sqrt(static_cast<double>(g.dc));
     for (int i = 0; i < g.dc; ++i) out[i] = static_cast<float>(g.alpha * (uu[i] + e * qn.normal(noise_row * g.dc + i)));
   };
+  const auto add_sink_pull = [&](int j, int t, float* qc) {
+    if (kn.n_sinks <= 0) return;
+    const double sink_l = kn.sink_logit + std::log((t + 1.0) / kn.n_sinks);
+    for (int i = 0; i < g.dc; ++i) qc[i] += static_cast<float>(sink_l * g.gamma_sink * z[j][i]);
+  };
   for (int h = 0; h < Hq; ++h)
-    for (int qi = 0; qi < nq; ++qi)
-      question_vec(h, lay.questions[qi].direction, static_cast<uint64_t>(h) * 65536 + qi,
-                   &c.q_question[(static_cast<size_t>(h) * nq + qi) * g.d + g.rd]);
+    for (int qi = 0; qi < nq; ++qi) {
+      float* q = &c.q_question[(static_cast<size_t>(h) * nq + qi) * g.d];
+      if (recall::judged(c, h)) {
+        question_vec(h, lay.questions[qi].direction, static_cast<uint64_t>(h) * 65536 + qi, q + g.rd);
+        continue;
+      }
+      rotary(g, g.rho_q, Lk - 1.0, q);
+      const uint64_t noise_row = (1ull << 41) + static_cast<uint64_t>(h) * 65536 + qi;
+      for (int i = 0; i < g.dc; ++i) q[g.rd + i] = static_cast<float>(g.tau * cn.normal(noise_row * g.dc + i));
+      add_sink_pull(h / grp, Lk, q + g.rd);
+    }
 
   // Context queries: previous-token rotary code + sink pull + content noise; the tail
-  // holds the question tokens; optionally some later queries look at needles.
+  // holds the question tokens (retrieval heads only); optionally some later queries look at needles.
   c.q_context.assign(static_cast<size_t>(Hq) * Lk * g.d, 0.f);
-  const StreamKey cn = stream(kn, kCtxNoise), cnd = stream(kn, kCtxNeedle);
+  const StreamKey cnd = stream(kn, kCtxNeedle);
   const double gamma_needle = kn.context_needle_logit * sqd / g.beta;
   tbb::parallel_for(0, Hq * Lk, [&](int row) {
     const int h = row / Lk, t = row % Lk, j = h / grp;
     float* q = &c.q_context[static_cast<size_t>(row) * g.d];
     rotary(g, g.rho_q, t - 1.0, q);
     float* qc = q + g.rd;
-    if (t >= c.tail_start && kn.question_in_prompt) {
+    if (t >= c.tail_start && kn.question_in_prompt && recall::judged(c, h)) {
       const int qi = (t - c.tail_start) / kn.question_tokens;
       question_vec(h, lay.questions[qi].direction, (1ull << 40) + static_cast<uint64_t>(row), qc);
     } else {
@@ -260,10 +293,7 @@ RecallCase generate_recall(const RecallKnobs& kn, const RecallLayout& lay) {
           if (t > needle_pos[n] && cnd.uniform(static_cast<uint64_t>(row) * 64 + n) < kn.context_needle_fraction)
             for (int i = 0; i < g.dc; ++i) qc[i] += static_cast<float>(gamma_needle * u[j][lay.needles[n].direction][i]);
     }
-    if (kn.n_sinks > 0) {
-      const double sink_l = kn.sink_logit + std::log((t + 1.0) / kn.n_sinks);
-      for (int i = 0; i < g.dc; ++i) qc[i] += static_cast<float>(sink_l * g.gamma_sink * z[j][i]);
-    }
+    add_sink_pull(j, t, qc);
   });
 
   // Expected answers and measured margins (exact fp64 logits over the full cache).

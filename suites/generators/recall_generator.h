@@ -94,6 +94,16 @@ struct RecallKnobs {
   bool context_attends_needle = false;
   double context_needle_logit = 8.0;      ///< Logit of those queries on the needle.
   double context_needle_fraction = 0.1;   ///< Fraction of later prompt queries that do.
+
+  // --- retrieval heads ------------------------------------------------------------------
+  /// KV heads that retrieve (0 = all). Only a few heads copy a needle from the context
+  /// (Wu et al. 2024, retrieval heads: under 5% of heads; DuoAttention, Xiao et al. 2024:
+  /// the others are streaming heads, attending sinks and recent tokens; RazorAttention,
+  /// Tang et al. 2024). The retrieving KV heads are drawn from the seed; the others'
+  /// question rows (decode queries and question tokens in the prompt) are ordinary context
+  /// queries, and accuracy is judged on the query heads of retrieving KV heads
+  /// (RecallCase::judged_head): the answer is their output.
+  int32_t retrieval_kv_heads = 0;
 };
 
 /// One planted token whose key is along a direction of the case.
@@ -136,6 +146,9 @@ struct RecallCase {
   /// Exact margin per (question head h, question i) at [h * n_questions + i]:
   /// logsumexp(answer logits) - logsumexp(all other logits).
   std::vector<double> measured_margin;
+  /// Per query head: 1 if its KV head retrieves (knobs.retrieval_kv_heads), so recall
+  /// accuracy counts its answers; every head when all retrieve.
+  std::vector<uint8_t> judged_head;
 };
 
 /// Builds the case. Throws std::invalid_argument when the margin cannot be met (the
@@ -150,6 +163,9 @@ double solve_needle_logit(double n_haystack, double sigma_over_beta, int n_distr
 
 /// Code words ranked by cosine to o (best first), top n.
 std::vector<int32_t> nearest_codewords(const RecallCase& c, const double* o, int32_t n);
+
+/// Whether recall accuracy counts query head h's answers (its KV head retrieves).
+inline bool judged(const RecallCase& c, int32_t h) { return c.judged_head.empty() || c.judged_head[h]; }
 
 /// Decodes one output row: correct iff the top-|expected| code words by cosine are
 /// exactly the expected set.

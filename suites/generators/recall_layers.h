@@ -13,8 +13,8 @@
 //     2024): only a few heads, in the middle and upper layers, copy the needle from
 //     context. Modelled per layer: layers with f >= `retrieval_from` answer the question
 //     with the designed needle_margin; lower layers with `non_retrieval_margin` (their
-//     question query hardly prefers the needle). Not modelled: a retrieval/non-retrieval
-//     split among the heads of one layer (all heads of a layer behave alike).
+//     question query hardly prefers the needle). Within a retrieval layer, the knob
+//     retrieval_kv_heads (recall_generator.h) keeps only a few retrieving KV heads.
 // A single-layer case (L = 1) keeps the knobs exactly (f counts as the top layer).
 #pragma once
 

@@ -37,7 +37,7 @@ const BuiltinRow kBuiltins[] = {
     {"pyramidkv", "PyramidKV: SnapKV with budgets shrinking across layers (budget, beta)", "budget=256,window=32,pool=7,beta=20,elem_bytes=2", make_pyramidkv},
     {"l2norm", "keeps the keys with the lowest L2 norm (budget)", "budget=256,elem_bytes=2", make_l2norm},
     {"expected_attention", "scores keys by attention expected from future queries (budget, window)", "budget=256,window=64,elem_bytes=2", make_expected_attention},
-    {"duo", "DuoAttention: retrieval heads keep all, streaming heads sinks + recent (retrieval, recent)", "sink=4,recent=256,retrieval=0.5,elem_bytes=2", make_duo},
+    {"duo", "DuoAttention: retrieval heads keep all, streaming heads sinks + recent (retrieval, recent; identify=1: the retrieval fraction chosen by the observation window's attention on what streaming drops)", "sink=4,recent=256,retrieval=0.5,elem_bytes=2", make_duo},
     {"razor", "RazorAttention: duo plus a compensation token per streaming head", "sink=4,recent=256,retrieval=0.5,elem_bytes=2", make_razor},
     {"kivi", "KIVI: 2/4-bit keys per channel, values per token, fp residual (bits, group, residual)", "bits=2,group=32,residual=128,elem_bytes=2", make_kivi},
     {"int8", "symmetric int8 per token with an fp16 scale", "elem_bytes=2", make_int8},

@@ -24,7 +24,7 @@ RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::
   }
   // The full-cache reference: exact probabilities (for mass kept) and O_full.
   double err2 = 0, ref2 = 0, mass = 0, overlap = 0;
-  int correct = 0;
+  int correct = 0, judged = 0;
   const bool scored = !rc.expected.empty() && !rc.codebook.empty();
   const int topk = std::min(kTopkOverlapK, Lk);
   std::vector<double> p(Lk), ofull(d), orow(d);
@@ -60,11 +60,14 @@ RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::
         orow[c] = o[static_cast<size_t>(row) * d + c];
         err2 += (orow[c] - ofull[c]) * (orow[c] - ofull[c]), ref2 += ofull[c] * ofull[c];
       }
-      if (scored) correct += recall::decode_correct(rc, i, orow.data()) ? 1 : 0;
+      if (scored && recall::judged(rc, h)) {
+        correct += recall::decode_correct(rc, i, orow.data()) ? 1 : 0;
+        ++judged;
+      }
     }
   const double rows = static_cast<double>(Hq) * nq;
   m.has_accuracy = scored;
-  m.accuracy = scored ? correct / rows : 0.0;
+  m.accuracy = scored ? static_cast<double>(correct) / std::max(judged, 1) : 0.0;
   m.topk_overlap = overlap / rows;
   m.mass_kept = mass / rows;
   m.output_error = std::sqrt(err2 / std::max(ref2, 1e-300));

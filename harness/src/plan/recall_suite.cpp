@@ -34,7 +34,7 @@ const std::vector<std::string> kAllAxes = [] {
 const std::vector<std::string> kKnobs = {"needle_margin",  "n_sinks",         "n_distractors",
                                          "rope_dims",      "local_logit",     "sink_logit",
                                          "question_tokens", "context_attends_needle", "sink_key_norm_ratio",
-                                         "needle_key_norm_ratio"};
+                                         "needle_key_norm_ratio", "retrieval_kv_heads"};
 
 using namespace suite_json;
 using namespace suite_limits;
@@ -161,6 +161,7 @@ std::string apply_knobs(recall::RecallKnobs& k, const json& knobs, const std::st
     else if (name == "n_distractors") k.n_distractors = x;
     else if (name == "rope_dims") k.rope_dims = x;
     else if (name == "question_tokens") k.question_tokens = x;
+    else if (name == "retrieval_kv_heads") k.retrieval_kv_heads = x;
     parts.push_back(fmt::format("{}={:g}", name, static_cast<double>(x)));  // as stored shapes have always spelled it
   }
   std::sort(parts.begin(), parts.end());
@@ -255,6 +256,8 @@ std::pair<int, double> timing(const json& obj, const std::string& where, std::pa
 void check_cell(const Cell& c, const std::string& where) {
   if (c.knobs.heads_q % c.knobs.heads_kv)
     fail(where, fmt::format("heads_q {} is not a multiple of heads_kv {}", c.knobs.heads_q, c.knobs.heads_kv));
+  if (c.knobs.retrieval_kv_heads > c.knobs.heads_kv)
+    fail(where, fmt::format("retrieval_kv_heads {} exceeds heads_kv {}", c.knobs.retrieval_kv_heads, c.knobs.heads_kv));
   const int64_t elements = int64_t{c.knobs.heads_q} * c.task.len_k * c.knobs.head_dim;  // each bounded: no overflow
   if (elements > kMaxTensorElements)
     fail(where, fmt::format("heads_q {} x len_k {} x head_dim {} exceeds {} elements", c.knobs.heads_q, c.task.len_k,

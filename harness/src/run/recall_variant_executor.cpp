@@ -69,7 +69,7 @@ Scores score_output(const recall::RecallCase& rc, const VariantConfig& cfg, cons
   std::vector<double> ref(rows.size() * d);
   reference_attention_rows(make_args(cfg, s, in.host), full_mask(cfg), in.host.q.data(), in.host.k.data(),
                            in.host.v.data(), rows, ref.data());
-  int correct = 0;
+  int correct = 0, judged = 0;
   double err2 = 0, ref2 = 0;
   std::vector<double> row(d);
   const bool scored = !rc.codebook.empty();
@@ -81,10 +81,12 @@ Scores score_output(const recall::RecallCase& rc, const VariantConfig& cfg, cons
       err2 += e * e;
       ref2 += ref[r * d + c] * ref[r * d + c];
     }
-    if (scored) correct += recall::decode_correct(rc, rows[r].b, row.data());
+    if (scored && recall::judged(rc, rows[r].h)) {
+      correct += recall::decode_correct(rc, rows[r].b, row.data());
+      ++judged;
+    }
   }
-  return {static_cast<double>(correct) / static_cast<double>(rows.size()), std::sqrt(err2 / std::max(ref2, 1e-300)),
-          scored};
+  return {static_cast<double>(correct) / std::max(judged, 1), std::sqrt(err2 / std::max(ref2, 1e-300)), scored};
 }
 
 }  // namespace
