@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "flash_microkernel.h"
 #include "sparse_rows.h"
 #include "tensor_access.h"
 #include "topk_common.h"
@@ -31,11 +32,32 @@ void normalise(float* x, int d) {
     for (int c = 0; c < d; ++c) x[c] /= n;
 }
 
-/// Each row's nearest centroid, in parallel over rows.
+/// Nearest centroid of n (<= 32) rows of d floats at x (row stride d): the rows' scores
+/// against every centroid on the flash score microkernel (rows in the 32 lanes), then
+/// the argmax per row with nearest_centroid's rule (ties: the lower index).
+void nearest_of_rows(const float* x, int n, int d, const float* cent, int clusters, int* out) {
+  thread_local ScratchF32 qt_buf, st_buf;
+  float* qt = qt_buf.get(static_cast<size_t>(d) * kQRows);
+  std::fill(qt, qt + static_cast<size_t>(d) * kQRows, 0.0f);
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < d; ++c) qt[c * kQRows + r] = x[static_cast<size_t>(r) * d + c];
+  float* st = st_buf.get(static_cast<size_t>(clusters) * kQRows);
+  score_tile(qt, d, cent, d, clusters, st);
+  for (int r = 0; r < n; ++r) {
+    int best = 0;
+    for (int c = 1; c < clusters; ++c)
+      if (st[c * kQRows + r] > st[best * kQRows + r]) best = c;
+    out[r] = best;
+  }
+}
+
+/// Each row's nearest centroid, 32 rows at a time, in parallel.
 void assign_rows(const float* x, int n, int d, const std::vector<float>& cent, int clusters, std::vector<int>& assign) {
   assign.resize(n);
-  tbb::parallel_for(0, n, [&](int t) {
-    assign[t] = nearest_centroid(x + static_cast<size_t>(t) * d, cent.data(), clusters, d);
+  tbb::parallel_for(0, (n + kQRows - 1) / kQRows, [&](int blk) {
+    const int r0 = blk * kQRows;
+    nearest_of_rows(x + static_cast<size_t>(r0) * d, std::min(kQRows, n - r0), d, cent.data(), clusters,
+                    assign.data() + r0);
   });
 }
 
@@ -135,10 +157,13 @@ void routing_run(const ab_attention_args& a, const VariantOptions& options) {
       const int group = a.heads_q / a.heads_kv;
       tbb::parallel_for(hk * group, (hk + 1) * group, [&](int h) {
         std::vector<int> row_cluster(lq);
-        tbb::parallel_for(0, lq, [&](int i) {
-          float q[256];
-          load_row_f32(a.dtype, a.q, row_offset(b, h, i, a.heads_q, a.len_q, d), q, d);
-          row_cluster[i] = nearest_centroid(q, cent.data(), clusters, d);
+        tbb::parallel_for(0, (lq + kQRows - 1) / kQRows, [&](int blk) {
+          const int i0 = blk * kQRows, n = std::min(kQRows, lq - i0);
+          thread_local std::vector<float> q;
+          q.resize(static_cast<size_t>(kQRows) * d);
+          for (int r = 0; r < n; ++r)
+            load_row_f32(a.dtype, a.q, row_offset(b, h, i0 + r, a.heads_q, a.len_q, d), q.data() + static_cast<size_t>(r) * d, d);
+          nearest_of_rows(q.data(), n, d, cent.data(), clusters, row_cluster.data() + i0);
         });
         const RowGroups rows = group_by_cluster(row_cluster, clusters);
         for (int j = 0; j < lq; ++j)

@@ -12,7 +12,9 @@
 // token always falls in its own cluster, and it keeps causal rows from going empty. The
 // paper learns the centroids as a moving average over training; this is the
 // inference-time version of the same clustering. With about sqrt(n) clusters of sqrt(n)
-// keys each the attention costs O(n^1.5 d), the clustering O(iters n^1.5 d).
+// keys each the attention costs O(n^1.5 d), the clustering O(iters n^1.5 d); the
+// assignments score 32 rows at a time against all centroids on the flash score
+// microkernel, rows of one cluster are attended together on the row kernel (sparse_rows.h).
 // Options: clusters (default 0 = round(sqrt(len_k))), iters (default 2).
 #pragma once
 
