@@ -51,16 +51,22 @@ void GroupAttention::attend(const float* const* krows, const float* const* vrows
   const float* q = q_.get(0);
   const float* zero = zero_.get(0);
   const void* rows16[kDecodeKeys];
+  const char* next16[kDecodeKeys];  // the next block's rows, prefetched while this one computes
+  const int row_bytes = dpad_ * static_cast<int>(sizeof(float));
   const auto fill_rows = [&](const float* const* src, int j0) {
     const int nk = std::min(kDecodeKeys, n - j0);
-    for (int j = 0; j < kDecodeKeys; ++j) rows16[j] = j < nk ? src[j0 + j] : zero;
+    for (int j = 0; j < kDecodeKeys; ++j) {
+      rows16[j] = j < nk ? src[j0 + j] : zero;
+      const int t = j0 + kDecodeKeys + j;
+      next16[j] = t < n ? reinterpret_cast<const char*>(src[t]) : nullptr;
+    }
     return nk;
   };
   for (int bl = 0; bl < blocks; ++bl) {
     fill_rows(krows, bl * kDecodeKeys);
     for (int r = 0; r < rows4_; r += kDecodeRows)
       decode_scores<AB_F32>(q + static_cast<size_t>(r) * dpad_, dpad_, rows16, nv, sc + bl * bsize + r * kDecodeKeys,
-                            nullptr, 0);
+                            r == 0 ? next16 : nullptr, row_bytes);
   }
   const int tail = n - (blocks - 1) * kDecodeKeys;  // keys in the last block
   for (int r = 0; r < rows4_; ++r) {
@@ -100,7 +106,7 @@ void GroupAttention::attend(const float* const* krows, const float* const* vrows
     const int nk = fill_rows(vrows, bl * kDecodeKeys);
     for (int r = 0; r < rows4_; r += kDecodeRows)
       decode_values<AB_F32>(o + static_cast<size_t>(r) * dpad_, dpad_, ones, sc + bl * bsize + r * kDecodeKeys, rows16,
-                            nk, nv, nullptr, 0);
+                            nk, nv, r == 0 ? next16 : nullptr, row_bytes);
   }
   for (int r = 0; r < rows_; ++r)
     std::copy_n(o + static_cast<size_t>(r) * dpad_, d_, out + static_cast<size_t>(r) * d_);
