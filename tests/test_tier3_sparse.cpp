@@ -85,7 +85,7 @@ TEST_CASE("tier-3 sparse variants keeping every visible key equal exact attentio
     expect_matches_oracle(variant, s, seed++);
   }
   for (const char* variant : {"star:block=4096", "landmark:block=16,k=100", "routing:clusters=1",
-                              "nsa:gate_cmp=0,gate_win=0,k=100,select=16"}) {
+                              "nsa:gate_cmp=0,gate_win=0,k=100,select=16", "nsa:gate_cmp=0,gate_slc=0,window=100"}) {
     Shape w;
     w.batch = 2; w.heads_q = 2; w.len_q = 70; w.len_k = 70; w.head_dim = 32; w.causal = true;
     w.seq_len_q = {70, 33}; w.seq_len_k = {70, 41};

@@ -1,12 +1,12 @@
 #include "topk_nsa.h"
 
-#include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
 
 #include "group_keys.h"
 #include "pair_count.h"
+#include "sparse_rows.h"
 #include "topk_common.h"
 
 AB_CPU_NS_BEGIN
@@ -95,11 +95,27 @@ void nsa_run(const ab_attention_args& a, const VariantOptions& options) {
     if (lq <= 0) continue;
     for (int hk = 0; hk < a.heads_kv; ++hk) {
       const Compressed cmp = compress(kv, b, hk, lk, d, o);
-      tbb::parallel_for(tbb::blocked_range<int>(0, lq, 16), [&](const tbb::blocked_range<int>& rg) {
+      const auto window_of = [&](int i) {
+        const KeyRange vis = mask.keys_for(i, lq, lk);
+        return KeyRange{std::max(vis.lo, i + lk - lq - o.window + 1), vis.hi};
+      };
+      tbb::parallel_for(0, (lq + kSparseRows - 1) / kSparseRows, [&](int chunk) {
+        const int i_begin = chunk * kSparseRows, i_end = std::min(lq, i_begin + kSparseRows);
+        // (c) sliding window first, for 32 positions of each head at once on the row
+        // kernel (consecutive windows share their keys), written to O: the combination
+        // below reads it back (16-bit storage rounds it once more).
+        SparseRows& sr = sparse_rows_scratch();
+        for (int g = 0; g < group; ++g) {
+          for (int i = i_begin; i < i_end; ++i) {
+            const KeyRange w = window_of(i);
+            sr.ranges[i - i_begin].assign(w.empty() ? 0 : 1, w);
+          }
+          attend_row_lists(a, b, hk * group + g, i_begin, 1, i_end - i_begin, sr);
+        }
         thread_local NsaScratch s;
         s.q.resize(static_cast<size_t>(group) * d);
         for (auto& x : s.out) x.resize(static_cast<size_t>(group) * d);
-        for (int i = rg.begin(); i != rg.end(); ++i) {
+        for (int i = i_begin; i < i_end; ++i) {
           const int pos = i + lk - lq;
           const KeyRange vis = mask.keys_for(i, lq, lk);
           for (int g = 0; g < group; ++g)
@@ -134,13 +150,12 @@ void nsa_run(const ab_attention_args& a, const VariantOptions& options) {
           const int ns = static_cast<int>(s.krows.size());
           s.att.attend(s.krows.data(), s.vrows.data(), ns, s.out[1].data());
           pairs += ns;
-          // (c) sliding window.
-          s.krows.clear(), s.vrows.clear();
-          for (int t = std::max(vis.lo, pos - o.window + 1); t < vis.hi; ++t)
-            s.krows.push_back(kv.k(b, hk, t)), s.vrows.push_back(kv.v(b, hk, t));
-          const int nw = static_cast<int>(s.krows.size());
-          s.att.attend(s.krows.data(), s.vrows.data(), nw, s.out[2].data());
-          pairs += nw;
+          // (c) the window's output, written above (the row kernel counted its pairs).
+          const KeyRange win = window_of(i);
+          const int nw = std::max(0, win.hi - win.lo);
+          for (int g = 0; g < group; ++g)
+            load_row_f32(a.dtype, a.o, row_offset(b, hk * group + g, i, a.heads_q, a.len_q, d),
+                         s.out[2].data() + static_cast<size_t>(g) * d, d);
           count_pairs(pairs * group);
           // Gates over the branches that have keys (equal among them if those weigh 0).
           const int has[3] = {nc > 0, ns > 0, nw > 0};

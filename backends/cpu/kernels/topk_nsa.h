@@ -16,9 +16,11 @@
 // gate_win (default 1, 1, 1: the untrained sigmoid(0) = 1/2 each, i.e. equal), divided by
 // their sum over the branches that have keys for the row (no compressed token exists
 // before p = block - 1), so the output is a convex combination comparable with full
-// attention. Per position, the heads of a GQA group attend their shared keys together
-// (group_keys.h: NSA's group-centric kernel). Pairs counted: compressed tokens scored
-// plus the selected and window keys (a key in both is computed, and counted, twice).
+// attention. Per position, the heads of a GQA group attend their shared compressed and
+// selected keys together (group_keys.h: NSA's group-centric kernel); the window branch,
+// whose keys consecutive positions share, runs 32 positions of a head at a time on the
+// row kernel (sparse_rows.h). Pairs counted: compressed tokens scored plus the selected
+// and window keys (a key in both is computed, and counted, twice).
 // Options: block (32), stride (16), select (64), k (16), window (512), gate_cmp (1),
 // gate_slc (1), gate_win (1) - the paper's sizes.
 #pragma once
