@@ -133,12 +133,14 @@ void routing_run(const ab_attention_args& a, const VariantOptions& options) {
   // Rows are attended in cluster order, so that the rows of one cluster (which share
   // their keys) fill the 32 lanes of the row kernel together: Q and O go through copies
   // permuted per (batch, head), which the row kernel reads as ordinary rows.
+  // The copies are kept by the calling thread for its next call: fresh zeroed pages of
+  // this size cost more than the attention at long lengths (page faults).
   const size_t elem = a.dtype == AB_F32 ? 4 : 2, row_bytes = elem * d;
-  std::vector<unsigned char> q_perm(static_cast<size_t>(a.batch) * a.heads_q * a.len_q * row_bytes);
-  std::vector<unsigned char> o_perm(q_perm.size());
+  const size_t floats = (static_cast<size_t>(a.batch) * a.heads_q * a.len_q * row_bytes + 3) / 4;
+  thread_local ScratchF32 q_perm, o_perm;
   ab_attention_args ap = a;
-  ap.q = reinterpret_cast<ab_buffer>(q_perm.data());
-  ap.o = reinterpret_cast<ab_buffer>(o_perm.data());
+  ap.q = reinterpret_cast<ab_buffer>(q_perm.get(floats));
+  ap.o = reinterpret_cast<ab_buffer>(o_perm.get(floats));
   const auto row_at = [&](ab_buffer base, int b, int h, int i) {
     return host_ptr<unsigned char>(base) + row_offset(b, h, i, a.heads_q, a.len_q, d) * elem;
   };
