@@ -184,15 +184,23 @@ void routing_run(const ab_attention_args& a, const VariantOptions& options) {
           for (int r = 0; r < n; ++r) {
             const int i = rows.order[j0 + r], pos = i + lk - lq;
             const KeyRange vis = mask.keys_for(i, lq, lk);
-            s.keys.clear();
-            const int* lo = std::lower_bound(ck, ck + nk, vis.lo);
-            const int* hi = std::lower_bound(lo, ck + nk, vis.hi);
-            s.keys.assign(lo, hi);
-            if (pos >= vis.lo && pos < vis.hi) {  // the row's own position, in order
-              auto at = std::lower_bound(s.keys.begin(), s.keys.end(), pos);
-              if (at == s.keys.end() || *at != pos) s.keys.insert(at, pos);
+            // The cluster's visible keys and the row's own position, merged in order
+            // straight into ranges (no key list to copy).
+            std::vector<KeyRange>& rg = s.ranges[r];
+            rg.clear();
+            const auto push = [&](int t) {
+              if (!rg.empty() && rg.back().hi == t) ++rg.back().hi;
+              else rg.push_back({t, t + 1});
+            };
+            bool own = pos >= vis.lo && pos < vis.hi;
+            for (const int* t = std::lower_bound(ck, ck + nk, vis.lo); t < ck + nk && *t < vis.hi; ++t) {
+              if (own && pos <= *t) {
+                if (pos < *t) push(pos);
+                own = false;
+              }
+              push(*t);
             }
-            ranges_of_keys(s.keys, s.ranges[r]);
+            if (own) push(pos);
           }
           attend_row_lists(ap, b, h, j0, 1, n, s);
         });
