@@ -5,12 +5,16 @@
 
 #include "linear_attention.h"        // linear, based
 #include "prefix_shared.h"           // prefix_shared
+#include "sparse_routing.h"          // routing
+#include "sparse_star.h"             // star
 #include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
 #include "topk_block.h"              // block_topk
 #include "topk_decode.h"             // topk_decode
 #include "topk_flexprefill.h"        // flexprefill
 #include "topk_hip.h"                // hip
 #include "topk_hyper.h"              // hyper
+#include "topk_landmark.h"           // landmark
+#include "topk_nsa.h"                // nsa
 #include "tree_attention.h"           // tree
 
 AB_CPU_NS_BEGIN
@@ -31,6 +35,10 @@ std::span<const ExtraVariant> extra_variants() {
       {"flexprefill", flexprefill_supports, flexprefill_run},
       {"prefix_shared", prefix_shared_supports, prefix_shared_run},
       {"tree", tree_supports, tree_run},
+      {"nsa", nsa_supports, nsa_run},
+      {"star", star_supports, star_run},
+      {"landmark", landmark_supports, landmark_run},
+      {"routing", routing_supports, routing_run},
   };
   return table;
 }

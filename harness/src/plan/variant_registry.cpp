@@ -22,6 +22,10 @@ constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"
 constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
 constexpr const char* kTreeOptions[] = {"branch", "chunk"};
+constexpr const char* kNsaOptions[] = {"block", "stride", "select", "k", "window", "gate_cmp", "gate_slc", "gate_win"};
+constexpr const char* kStarOptions[] = {"block", "query"};
+constexpr const char* kLandmarkOptions[] = {"block", "k", "per_query"};
+constexpr const char* kRoutingOptions[] = {"clusters", "iters"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
@@ -61,6 +65,19 @@ const VariantInfo kVariants[] = {
     {"tree", "speculative-decoding tree verification: the last len_q keys are a complete branch-ary draft tree "
      "(BFS order), each node attends the prefix and its ancestors; prefix and tree parts computed separately and "
      "merged by log-sum-exp (LongSpec); branch (default 2), chunk", true, true, kTreeOptions},
+    {"nsa", "Native Sparse Attention (causal): gated sum of (a) attention over block-mean compressed tokens "
+     "(block 32, stride 16), (b) exact attention over the first, local and top-k (16) blocks of `select` (64) keys "
+     "ranked by (a)'s probabilities summed over the GQA group, (c) a sliding window (512); fixed gates gate_cmp, "
+     "gate_slc, gate_win (1:1:1, normalised); FLOPs dense-equivalent", false, true, kNsaOptions},
+    {"star", "Star Attention (causal prefill): context blocks of `block` (512) tokens attend the anchor block plus "
+     "their own block; the last `query` (64) rows attend all keys; exact softmax over them; FLOPs dense-equivalent",
+     false, true, kStarOptions},
+    {"landmark", "Landmark Attention (untrained): each key block of `block` (64) is represented by its largest-norm "
+     "key; per query block (per_query=1: per row) keep the top-k (8) blocks by q.landmark plus the local block, "
+     "exact softmax over them; FLOPs dense-equivalent", false, true, kLandmarkOptions},
+    {"routing", "Routing Transformer: spherical k-means of the normalised keys (clusters, default round(sqrt(L)); "
+     "iters 2; evenly spaced init), queries to their nearest centroid, exact softmax over the own cluster's keys "
+     "plus the own position under the mask; FLOPs dense-equivalent", false, true, kRoutingOptions},
 };
 
 }  // namespace
