@@ -16,7 +16,7 @@ Check parse(const VariantOptions& options, int* agents) {
 }
 
 /// ab_buffer view of a host byte vector (the CPU backend's buffers are host pointers).
-ab_buffer as_buffer(std::vector<unsigned char>& bytes) { return reinterpret_cast<ab_buffer>(bytes.data()); }
+ab_buffer as_buffer(unsigned char* bytes) { return reinterpret_cast<ab_buffer>(bytes); }
 
 }  // namespace
 
@@ -35,7 +35,11 @@ void agent_run(const ab_attention_args& a, const VariantOptions& options) {
   if (a.batch <= 0 || a.len_q <= 0) return;
   const int d = a.head_dim, L = a.len_q, n = std::min(agents, L), H = a.heads_q;
   const size_t rows = static_cast<size_t>(a.batch) * H * n;
-  std::vector<unsigned char> pooled(ab_tensor_bytes(a.dtype, rows, d)), agent_v(pooled.size());
+  // A and V_A in this thread's reusable scratch (fresh pages per call cost a fault per 4 KiB).
+  const size_t bytes = ab_tensor_bytes(a.dtype, rows, d);
+  thread_local ScratchF32 scratch;
+  auto* pooled = reinterpret_cast<unsigned char*>(scratch.get(bytes / 2));  // 2 tensors: 2 * bytes bytes
+  unsigned char* agent_v = pooled + bytes;
 
   // Average pooling of the queries into the agents, in fp32, stored in the case's dtype.
   tbb::parallel_for(size_t(0), rows, [&](size_t r) {
@@ -49,7 +53,7 @@ void agent_run(const ab_attention_args& a, const VariantOptions& options) {
     }
     const float inv = 1.0f / static_cast<float>(hi - lo);
     for (float& x : sum) x *= inv;
-    store_row(a.dtype, pooled.data(), r * d, sum.data(), d);
+    store_row(a.dtype, pooled, r * d, sum.data(), d);
   });
 
   // Aggregation: the agents attend every key of their KV head.

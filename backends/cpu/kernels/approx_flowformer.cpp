@@ -41,22 +41,26 @@ void flow_head(const ab_attention_args& a, int b, int h) {
     for (int i = 0; i < n; ++i) store_zero_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), d);
     return;
   }
-  std::vector<float> pq(static_cast<size_t>(n) * d), pk(static_cast<size_t>(m) * d), v(d);
-  sigmoid_rows(a, a.q, b, h, a.heads_q, a.len_q, n, pq.data());
-  sigmoid_rows(a, a.k, b, hk, a.heads_kv, a.len_k, m, pk.data());
+  // phi(Q) and phi(K) in this thread's reusable scratch (fresh pages cost a fault per 4 KiB).
+  thread_local ScratchF32 q_buf, k_buf;
+  float* const pq_data = q_buf.get(static_cast<size_t>(n) * d);
+  float* const pk_data = k_buf.get(static_cast<size_t>(m) * d);
+  std::vector<float> v(d);
+  sigmoid_rows(a, a.q, b, h, a.heads_q, a.len_q, n, pq_data);
+  sigmoid_rows(a, a.k, b, hk, a.heads_kv, a.len_k, m, pk_data);
   std::vector<float> sum_q(d), sum_k(d), in(n), out(m), inv_in(n), inv_out(m);
-  weighted_row_sum(pq.data(), nullptr, n, d, sum_q.data());
-  weighted_row_sum(pk.data(), nullptr, m, d, sum_k.data());
-  for (int i = 0; i < n; ++i) inv_in[i] = 1.0f / topk::dot(pq.data() + static_cast<size_t>(i) * d, sum_k.data(), d);
-  for (int j = 0; j < m; ++j) inv_out[j] = 1.0f / topk::dot(pk.data() + static_cast<size_t>(j) * d, sum_q.data(), d);
+  weighted_row_sum(pq_data, nullptr, n, d, sum_q.data());
+  weighted_row_sum(pk_data, nullptr, m, d, sum_k.data());
+  for (int i = 0; i < n; ++i) inv_in[i] = 1.0f / topk::dot(pq_data + static_cast<size_t>(i) * d, sum_k.data(), d);
+  for (int j = 0; j < m; ++j) inv_out[j] = 1.0f / topk::dot(pk_data + static_cast<size_t>(j) * d, sum_q.data(), d);
   // Conservation: sums of phi weighted by the reciprocal flows.
   std::vector<float> q_over_in(d), k_over_out(d);
-  weighted_row_sum(pq.data(), inv_in.data(), n, d, q_over_in.data());
-  weighted_row_sum(pk.data(), inv_out.data(), m, d, k_over_out.data());
+  weighted_row_sum(pq_data, inv_in.data(), n, d, q_over_in.data());
+  weighted_row_sum(pk_data, inv_out.data(), m, d, k_over_out.data());
   // Competition: m softmax(Ô) over the sources; Ô is reused in place of the outgoing flow.
   float mx = -INFINITY;
   for (int j = 0; j < m; ++j) {
-    out[j] = topk::dot(pk.data() + static_cast<size_t>(j) * d, q_over_in.data(), d);
+    out[j] = topk::dot(pk_data + static_cast<size_t>(j) * d, q_over_in.data(), d);
     mx = std::max(mx, out[j]);
   }
   double z = 0;
@@ -68,7 +72,7 @@ void flow_head(const ab_attention_args& a, int b, int h) {
     load_row_f32(a.dtype, a.v, row_offset(b, hk, j, a.heads_kv, a.len_k, d), v.data(), d);
     const float c = static_cast<float>(comp_scale * std::exp(static_cast<double>(out[j] - mx)));
     for (int t = 0; t < d; ++t) v[t] *= c;
-    const float* p = pk.data() + static_cast<size_t>(j) * d;
+    const float* p = pk_data + static_cast<size_t>(j) * d;
     for (int f = 0; f < d; ++f) {
       float* s = state.data() + static_cast<size_t>(f) * d;
       const float w = p[f];
@@ -79,7 +83,7 @@ void flow_head(const ab_attention_args& a, int b, int h) {
   const float ratio = static_cast<float>(n) / static_cast<float>(m);
   std::vector<float> row(d);
   for (int i = 0; i < n; ++i) {
-    const float* p = pq.data() + static_cast<size_t>(i) * d;
+    const float* p = pq_data + static_cast<size_t>(i) * d;
     const float cons_in = topk::dot(p, k_over_out.data(), d);
     const float gate = inv_in[i] / (1.0f + std::exp(-cons_in * ratio));
     std::fill(row.begin(), row.end(), 0.0f);

@@ -20,7 +20,7 @@ Check parse(const VariantOptions& options, int* k) {
   return topk::parse_int_options("mosa", options, {{"k", 1024, 1, 1 << 30}}, k);
 }
 
-ab_buffer as_buffer(std::vector<unsigned char>& bytes) { return reinterpret_cast<ab_buffer>(bytes.data()); }
+ab_buffer as_buffer(unsigned char* bytes) { return reinterpret_cast<ab_buffer>(bytes); }
 
 }  // namespace
 
@@ -47,7 +47,15 @@ void mosa_run(const ab_attention_args& a, const VariantOptions& options) {
   const size_t heads = static_cast<size_t>(a.batch) * H;
   const std::vector<float> router = mosa_router(H, d);
   std::vector<std::vector<int>> picked(heads);
-  std::vector<unsigned char> q(ab_tensor_bytes(a.dtype, heads * k, d)), kk(q.size()), v(q.size()), o(q.size());
+  // The gathered tensors live in this thread's reusable scratch: fresh pages per call
+  // would cost more than the attention (a page fault per 4 KiB).
+  const size_t bytes = ab_tensor_bytes(a.dtype, heads * k, d);
+  thread_local ScratchF32 scratch;
+  auto* base = reinterpret_cast<unsigned char*>(scratch.get(bytes));  // 4 tensors: 4 * bytes bytes
+  unsigned char* q = base;
+  unsigned char* kk = base + bytes;
+  unsigned char* v = base + 2 * bytes;
+  unsigned char* o = base + 3 * bytes;
   const auto* qs = host_ptr<const unsigned char>(a.q);
   const auto* ks = host_ptr<const unsigned char>(a.k);
   const auto* vs = host_ptr<const unsigned char>(a.v);
@@ -64,9 +72,9 @@ void mosa_run(const ab_attention_args& a, const VariantOptions& options) {
     for (int r = 0; r < k; ++r) {
       const int t = picked[bh][r];
       const size_t dst = (bh * k + r) * row_bytes;
-      std::memcpy(q.data() + dst, qs + row_offset(b, h, t, H, T, d) * es, row_bytes);
-      std::memcpy(kk.data() + dst, ks + row_offset(b, hk, t, a.heads_kv, T, d) * es, row_bytes);
-      std::memcpy(v.data() + dst, vs + row_offset(b, hk, t, a.heads_kv, T, d) * es, row_bytes);
+      std::memcpy(q + dst, qs + row_offset(b, h, t, H, T, d) * es, row_bytes);
+      std::memcpy(kk + dst, ks + row_offset(b, hk, t, a.heads_kv, T, d) * es, row_bytes);
+      std::memcpy(v + dst, vs + row_offset(b, hk, t, a.heads_kv, T, d) * es, row_bytes);
     }
   });
   count_pairs(heads * (a.causal ? static_cast<uint64_t>(k) * (k + 1) / 2 : static_cast<uint64_t>(k) * k));
@@ -87,7 +95,7 @@ void mosa_run(const ab_attention_args& a, const VariantOptions& options) {
     const int b = static_cast<int>(bh / H), h = static_cast<int>(bh % H);
     std::memset(out + row_offset(b, h, 0, H, T, d) * es, 0, row_bytes * T);
     for (int r = 0; r < k; ++r)
-      std::memcpy(out + row_offset(b, h, picked[bh][r], H, T, d) * es, o.data() + (bh * k + r) * row_bytes, row_bytes);
+      std::memcpy(out + row_offset(b, h, picked[bh][r], H, T, d) * es, o + (bh * k + r) * row_bytes, row_bytes);
   });
 }
 

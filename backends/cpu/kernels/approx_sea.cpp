@@ -12,7 +12,9 @@
 AB_CPU_NS_BEGIN
 namespace {
 
-constexpr int kRows = 8;           // query rows per estimate tile (accumulators in registers)
+constexpr int kRows = 32;   // query rows per task: they share each chunk of key features
+constexpr int kGroup = 8;   // rows whose accumulators stay in registers
+constexpr int kChunk = 128; // keys per chunk: D x 128 features stay in L1 across the row groups
 constexpr int64_t kMaxFeatures = 1024;
 
 struct SeaOptions {
@@ -43,17 +45,43 @@ Check parse(const ab_attention_args& a, const VariantOptions& options, SeaOption
 }
 
 /// est[r][j] = phi_q[r] . phi_k[j] for kRows rows and keys [0, n16) (n16 a multiple of
-/// 16; phi_kt is D x stride, transposed so that 16 keys are one vector).
+/// 16; phi_kt is D x stride, transposed so that 16 keys are one vector). Key chunks
+/// outside, row groups inside, so each chunk of features is read from memory once per
+/// kRows rows.
 void estimate_tile(const float* phi_q, const float* phi_kt, int64_t D, size_t stride, int n16, float* est) {
-  for (int j = 0; j < n16; j += 16) {
-    V16 acc[kRows];
-    for (V16& x : acc) x = v_zero();
-    for (int64_t f = 0; f < D; ++f) {
-      const V16 kf = v_load(phi_kt + static_cast<size_t>(f) * stride + j);
-      for (int r = 0; r < kRows; ++r) acc[r] = v_fmadd(v_set1(phi_q[r * D + f]), kf, acc[r]);
-    }
-    for (int r = 0; r < kRows; ++r) v_store(est + static_cast<size_t>(r) * n16 + j, acc[r]);
+  for (int c0 = 0; c0 < n16; c0 += kChunk) {
+    const int c1 = std::min(n16, c0 + kChunk);
+    for (int g = 0; g < kRows; g += kGroup)
+      for (int j = c0; j < c1; j += 16) {
+        V16 acc[kGroup];
+        for (V16& x : acc) x = v_zero();
+        for (int64_t f = 0; f < D; ++f) {
+          const V16 kf = v_load(phi_kt + static_cast<size_t>(f) * stride + j);
+          for (int r = 0; r < kGroup; ++r) acc[r] = v_fmadd(v_set1(phi_q[(g + r) * D + f]), kf, acc[r]);
+        }
+        for (int r = 0; r < kGroup; ++r) v_store(est + static_cast<size_t>(g + r) * n16 + j, acc[r]);
+      }
   }
+}
+
+/// The k largest of s[0..n) (ties: lower index first) into `out`, ascending; all n when
+/// k >= n. The k-th largest value t comes from nth_element on a copy of the scores
+/// (plain float compares, no index indirection); then one pass keeps every key above t
+/// and the earliest keys equal to t until k are kept.
+void top_k_keys(const float* s, int n, int k, std::vector<float>& copy, std::vector<int>& out) {
+  out.clear();
+  if (k >= n) {
+    for (int j = 0; j < n; ++j) out.push_back(j);
+    return;
+  }
+  copy.assign(s, s + n);
+  std::nth_element(copy.begin(), copy.begin() + (n - k), copy.end());
+  const float t = copy[n - k];
+  int above = 0;
+  for (int j = 0; j < n; ++j) above += s[j] > t;
+  int ties = k - above;  // keys equal to t that still fit, earliest first
+  for (int j = 0; j < n; ++j)
+    if (s[j] > t || (s[j] == t && ties-- > 0)) out.push_back(j);
 }
 
 }  // namespace
@@ -76,12 +104,15 @@ void sea_run(const ab_attention_args& a, const VariantOptions& options) {
   const LogitsHook logits{a.scale, a.softcap};
   const size_t stride = (static_cast<size_t>(a.len_k) + 15) / 16 * 16;
 
-  // Key features per (batch, KV head), transposed (D x stride, zero padded).
-  std::vector<std::vector<float>> phi_kt(static_cast<size_t>(a.batch) * a.heads_kv);
+  // Key features per (batch, KV head), transposed (D x stride, zero padded), in this
+  // thread's reusable scratch (fresh pages per call cost a fault per 4 KiB).
+  const size_t per_head = static_cast<size_t>(D) * stride;
+  thread_local ScratchF32 phi_scratch;
+  float* const phi_kt = phi_scratch.get(per_head * a.batch * a.heads_kv);
   tbb::parallel_for(0, a.batch * a.heads_kv, [&](int bh) {
     const int b = bh / a.heads_kv, hk = bh % a.heads_kv, lk = len_k_of(a, b);
-    std::vector<float>& t = phi_kt[bh];
-    t.assign(static_cast<size_t>(D) * stride, 0.0f);
+    float* const t = phi_kt + per_head * bh;
+    std::fill(t, t + per_head, 0.0f);
     std::vector<float> phi(D);
     for (int j = 0; j < lk; ++j) {
       map.features(kv.k(b, hk, j), phi.data());
@@ -97,6 +128,8 @@ void sea_run(const ab_attention_args& a, const VariantOptions& options) {
     if (rows <= 0) return;
     thread_local ScratchF32 q_buf, phi_buf, est_buf;
     thread_local std::vector<float> scratch, out;
+    thread_local std::vector<int> keys;
+    thread_local std::vector<float> copy;
     float* q = q_buf.get(static_cast<size_t>(kRows) * d);
     float* phi_q = phi_buf.get(static_cast<size_t>(kRows) * D);
     std::fill(phi_q, phi_q + kRows * D, 0.0f);
@@ -108,11 +141,11 @@ void sea_run(const ab_attention_args& a, const VariantOptions& options) {
     }
     const int n16 = (hi + 15) / 16 * 16;
     float* est = est_buf.get(static_cast<size_t>(kRows) * std::max(n16, 16));
-    estimate_tile(phi_q, phi_kt[static_cast<size_t>(b) * a.heads_kv + hk].data(), D, stride, n16, est);
+    estimate_tile(phi_q, phi_kt + per_head * (static_cast<size_t>(b) * a.heads_kv + hk), D, stride, n16, est);
     out.resize(d);
     for (int r = 0; r < rows; ++r) {
       const int visible = mask.keys_for(i0 + r, lq, lk).hi;  // no window: keys [0, visible)
-      const std::vector<int> keys = topk::select_top_k(est + static_cast<size_t>(r) * n16, visible, o.k);
+      top_k_keys(est + static_cast<size_t>(r) * n16, visible, o.k, copy, keys);
       topk::attend_indices(q + r * d, kv, b, hk, d, logits, keys, scratch, out.data());
       store_row(a.dtype, a.o, row_offset(b, h, i0 + r, a.heads_q, a.len_q, d), out.data(), d);
     }
