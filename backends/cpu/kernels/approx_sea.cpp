@@ -3,6 +3,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "approx_limits.h"
@@ -64,15 +65,41 @@ void estimate_tile(const float* phi_q, const float* phi_kt, int64_t D, size_t st
   }
 }
 
-/// The k largest of s[0..n) (ties: lower index first) into `out`, ascending; all n when
-/// k >= n. The k-th largest value t comes from nth_element on a copy of the scores
-/// (plain float compares, no index indirection); then one pass keeps every key above t
-/// and the earliest keys equal to t until k are kept.
+/// The k largest of s[0..n) (ties: lower index first) into `out`, in no particular
+/// order; all n when k >= n.
+/// Long rows (n >= 4k) first try a bar: the value about 2k keys reach, read off a
+/// sample of every 8th score. When at least k keys reach it, the k-th largest score is
+/// at or above it, so the top-k are among those candidates and are picked there
+/// (nth_element on about 2k indices instead of n). Otherwise, and for short rows, the
+/// k-th largest value t comes from nth_element on a copy of the scores (plain float
+/// compares), then one pass keeps every key above t and the earliest keys equal to t.
 void top_k_keys(const float* s, int n, int k, std::vector<float>& copy, std::vector<int>& out) {
   out.clear();
   if (k >= n) {
     for (int j = 0; j < n; ++j) out.push_back(j);
     return;
+  }
+  constexpr int kStride = 8;
+  if (n >= 4 * k) {
+    copy.clear();
+    for (int j = 0; j < n; j += kStride) copy.push_back(s[j]);
+    const int rank = std::min(static_cast<int>(copy.size()) - 1, 2 * k / kStride);
+    std::nth_element(copy.begin(), copy.begin() + rank, copy.end(), std::greater<float>());
+    const float bar = copy[rank];
+    out.resize(n);
+    int c = 0;
+    for (int j = 0; j < n; ++j) {  // branch-free: the bar passes about 2k of n keys
+      out[c] = j;
+      c += s[j] >= bar;
+    }
+    out.resize(c);
+    if (c >= k) {
+      const auto better = [s](int x, int y) { return s[x] > s[y] || (s[x] == s[y] && x < y); };
+      std::nth_element(out.begin(), out.begin() + (k - 1), out.end(), better);
+      out.resize(k);
+      return;
+    }
+    out.clear();
   }
   copy.assign(s, s + n);
   std::nth_element(copy.begin(), copy.begin() + (n - k), copy.end());
@@ -140,7 +167,8 @@ void sea_run(const ab_attention_args& a, const VariantOptions& options) {
       hi = std::max(hi, mask.keys_for(i0 + r, lq, lk).hi);
     }
     const int n16 = (hi + 15) / 16 * 16;
-    float* est = est_buf.get(static_cast<size_t>(kRows) * std::max(n16, 16));
+    // Sized for the longest row at once: growing tile by tile (causal) would fault in fresh pages.
+    float* est = est_buf.get(static_cast<size_t>(kRows) * std::max(stride, size_t(16)));
     estimate_tile(phi_q, phi_kt + per_head * (static_cast<size_t>(b) * a.heads_kv + hk), D, stride, n16, est);
     out.resize(d);
     for (int r = 0; r < rows; ++r) {
