@@ -57,7 +57,7 @@ void flow_head(const ab_attention_args& a, int b, int h) {
   std::vector<float> q_over_in(d), k_over_out(d);
   weighted_row_sum(pq_data, inv_in.data(), n, d, q_over_in.data());
   weighted_row_sum(pk_data, inv_out.data(), m, d, k_over_out.data());
-  // Competition: m softmax(Ô) over the sources; Ô is reused in place of the outgoing flow.
+  // Competition: m softmax(O^) over the sources; O^ is reused in place of the outgoing flow.
   float mx = -INFINITY;
   for (int j = 0; j < m; ++j) {
     out[j] = topk::dot(pk_data + static_cast<size_t>(j) * d, q_over_in.data(), d);

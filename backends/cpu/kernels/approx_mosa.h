@@ -1,4 +1,4 @@
-// `mosa` (Mixture of Sparse Attention, Piękos et al. 2025) on the CPU: expert-choice
+// `mosa` (Mixture of Sparse Attention, Piekos et al. 2025) on the CPU: expert-choice
 // routing per head. Each query head h has a router; here, without training, its score
 // for token t is r_t = k_t . w_h, the token's key against a fixed random router vector
 // w_h ~ N(0, I_d) (one per query head, fixed seed). Each head selects the top-k tokens by
