@@ -331,3 +331,31 @@ TEST_CASE("flowformer: flow-conserving sigmoid linear attention as the paper's e
   CHECK(cpu::run_variant("flowformer", causal.args).status == AB_UNSUPPORTED);
   CHECK(cpu::run_variant("flowformer:k=3", make_case(small_shape(6, 6, 8, false), 2).args).status == AB_UNSUPPORTED);
 }
+
+TEST_CASE("tier-3 variants read and write bf16 storage like fp32 on the same values", "[tier3][bf16]") {
+  Shape s16 = small_shape(40, 40, 16, false);
+  s16.dtype = AB_BF16;
+  Case c16 = make_case(s16, 31);
+  // The same (bf16-rounded) values stored as fp32.
+  Shape s32 = s16;
+  s32.dtype = AB_F32;
+  Case c32 = make_case(s32, 31);
+  c32.qf = c16.qf, c32.kf = c16.kf, c32.vf = c16.vf;
+  c32.q = store_rounded(AB_F32, c32.qf), c32.k = store_rounded(AB_F32, c32.kf), c32.v = store_rounded(AB_F32, c32.vf);
+  c32.args.q = Case::buf(c32.q), c32.args.k = Case::buf(c32.k), c32.args.v = Case::buf(c32.v);
+  for (bool causal : {false, true})
+    for (const char* v : {"agent:agents=8", "sea:k=8", "probsparse:factor=2", "mosa:k=16", "flowformer"}) {
+      c16.args.causal = c32.args.causal = causal;
+      const cpu::Check r32 = cpu::run_variant(v, c32.args);
+      if (r32.status == AB_UNSUPPORTED) continue;  // agent and flowformer: non-causal only
+      REQUIRE(r32.ok());
+      REQUIRE(cpu::run_variant(v, c16.args).ok());
+      std::vector<float> o16(c16.qf.size()), o32(c16.qf.size());
+      decode(AB_BF16, c16.o.data(), o16.data(), o16.size());
+      decode(AB_F32, c32.o.data(), o32.data(), o32.size());
+      double err = 0;
+      for (size_t i = 0; i < o16.size(); ++i) err = std::max(err, std::fabs(double(o16[i]) - o32[i]));
+      INFO(v << (causal ? " causal" : "") << " max |bf16 - fp32| " << err);
+      CHECK(err < 2e-2);
+    }
+}
