@@ -359,3 +359,21 @@ TEST_CASE("tier-3 variants read and write bf16 storage like fp32 on the same val
       CHECK(err < 2e-2);
     }
 }
+
+TEST_CASE("sea and probsparse keep per-sequence lengths (varlen)", "[tier3][varlen]") {
+  for (bool causal : {false, true}) {
+    Shape s = small_shape(24, 24, 16, causal);
+    s.seq_len_q = {24, 17};
+    s.seq_len_k = {24, 13};
+    Case c = make_case(s, 17);
+    // Keeping every key (k, u above the lengths) is exact attention over each sequence's own keys.
+    for (const char* v : {"sea:k=64", "probsparse:factor=100"}) {
+      const Outcome out = run_and_compare(v, c);
+      INFO(v << (causal ? " causal" : "") << ": " << out.check.reason << " err " << out.rel_l2);
+      REQUIRE(out.check.ok());
+      CHECK(out.nan_rows == 0);
+      CHECK(out.rel_l2 < 1e-5);
+    }
+    CHECK(cpu::run_variant("agent", c.args).status == AB_UNSUPPORTED);  // refuses varlen (and causal)
+  }
+}
