@@ -48,7 +48,7 @@ void flow_head(const ab_attention_args& a, int b, int h) {
   std::vector<float> v(d);
   sigmoid_rows(a, a.q, b, h, a.heads_q, a.len_q, n, pq_data);
   sigmoid_rows(a, a.k, b, hk, a.heads_kv, a.len_k, m, pk_data);
-  std::vector<float> sum_q(d), sum_k(d), in(n), out(m), inv_in(n), inv_out(m);
+  std::vector<float> sum_q(d), sum_k(d), inv_in(n), inv_out(m), cons_out(m);
   weighted_row_sum(pq_data, nullptr, n, d, sum_q.data());
   weighted_row_sum(pk_data, nullptr, m, d, sum_k.data());
   for (int i = 0; i < n; ++i) inv_in[i] = 1.0f / topk::dot(pq_data + static_cast<size_t>(i) * d, sum_k.data(), d);
@@ -57,20 +57,20 @@ void flow_head(const ab_attention_args& a, int b, int h) {
   std::vector<float> q_over_in(d), k_over_out(d);
   weighted_row_sum(pq_data, inv_in.data(), n, d, q_over_in.data());
   weighted_row_sum(pk_data, inv_out.data(), m, d, k_over_out.data());
-  // Competition: m softmax(O^) over the sources; O^ is reused in place of the outgoing flow.
+  // Competition: m softmax(O^) over the sources.
   float mx = -INFINITY;
   for (int j = 0; j < m; ++j) {
-    out[j] = topk::dot(pk_data + static_cast<size_t>(j) * d, q_over_in.data(), d);
-    mx = std::max(mx, out[j]);
+    cons_out[j] = topk::dot(pk_data + static_cast<size_t>(j) * d, q_over_in.data(), d);
+    mx = std::max(mx, cons_out[j]);
   }
   double z = 0;
-  for (int j = 0; j < m; ++j) z += std::exp(static_cast<double>(out[j] - mx));
+  for (int j = 0; j < m; ++j) z += std::exp(static_cast<double>(cons_out[j] - mx));
   const double comp_scale = static_cast<double>(m) / z;
   // State: sum_j phi(k_j)^T (c_j v_j), d x d.
   std::vector<float> state(static_cast<size_t>(d) * d, 0.0f);
   for (int j = 0; j < m; ++j) {
     load_row_f32(a.dtype, a.v, row_offset(b, hk, j, a.heads_kv, a.len_k, d), v.data(), d);
-    const float c = static_cast<float>(comp_scale * std::exp(static_cast<double>(out[j] - mx)));
+    const float c = static_cast<float>(comp_scale * std::exp(static_cast<double>(cons_out[j] - mx)));
     for (int t = 0; t < d; ++t) v[t] *= c;
     const float* p = pk_data + static_cast<size_t>(j) * d;
     for (int f = 0; f < d; ++f) {
