@@ -102,7 +102,7 @@ TEST_CASE("the shipped recall suite runs variants on needle, multi-query and mqa
   }
   CHECK(groups == std::set<std::string>{"needle", "multi-query", "mqar"});
   for (const char* v : {"flash", "topk_decode", "sliding_window", "block_topk", "hyper", "hip", "flexprefill", "power",
-                        "strided_heads", "linear", "based", "nsa", "star", "landmark", "routing"})
+                        "strided_heads", "linear", "based", "nsa", "star", "landmark", "routing", "sea", "flowformer"})
     CHECK(names.count(v));
   CHECK(needle == 5 * 11 * configs.size());  // 5 lengths x 11 depths, one case per variant config
   for (const CaseSpec& c : variant_cases(quick.cases)) {
@@ -110,7 +110,7 @@ TEST_CASE("the shipped recall suite runs variants on needle, multi-query and mqa
     CHECK(configs.count(c.recall->variant));  // quick runs a subset of the full configs
   }
   CHECK(quick_names ==
-        std::set<std::string>{"flash", "topk_decode", "sliding_window", "linear", "based", "block_topk", "star"});
+        std::set<std::string>{"flash", "topk_decode", "sliding_window", "linear", "based", "block_topk", "star", "sea"});
 }
 
 TEST_CASE("--variant selects recall variant cases and --method the KV ones", "[recall][variants]") {

@@ -3,6 +3,11 @@
 #include <cstring>
 #include <vector>
 
+#include "approx_agent.h"            // agent
+#include "approx_flowformer.h"       // flowformer
+#include "approx_mosa.h"             // mosa
+#include "approx_probsparse.h"       // probsparse
+#include "approx_sea.h"              // sea
 #include "linear_attention.h"        // linear, based
 #include "prefix_shared.h"           // prefix_shared
 #include "sparse_routing.h"          // routing
@@ -39,6 +44,11 @@ std::span<const ExtraVariant> extra_variants() {
       {"star", star_supports, star_run},
       {"landmark", landmark_supports, landmark_run},
       {"routing", routing_supports, routing_run},
+      {"agent", agent_supports, agent_run},
+      {"sea", sea_supports, sea_run},
+      {"probsparse", probsparse_supports, probsparse_run},
+      {"mosa", mosa_supports, mosa_run},
+      {"flowformer", flowformer_supports, flowformer_run},
   };
   return table;
 }

@@ -26,6 +26,10 @@ constexpr const char* kNsaOptions[] = {"block", "stride", "select", "k", "window
 constexpr const char* kStarOptions[] = {"block", "query"};
 constexpr const char* kLandmarkOptions[] = {"block", "k", "per_query"};
 constexpr const char* kRoutingOptions[] = {"clusters", "iters"};
+constexpr const char* kAgentOptions[] = {"agents"};
+constexpr const char* kSeaOptions[] = {"k", "feature", "features", "fdim"};
+constexpr const char* kProbsparseOptions[] = {"factor", "sample"};
+constexpr const char* kMosaOptions[] = {"k"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
@@ -78,6 +82,21 @@ const VariantInfo kVariants[] = {
     {"routing", "Routing Transformer: spherical k-means of the normalised keys (clusters, default round(sqrt(L)); "
      "iters 2; evenly spaced init), queries to their nearest centroid, exact softmax over the own cluster's keys "
      "plus the own position under the mask; FLOPs dense-equivalent", false, true, kRoutingOptions},
+    {"agent", "Agent Attention (non-causal): n = agents query-pooled agent tokens A (means of n consecutive query "
+     "groups), O = softmax(sQA^T) (softmax(sAK^T) V), two flash stages; agents (default 64); FLOPs dense-equivalent",
+     false, true, kAgentOptions},
+    {"sea", "SEA: per row a linear-attention estimate phi(q).phi(k) of the scores (feature=elu1|relu|taylor|"
+     "performer, default performer; features 32; fdim d), exact softmax over its top-k keys; k (default 256); "
+     "FLOPs dense-equivalent", false, true, kSeaOptions},
+    {"probsparse", "Informer ProbSparse: M(q) = max - mean of s q.k over `sample` random keys (default factor*ceil(ln "
+     "Lk)); the top factor*ceil(ln Lq) queries get exact attention, the rest mean(V) over their visible keys "
+     "(causal: cumulative mean); factor (default 5); FLOPs dense-equivalent", false, true, kProbsparseOptions},
+    {"mosa", "MoSA (self-attention): each head routes by k_t . w_h (fixed random router) and keeps its top-k tokens; "
+     "attention among them (causal by position), O(k^2 + T); unselected rows output 0 (the residual carries them); "
+     "k (default 1024); FLOPs dense-equivalent", false, true, kMosaOptions},
+    {"flowformer", "Flowformer (non-causal): sigmoid-feature linear attention with flow conservation (conserved "
+     "incoming/outgoing flows, softmax competition over sources, sigmoid allocation of sinks); linear time; no "
+     "options; FLOPs dense-equivalent", false, true},
 };
 
 }  // namespace
