@@ -40,12 +40,12 @@ CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInp
                          const std::vector<uint8_t>& output, CheckMode mode, uint64_t seed, int max_rows) {
   CheckResult r;
   const ab_attention_args a = make_args(cfg, s, host);
-  std::vector<float> o(host.q.size());
+  std::vector<float> o(output_elements(s));
   decode(s.dtype, output.data(), o.data(), o.size());
 
   std::vector<RowId> rows = valid_rows(s, a);
   // Every valid element must have been written, whatever the check mode.
-  const size_t d = s.head_dim;
+  const size_t d = s.dv();
   for (const RowId& row : rows) {
     const float* out = &o[((static_cast<size_t>(row.b) * s.heads_q + row.h) * s.len_q + row.i) * d];
     for (size_t c = 0; c < d; ++c) r.nonfinite += !std::isfinite(out[c]);

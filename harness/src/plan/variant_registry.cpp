@@ -101,7 +101,9 @@ double visible_pairs(const VariantConfig& cfg, const Shape& s, const int* seq_le
 }
 
 double model_flops(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
-  return 4.0 * s.head_dim * visible_pairs(cfg, s, seq_len_q, seq_len_k);
+  const double pairs = visible_pairs(cfg, s, seq_len_q, seq_len_k);
+  // 2d for the scores q.k and 2dv for p v, per visible pair.
+  return 2.0 * (s.head_dim + s.dv()) * pairs;
 }
 
 double model_bytes(const VariantConfig&, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
@@ -110,8 +112,9 @@ double model_bytes(const VariantConfig&, const Shape& s, const int* seq_len_q, c
     tokens_q += seq_len_q ? seq_len_q[b] : s.len_q;
     tokens_k += seq_len_k ? seq_len_k[b] : s.len_k;
   }
-  const double elem = static_cast<double>(dtype_size(s.dtype)) * s.head_dim;
-  return elem * (2.0 * tokens_q * s.heads_q + 2.0 * tokens_k * s.heads_kv);
+  const double es = static_cast<double>(dtype_size(s.dtype));
+  const double q_and_o = es * (s.head_dim + s.dv()) * tokens_q * s.heads_q;
+  return q_and_o + es * (s.head_dim + s.dv()) * tokens_k * s.heads_kv;  // + K and V
 }
 
 }  // namespace attnbench

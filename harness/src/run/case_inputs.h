@@ -13,7 +13,7 @@ namespace attnbench {
 
 /// Host tensors as fp32 values *after* rounding to the storage dtype (what the oracle sees).
 struct HostInputs {
-  std::vector<float> q, k, v;              // contiguous [B,H,L,d]
+  std::vector<float> q, k, v;              // contiguous [B,H,L,d]; v is [B,Hkv,Lk,dv]
   std::vector<int32_t> seq_len_q, seq_len_k; // empty unless varlen
   std::vector<int32_t> block_table;          // [B, max_pages] when paged
   int max_pages_per_seq = 0;
@@ -34,6 +34,9 @@ struct DeviceInputs {
   ab_attention_args args{};
   size_t o_bytes = 0;
 };
+
+/// Elements of O: [B, Hq, Lq, dv].
+size_t output_elements(const Shape& shape);
 
 /// Fills the ABI arguments for a configuration (pointers into `host` stay borrowed).
 ab_attention_args make_args(const VariantConfig& cfg, const Shape& shape, const HostInputs& host);

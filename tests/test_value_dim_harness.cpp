@@ -1,0 +1,74 @@
+// The harness side of head_dim_v (value head dim != key head dim) and of the variants that
+// need it: the suite axis and the shape key (",dv=N" only when it differs, so older keys
+// stay), validation, inputs and output sized by dv, the oracle and the output check with
+// dv, the FLOP and byte models (2 (d + dv) per pair).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+
+#include "case_inputs.h"
+#include "output_check.h"
+#include "reference_attention.h"
+#include "suite_file.h"
+#include "variant_registry.h"
+
+using namespace attnbench;
+
+namespace {
+
+Shape small_shape(int d, int dv) {
+  Shape s;
+  s.batch = 2; s.heads_q = 4; s.heads_kv = 2; s.len_q = 5; s.len_k = 7; s.head_dim = d; s.head_dim_v = dv;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("head_dim_v: suite axis, shape key and validation") {
+  const Suite suite = parse_suite(R"({"suite": "s", "groups": [{"name": "g", "variants": ["decode"],
+      "axes": {"len_q": 1, "len_k": 64, "head_dim": 576, "head_dim_v": [0, 576, 512]}}]})", "s.json", false);
+  REQUIRE(suite.cases.size() == 3);
+  CHECK(suite.cases[0].shape.canonical() == "b=1,hq=1,hkv=1,lq=1,lk=64,d=576,fp32");
+  CHECK(suite.cases[1].shape.canonical() == "b=1,hq=1,hkv=1,lq=1,lk=64,d=576,fp32");
+  CHECK(suite.cases[2].shape.canonical() == "b=1,hq=1,hkv=1,lq=1,lk=64,d=576,fp32,dv=512");
+  CHECK(suite.cases[2].shape.dv() == 512);
+  CHECK_THROWS_WITH(parse_suite(R"({"suite": "s", "groups": [{"name": "g", "variants": ["flash"],
+      "axes": {"head_dim_v": 1025}}]})", "s.json", false), Catch::Contains("head_dim_v"));
+  Shape s = small_shape(64, -1);
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("head_dim_v"));
+  s.head_dim_v = 32;
+  CHECK_NOTHROW(s.validate());
+}
+
+TEST_CASE("head_dim_v: inputs, arguments and the output check use dv") {
+  const Shape s = small_shape(16, 24);
+  const HostInputs in = make_inputs(s, 3);
+  CHECK(in.q.size() == size_t{2 * 4 * 5 * 16});
+  CHECK(in.k.size() == size_t{2 * 2 * 7 * 16});
+  CHECK(in.v.size() == size_t{2 * 2 * 7 * 24});
+  CHECK(output_elements(s) == size_t{2 * 4 * 5 * 24});
+  const VariantConfig cfg = parse_variant_config("flash:causal");
+  const ab_attention_args a = make_args(cfg, s, in);
+  CHECK(a.head_dim_v == 24);
+  CHECK(make_args(cfg, small_shape(16, 16), in).head_dim_v == 0);  // what an ABI v1 plugin assumes
+
+  std::vector<double> ref(output_elements(s));
+  reference_attention(a, in.q.data(), in.k.data(), in.v.data(), ref.data());
+  std::vector<float> out(ref.begin(), ref.end());
+  std::vector<uint8_t> bytes(out.size() * 4);
+  std::memcpy(bytes.data(), out.data(), bytes.size());
+  CHECK(check_output(cfg, s, in, bytes, CheckMode::kFull, 1).rel_error < 1e-6);
+  out.back() += 0.5f;  // the last value channel of the last row: only seen with the dv stride
+  std::memcpy(bytes.data(), out.data(), bytes.size());
+  CHECK(check_output(cfg, s, in, bytes, CheckMode::kFull, 1).rel_error > 1e-3);
+}
+
+TEST_CASE("FLOP and byte models with dv") {
+  const Shape s = small_shape(576, 512);
+  const double pairs = visible_pairs(parse_variant_config("decode"), s, nullptr, nullptr);
+  CHECK(pairs == 2 * 4 * 5 * 7);
+  CHECK(model_flops(parse_variant_config("decode"), s, nullptr, nullptr) == 2.0 * (576 + 512) * pairs);
+  CHECK(model_bytes(parse_variant_config("decode"), s, nullptr, nullptr) ==
+        4.0 * ((576 + 512) * 2 * 4 * 5 + (576 + 512) * 2 * 2 * 7));
+}
