@@ -1,7 +1,8 @@
 // The harness side of head_dim_v (value head dim != key head dim) and of the variants that
 // need it: the suite axis and the shape key (",dv=N" only when it differs, so older keys
 // stay), validation, inputs and output sized by dv, the oracle and the output check with
-// dv, the FLOP and byte models (2 (d + dv) per pair).
+// dv, the FLOP and byte models (2 (d + dv) per pair; mla reads its latent cache once),
+// and mla's values taken from the keys.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -64,11 +65,30 @@ TEST_CASE("head_dim_v: inputs, arguments and the output check use dv") {
   CHECK(check_output(cfg, s, in, bytes, CheckMode::kFull, 1).rel_error > 1e-3);
 }
 
-TEST_CASE("FLOP and byte models with dv") {
-  const Shape s = small_shape(576, 512);
-  const double pairs = visible_pairs(parse_variant_config("decode"), s, nullptr, nullptr);
-  CHECK(pairs == 2 * 4 * 5 * 7);
-  CHECK(model_flops(parse_variant_config("decode"), s, nullptr, nullptr) == 2.0 * (576 + 512) * pairs);
+TEST_CASE("FLOP and byte models with dv and mla") {
+  Shape s = small_shape(576, 512);
+  s.heads_kv = 1;
+  s.len_q = 1;
+  const double pairs = visible_pairs(parse_variant_config("mla"), s, nullptr, nullptr);
+  CHECK(pairs == 2 * 4 * 7);
+  CHECK(model_flops(parse_variant_config("mla"), s, nullptr, nullptr) == 2.0 * (576 + 512) * pairs);
+  // decode reads K and V, mla the latent rows once: Q + O plus len_k * d per sequence.
   CHECK(model_bytes(parse_variant_config("decode"), s, nullptr, nullptr) ==
-        4.0 * ((576 + 512) * 2 * 4 * 5 + (576 + 512) * 2 * 2 * 7));
+        4.0 * ((576 + 512) * 2 * 4 * 1 + (576 + 512) * 2 * 7));
+  CHECK(model_bytes(parse_variant_config("mla"), s, nullptr, nullptr) ==
+        4.0 * ((576 + 512) * 2 * 4 * 1 + 576 * 2 * 7));
+}
+
+TEST_CASE("mla cases take their values from the keys") {
+  Shape s = small_shape(80, 64);
+  s.heads_kv = 1;
+  const HostInputs shared = make_inputs(s, 4);
+  CHECK(values_from_keys(parse_variant_config("mla:latent=64,rope=16")));
+  CHECK_FALSE(values_from_keys(parse_variant_config("decode")));
+  const HostInputs own = with_values_from_keys(s, shared);
+  REQUIRE(own.v.size() == shared.v.size());
+  for (size_t r = 0; r < size_t{2 * 7}; ++r)
+    for (size_t c = 0; c < 64; ++c) REQUIRE(own.v[r * 64 + c] == shared.k[r * 80 + c]);
+  CHECK(own.q == shared.q);
+  CHECK(own.v != shared.v);
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "linear_attention.h"        // linear, based
+#include "mla_decode.h"              // mla
 #include "prefix_shared.h"           // prefix_shared
 #include "sparse_static_patterns.h"  // sliding_window, neighborhood, power, strided_heads
 #include "topk_block.h"              // block_topk
@@ -31,6 +32,7 @@ std::span<const ExtraVariant> extra_variants() {
       {"flexprefill", flexprefill_supports, flexprefill_run},
       {"prefix_shared", prefix_shared_supports, prefix_shared_run},
       {"tree", tree_supports, tree_run},
+      {"mla", mla_supports, mla_run, true},
   };
   return table;
 }

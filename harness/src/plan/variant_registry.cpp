@@ -22,6 +22,7 @@ constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"
 constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
 constexpr const char* kTreeOptions[] = {"branch", "chunk"};
+constexpr const char* kMlaOptions[] = {"latent", "rope"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
@@ -61,6 +62,9 @@ const VariantInfo kVariants[] = {
     {"tree", "speculative-decoding tree verification: the last len_q keys are a complete branch-ary draft tree "
      "(BFS order), each node attends the prefix and its ancestors; prefix and tree parts computed separately and "
      "merged by log-sum-exp (LongSpec); branch (default 2), chunk", true, true, kTreeOptions},
+    {"mla", "DeepSeek-V2 multi-head latent attention decode: one latent row per token (heads_kv 1, head_dim = "
+     "latent + rope, head_dim_v = latent; options latent=512, rope=64) shared by all heads, V = K[..., :latent] "
+     "(the kernel reads K only); bytes: the latent cache once", true, true, kMlaOptions},
 };
 
 }  // namespace
@@ -106,7 +110,7 @@ double model_flops(const VariantConfig& cfg, const Shape& s, const int* seq_len_
   return 2.0 * (s.head_dim + s.dv()) * pairs;
 }
 
-double model_bytes(const VariantConfig&, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
+double model_bytes(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
   double tokens_q = 0, tokens_k = 0;
   for (int b = 0; b < s.batch; ++b) {
     tokens_q += seq_len_q ? seq_len_q[b] : s.len_q;
@@ -114,6 +118,8 @@ double model_bytes(const VariantConfig&, const Shape& s, const int* seq_len_q, c
   }
   const double es = static_cast<double>(dtype_size(s.dtype));
   const double q_and_o = es * (s.head_dim + s.dv()) * tokens_q * s.heads_q;
+  // mla: the value is the latent prefix of the key row, so the cache is read once.
+  if (cfg.variant == "mla") return q_and_o + es * s.head_dim * tokens_k * s.heads_kv;
   return q_and_o + es * (s.head_dim + s.dv()) * tokens_k * s.heads_kv;  // + K and V
 }
 

@@ -81,6 +81,16 @@ HostInputs make_inputs(const Shape& s, uint64_t seed) {
   return in;
 }
 
+bool values_from_keys(const VariantConfig& cfg) { return cfg.variant == "mla"; }
+
+HostInputs with_values_from_keys(const Shape& s, const HostInputs& host) {
+  HostInputs out = host;
+  const size_t rows = static_cast<size_t>(s.batch) * s.heads_kv * s.len_k, d = s.head_dim, dv = s.dv();
+  if (dv > d) throw std::invalid_argument("values from keys need head_dim_v <= head_dim");
+  for (size_t r = 0; r < rows; ++r) std::copy_n(host.k.data() + r * d, dv, out.v.data() + r * dv);
+  return out;
+}
+
 size_t output_elements(const Shape& s) {
   return static_cast<size_t>(s.batch) * s.heads_q * s.len_q * s.dv();
 }

@@ -35,6 +35,15 @@ struct DeviceInputs {
   size_t o_bytes = 0;
 };
 
+/// Whether configuration `cfg` reads its values from the keys (`mla`: V = K[..., :dv]).
+bool values_from_keys(const VariantConfig& cfg);
+
+/// `host` with V replaced by the first dv columns of K. MLA stores one latent row per token
+/// and its kernel reads only K; the case's V is made equal to what the kernel uses, so
+/// that the oracle (plain attention over Q, K, V) checks it unchanged. The shared inputs
+/// stay variant-independent (InputCache); this copy is the mla case's own.
+HostInputs with_values_from_keys(const Shape& shape, const HostInputs& host);
+
 /// Elements of O: [B, Hq, Lq, dv].
 size_t output_elements(const Shape& shape);
 
