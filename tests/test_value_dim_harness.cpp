@@ -1,8 +1,9 @@
 // The harness side of head_dim_v (value head dim != key head dim) and of the variants that
 // need it: the suite axis and the shape key (",dv=N" only when it differs, so older keys
 // stay), validation, inputs and output sized by dv, the oracle and the output check with
-// dv, the FLOP and byte models (2 (d + dv) per pair; mla reads its latent cache once),
-// and mla's values taken from the keys.
+// dv, the FLOP and byte models (2 (d + dv) per pair; mla reads its latent cache once;
+// diff's two half-width maps), mla's values taken from the keys, and diff's oracle on a
+// case computed by hand.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "output_check.h"
 #include "reference_attention.h"
 #include "suite_file.h"
+#include "variant_oracle.h"
 #include "variant_registry.h"
 
 using namespace attnbench;
@@ -65,7 +67,7 @@ TEST_CASE("head_dim_v: inputs, arguments and the output check use dv") {
   CHECK(check_output(cfg, s, in, bytes, CheckMode::kFull, 1).rel_error > 1e-3);
 }
 
-TEST_CASE("FLOP and byte models with dv and mla") {
+TEST_CASE("FLOP and byte models with dv, mla and diff") {
   Shape s = small_shape(576, 512);
   s.heads_kv = 1;
   s.len_q = 1;
@@ -77,6 +79,10 @@ TEST_CASE("FLOP and byte models with dv and mla") {
         4.0 * ((576 + 512) * 2 * 4 * 1 + (576 + 512) * 2 * 7));
   CHECK(model_bytes(parse_variant_config("mla"), s, nullptr, nullptr) ==
         4.0 * ((576 + 512) * 2 * 4 * 1 + 576 * 2 * 7));
+  const Shape p = small_shape(64, 0);
+  const double pp = visible_pairs(parse_variant_config("diff"), p, nullptr, nullptr);
+  CHECK(model_flops(parse_variant_config("diff"), p, nullptr, nullptr) == (2.0 * 64 + 4.0 * 64) * pp);
+  CHECK(model_flops(parse_variant_config("flash"), p, nullptr, nullptr) == 4.0 * 64 * pp);
 }
 
 TEST_CASE("mla cases take their values from the keys") {
@@ -91,4 +97,30 @@ TEST_CASE("mla cases take their values from the keys") {
     for (size_t c = 0; c < 64; ++c) REQUIRE(own.v[r * 64 + c] == shared.k[r * 80 + c]);
   CHECK(own.q == shared.q);
   CHECK(own.v != shared.v);
+}
+
+TEST_CASE("diff's oracle: two maps over the halves of the head dim, minus lambda") {
+  // One key: both maps are 1, so O = (1 - lambda) v whatever Q and K hold.
+  Shape s = small_shape(4, 2);
+  s.batch = 1; s.heads_q = 1; s.heads_kv = 1; s.len_q = 2; s.len_k = 1;
+  HostInputs in = make_inputs(s, 1);
+  in.v = {3.0f, -1.0f};
+  const VariantConfig cfg = parse_variant_config("diff:lambda=0.5");
+  CHECK(diff_lambda(cfg) == 0.5);
+  CHECK(diff_lambda(parse_variant_config("diff")) == 0.8);
+  const std::vector<RowId> rows{{0, 0, 0}, {0, 0, 1}};
+  std::vector<double> out(4);
+  variant_reference_rows(cfg, make_args(cfg, s, in), in.q.data(), in.k.data(), in.v.data(), rows, out.data());
+  CHECK(out == std::vector<double>{1.5, -0.5, 1.5, -0.5});
+  // Two keys, the second half of q zero: map 2 is uniform; map 1 from q1.k1 by hand.
+  s.len_q = 1; s.len_k = 2; s.head_dim_v = 1;
+  in.q = {1.0f, 0.0f, 0.0f, 0.0f};
+  in.k = {2.0f, 0.0f, 5.0f, 5.0f, 0.0f, 0.0f, 7.0f, 7.0f};
+  in.v = {1.0f, 0.0f};
+  ab_attention_args a = make_args(cfg, s, in);
+  a.scale = 1.0f;
+  std::vector<double> one(1);
+  variant_reference_rows(cfg, a, in.q.data(), in.k.data(), in.v.data(), {rows.data(), 1}, one.data());
+  const double p0 = std::exp(2.0) / (std::exp(2.0) + 1.0);
+  CHECK(one[0] == Approx(p0 - 0.5 * 0.5).epsilon(1e-12));
 }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "diff_attention.h"          // diff
 #include "linear_attention.h"        // linear, based
 #include "mla_decode.h"              // mla
 #include "prefix_shared.h"           // prefix_shared
@@ -33,6 +34,7 @@ std::span<const ExtraVariant> extra_variants() {
       {"prefix_shared", prefix_shared_supports, prefix_shared_run},
       {"tree", tree_supports, tree_run},
       {"mla", mla_supports, mla_run, true},
+      {"diff", diff_supports, diff_run, true},
   };
   return table;
 }

@@ -6,7 +6,7 @@
 #include "case_inputs.h"
 #include "counter_rng.h"
 #include "reference_attention.h"
-#include "variant_registry.h"
+#include "variant_oracle.h"
 
 namespace attnbench {
 namespace {
@@ -54,7 +54,7 @@ CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInp
   if (mode == CheckMode::kSampled) rows = sample_rows(std::move(rows), seed, max_rows);
 
   std::vector<double> ref(rows.size() * d);
-  reference_attention_rows(a, key_mask(cfg), host.q.data(), host.k.data(), host.v.data(), rows, ref.data());
+  variant_reference_rows(cfg, a, host.q.data(), host.k.data(), host.v.data(), rows, ref.data());
   double err2 = 0, ref2 = 0;
   for (size_t r_i = 0; r_i < rows.size(); ++r_i) {
     const RowId row = rows[r_i];

@@ -23,6 +23,7 @@ constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
 constexpr const char* kTreeOptions[] = {"branch", "chunk"};
 constexpr const char* kMlaOptions[] = {"latent", "rope"};
+constexpr const char* kDiffOptions[] = {"lambda"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
@@ -65,6 +66,9 @@ const VariantInfo kVariants[] = {
     {"mla", "DeepSeek-V2 multi-head latent attention decode: one latent row per token (heads_kv 1, head_dim = "
      "latent + rope, head_dim_v = latent; options latent=512, rope=64) shared by all heads, V = K[..., :latent] "
      "(the kernel reads K only); bytes: the latent cache once", true, true, kMlaOptions},
+    {"diff", "Differential Transformer: softmax(s Q1 K1^T) V - lambda softmax(s Q2 K2^T) V over the halves of the "
+     "head dim (even), lambda option (default 0.8); FLOPs: two score passes at d/2, two P V", true, true,
+     kDiffOptions},
 };
 
 }  // namespace
@@ -106,6 +110,8 @@ double visible_pairs(const VariantConfig& cfg, const Shape& s, const int* seq_le
 
 double model_flops(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
   const double pairs = visible_pairs(cfg, s, seq_len_q, seq_len_k);
+  // diff: two score maps at d/2 (2 * 2 * d/2) and two P V products (2 * 2 * dv).
+  if (cfg.variant == "diff") return (2.0 * s.head_dim + 4.0 * s.dv()) * pairs;
   // 2d for the scores q.k and 2dv for p v, per visible pair.
   return 2.0 * (s.head_dim + s.dv()) * pairs;
 }
