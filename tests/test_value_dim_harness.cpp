@@ -124,3 +124,37 @@ TEST_CASE("diff's oracle: two maps over the halves of the head dim, minus lambda
   const double p0 = std::exp(2.0) / (std::exp(2.0) + 1.0);
   CHECK(one[0] == Approx(p0 - 0.5 * 0.5).epsilon(1e-12));
 }
+
+TEST_CASE("flash:bias_rank: ALiBi factors and the oracle's unscaled bias") {
+  Shape s = small_shape(6, 4);  // d = 4 plus 2 bias columns
+  s.heads_kv = 4;
+  const VariantConfig cfg = parse_variant_config("flash:causal,alibi=1,bias_rank=2");
+  CHECK(bias_rank(cfg) == 2);
+  CHECK(bias_rank(parse_variant_config("flash")) == 0);
+  REQUIRE(needs_own_inputs(cfg));
+  CHECK_FALSE(needs_own_inputs(parse_variant_config("flash:bias_rank=2")));  // random factors
+  const HostInputs in = own_inputs(cfg, s, make_inputs(s, 2));
+  // u.w = slope_h (j - p) with p = i + len_k - len_q and slope_h = 2^(-8 (h + 1) / H).
+  for (int h = 0; h < 4; ++h)
+    for (int i = 0; i < 5; ++i)
+      for (int j = 0; j < 7; ++j) {
+        const float* u = &in.q[((size_t{1} * 4 + h) * 5 + i) * 6 + 4];
+        const float* w = &in.k[((size_t{1} * 4 + h) * 7 + j) * 6 + 4];
+        CHECK(u[0] * w[0] + u[1] * w[1] == Approx(std::exp2(-8.0 * (h + 1) / 4) * (j - (i + 2))).margin(1e-6));
+      }
+  // The oracle adds u.w to s q[:d].k[:d] unscaled: one query, two keys, by hand.
+  Shape t = small_shape(3, 1);
+  t.batch = 1; t.heads_q = 1; t.heads_kv = 1; t.len_q = 1; t.len_k = 2;
+  HostInputs h = make_inputs(t, 1);
+  h.q = {2.0f, 1.0f, 3.0f};                          // q[:1] = 2, u = [1, 3]
+  h.k = {1.0f, 0.5f, 0.0f, 0.0f, 0.0f, 1.0f};        // key 0: k = 1, w = [0.5, 0]; key 1: k = 0, w = [0, 1]
+  h.v = {1.0f, 0.0f};
+  const VariantConfig bias = parse_variant_config("flash:bias_rank=2");
+  ab_attention_args a = make_args(bias, t, h);
+  a.scale = 0.25f;
+  const std::vector<RowId> row{{0, 0, 0}};
+  std::vector<double> out(1);
+  variant_reference_rows(bias, a, h.q.data(), h.k.data(), h.v.data(), row, out.data());
+  const double l0 = 0.25 * 2.0 + 0.5, l1 = 3.0;  // s q.k + u.w
+  CHECK(out[0] == Approx(std::exp(l0) / (std::exp(l0) + std::exp(l1))).epsilon(1e-6));
+}

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "diff_attention.h"          // diff
+#include "flash_bias.h"              // flash:bias_rank=R
 #include "linear_attention.h"        // linear, based
 #include "mla_decode.h"              // mla
 #include "prefix_shared.h"           // prefix_shared
@@ -35,6 +36,7 @@ std::span<const ExtraVariant> extra_variants() {
       {"tree", tree_supports, tree_run},
       {"mla", mla_supports, mla_run, true},
       {"diff", diff_supports, diff_run, true},
+      {"flash", flash_bias_supports, flash_bias_run, true},  // only with options: flash:bias_rank=R
   };
   return table;
 }

@@ -31,9 +31,15 @@ Check unsupported(std::string why) { return {AB_UNSUPPORTED, std::move(why)}; }
 
 bool is_variant(const char* v, const char* name) { return v && std::strcmp(v, name) == 0; }
 
-/// The registered extra variant named by the base of `variant`, or nullptr.
+bool is_tier1(const std::string& name) {
+  return name == "reference" || name == "naive" || name == "flash" || name == "decode";
+}
+
+/// The registered extra variant named by the base of `variant`, or nullptr. A tier-1 name
+/// runs its own kernel; with options (flash:bias_rank=R) it is looked up among the extras.
 const ExtraVariant* find_extra(const char* variant) {
   const std::string base = variant_base(variant);
+  if (is_tier1(base) && base == variant) return nullptr;
   for (const ExtraVariant& e : active_kernels().extra_variants())
     if (base == e.name) return &e;
   return nullptr;
@@ -85,7 +91,8 @@ Check validate_block_table(const ab_attention_args& a) {
 const char* const* variant_names() {
   static const std::vector<const char*> names = [] {
     std::vector<const char*> all(std::begin(kVariants), std::end(kVariants) - 1);
-    for (const ExtraVariant& e : active_kernels().extra_variants()) all.push_back(e.name);
+    for (const ExtraVariant& e : active_kernels().extra_variants())
+      if (!is_tier1(e.name)) all.push_back(e.name);  // flash's options entry: flash is listed
     all.push_back(nullptr);
     return all;
   }();

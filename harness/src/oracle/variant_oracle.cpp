@@ -36,7 +36,27 @@ void diff_rows(const VariantConfig& cfg, const ab_attention_args& a, const float
   for (size_t e = 0; e < second.size(); ++e) out[e] -= lambda * second[e];
 }
 
+/// flash:bias_rank=R: logits s * q[:d].k[:d] + u.w with u, w the last R columns of Q and K.
+/// Plain attention over Q' = [s q[:d], u] and K at scale 1 is exactly that (Q' in fp32: the
+/// kernel scales the same way, and s q rounds far below the check's threshold).
+void bias_rows(const VariantConfig& cfg, const ab_attention_args& a, const float* q, const float* k, const float* v,
+               std::span<const RowId> rows, double* out) {
+  const int width = a.head_dim, d = value_dim(a);
+  std::vector<float> qs(q, q + static_cast<size_t>(a.batch) * a.heads_q * a.len_q * width);
+  for (size_t r = 0; r < qs.size() / width; ++r)
+    for (int c = 0; c < d; ++c) qs[r * width + c] *= a.scale;
+  ab_attention_args scaled = a;
+  scaled.scale = 1.0f;
+  reference_attention_rows(scaled, key_mask(cfg), qs.data(), k, v, rows, out);
+}
+
 }  // namespace
+
+int bias_rank(const VariantConfig& cfg) {
+  if (cfg.variant != "flash") return 0;
+  const auto it = cfg.params.find("bias_rank");
+  return it == cfg.params.end() ? 0 : std::atoi(it->second.c_str());
+}
 
 double diff_lambda(const VariantConfig& cfg) {
   const auto it = cfg.params.find("lambda");
@@ -46,6 +66,7 @@ double diff_lambda(const VariantConfig& cfg) {
 void variant_reference_rows(const VariantConfig& cfg, const ab_attention_args& a, const float* q, const float* k,
                             const float* v, std::span<const RowId> rows, double* out) {
   if (cfg.variant == "diff") return diff_rows(cfg, a, q, k, v, rows, out);
+  if (bias_rank(cfg) > 0) return bias_rows(cfg, a, q, k, v, rows, out);
   reference_attention_rows(a, key_mask(cfg), q, k, v, rows, out);
 }
 

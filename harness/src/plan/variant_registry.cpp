@@ -24,12 +24,15 @@ constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
 constexpr const char* kTreeOptions[] = {"branch", "chunk"};
 constexpr const char* kMlaOptions[] = {"latent", "rope"};
 constexpr const char* kDiffOptions[] = {"lambda"};
+constexpr const char* kFlashOptions[] = {"alibi", "bias_rank"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
     {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
     {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},
-    {"flash", "tiled exact attention with online softmax, O(L) extra memory", true, true},
+    {"flash", "tiled exact attention with online softmax, O(L) extra memory; bias_rank=R (FlashBias): additive "
+     "bias U W^T from the last R columns of Q and K (head_dim = d + R, head_dim_v = d, bias not scaled), "
+     "alibi=1: the harness fills them with exact ALiBi (rank 2)", true, true, kFlashOptions},
     {"decode", "1..16 queries over a long KV cache, split along keys, log-sum-exp merge", true, true},
     {"linear", "blockwise linear attention (Lightning): feature=elu1|relu|taylor|performer, block, features, fdim; "
      "state D x d per head; FLOPs dense-equivalent", false, true, kLinearOptions},

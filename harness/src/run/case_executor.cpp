@@ -145,8 +145,8 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
   }
   try {
     const HostInputs& shared = cache.get(spec.shape, seed);
-    std::optional<HostInputs> own;  // mla: V = K[..., :dv] (case_inputs.h)
-    if (values_from_keys(spec.config)) own = with_values_from_keys(spec.shape, shared);
+    std::optional<HostInputs> own;  // mla: V = K[..., :dv]; alibi: ALiBi factors (case_inputs.h)
+    if (needs_own_inputs(spec.config)) own = own_inputs(spec.config, spec.shape, shared);
     const HostInputs& host = own ? *own : shared;
     const ab_attention_args probe = make_args(spec.config, spec.shape, host);
     rec.flops = model_flops(spec.config, spec.shape, probe.seq_len_q, probe.seq_len_k);

@@ -83,6 +83,40 @@ HostInputs make_inputs(const Shape& s, uint64_t seed) {
 
 bool values_from_keys(const VariantConfig& cfg) { return cfg.variant == "mla"; }
 
+bool alibi_bias(const VariantConfig& cfg) {
+  const auto it = cfg.params.find("alibi");
+  return cfg.variant == "flash" && it != cfg.params.end() && it->second == "1";
+}
+
+HostInputs with_alibi_factors(const Shape& s, const HostInputs& host) {
+  HostInputs out = host;
+  const int w = s.head_dim, d = w - 2;
+  if (d < 1 || s.dv() != d) throw std::invalid_argument("alibi=1 needs head_dim = head_dim_v + 2");
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.heads_q; ++h) {
+      const float slope = std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(s.heads_q));
+      for (int i = 0; i < s.len_q; ++i) {
+        float* u = &out.q[((static_cast<size_t>(b) * s.heads_q + h) * s.len_q + i) * w + d];
+        u[0] = -slope * static_cast<float>(i + s.len_k - s.len_q);  // bottom-right aligned position
+        u[1] = slope;
+      }
+    }
+  for (size_t r = 0; r < static_cast<size_t>(s.batch) * s.heads_kv * s.len_k; ++r) {
+    float* wr = &out.k[r * w + d];
+    wr[0] = 1.0f;
+    wr[1] = static_cast<float>(r % s.len_k);
+  }
+  round_to_dtype(s.dtype, out.q);
+  round_to_dtype(s.dtype, out.k);
+  return out;
+}
+
+bool needs_own_inputs(const VariantConfig& cfg) { return values_from_keys(cfg) || alibi_bias(cfg); }
+
+HostInputs own_inputs(const VariantConfig& cfg, const Shape& s, const HostInputs& shared) {
+  return values_from_keys(cfg) ? with_values_from_keys(s, shared) : with_alibi_factors(s, shared);
+}
+
 HostInputs with_values_from_keys(const Shape& s, const HostInputs& host) {
   HostInputs out = host;
   const size_t rows = static_cast<size_t>(s.batch) * s.heads_kv * s.len_k, d = s.head_dim, dv = s.dv();

@@ -44,6 +44,21 @@ bool values_from_keys(const VariantConfig& cfg);
 /// stay variant-independent (InputCache); this copy is the mla case's own.
 HostInputs with_values_from_keys(const Shape& shape, const HostInputs& host);
 
+/// Whether `cfg` is flash:alibi=1,bias_rank=2, whose bias factors are exact ALiBi.
+bool alibi_bias(const VariantConfig& cfg);
+
+/// `host` with exact ALiBi in the last 2 columns of Q and K (FlashBias, rank 2): for head
+/// h of H, slope 2^(-8 (h + 1) / H); query row i (position p = i + len_k - len_q) holds
+/// U = [-slope p, slope], key j holds W = [1, j], so u.w = slope (j - p). Exact in fp32;
+/// 16-bit storage rounds large positions (kernel and oracle see the same rounded values).
+HostInputs with_alibi_factors(const Shape& shape, const HostInputs& host);
+
+/// Whether `cfg` needs inputs of its own (mla, ALiBi) instead of the shared ones.
+bool needs_own_inputs(const VariantConfig& cfg);
+
+/// The shared inputs adapted to `cfg` (needs_own_inputs).
+HostInputs own_inputs(const VariantConfig& cfg, const Shape& shape, const HostInputs& shared);
+
 /// Elements of O: [B, Hq, Lq, dv].
 size_t output_elements(const Shape& shape);
 
