@@ -41,7 +41,7 @@ TEST_CASE("malformed suite files are refused with the file and field named") {
   write_file(t / "shape.json", R"({"groups": [{"name": "g", "variants": ["flash"], "axes": {"heads_q": 6, "heads_kv": 4}}]})");
   expect_refused(run_attnbench("run --suite " + t / "shape.json --db " + db), "heads_q 6 is not a multiple of heads_kv 4");
   write_file(t / "dim.json", R"({"groups": [{"name": "g", "variants": ["flash"], "axes": {"head_dim": 0}}]})");
-  expect_refused(run_attnbench("run --suite " + t / "dim.json --db " + db), "head_dim must be in 1..256");
+  expect_refused(run_attnbench("run --suite " + t / "dim.json --db " + db), "head_dim must be in 1..1024");
   write_file(t / "neg.json", R"({"groups": [{"name": "g", "variants": ["flash"], "axes": {"len": -3}}]})");
   expect_refused(run_attnbench("run --suite " + t / "neg.json --db " + db), "lengths must not be negative");
   CHECK_FALSE(std::filesystem::exists(db));

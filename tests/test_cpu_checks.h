@@ -35,7 +35,7 @@ inline void set_inputs(Case& c, std::vector<float> q, std::vector<float> k, std:
 
 /// Output row (b=0, head h, row i) of an fp32 case after a run.
 inline std::vector<float> out_row(const Case& c, int h, int i) {
-  const int d = c.shape.head_dim;
+  const int d = c.shape.dv();
   const float* o = reinterpret_cast<const float*>(c.o.data());
   const size_t off = (static_cast<size_t>(h) * c.shape.len_q + i) * d;
   return {o + off, o + off + d};

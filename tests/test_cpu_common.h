@@ -24,6 +24,8 @@ using namespace attnbench;
 /// Shape and options of one test case.
 struct Shape {
   int batch = 1, heads_q = 1, heads_kv = 1, len_q = 1, len_k = 1, head_dim = 64;
+  int head_dim_v = 0;  // value / output head dim, 0 = head_dim
+  int dv() const { return head_dim_v > 0 ? head_dim_v : head_dim; }
   ab_dtype dtype = AB_F32;
   bool causal = false;
   int window_left = -1, window_right = -1;
@@ -36,6 +38,7 @@ inline std::string describe(const Shape& s) {
   std::string r = std::string(dtype_name(s.dtype)) + " B" + std::to_string(s.batch) + " Hq" +
                   std::to_string(s.heads_q) + " Hkv" + std::to_string(s.heads_kv) + " Lq" +
                   std::to_string(s.len_q) + " Lk" + std::to_string(s.len_k) + " d" + std::to_string(s.head_dim);
+  if (s.dv() != s.head_dim) r += " dv" + std::to_string(s.dv());
   if (s.causal) r += " causal";
   if (s.window_left >= 0 || s.window_right >= 0)
     r += " window(" + std::to_string(s.window_left) + "," + std::to_string(s.window_right) + ")";
@@ -75,21 +78,22 @@ inline Case make_case(const Shape& s, unsigned seed) {
   Case c;
   c.shape = s;
   std::mt19937 rng(seed);
-  const size_t d = s.head_dim;
+  const size_t d = s.head_dim, dv = s.dv();
   const size_t nq = static_cast<size_t>(s.batch) * s.heads_q * s.len_q * d;
   const size_t nkv = static_cast<size_t>(s.batch) * s.heads_kv * s.len_k * d;
+  const size_t nv = nkv / std::max<size_t>(d, 1) * dv;
   // Queries of larger amplitude give peaky softmaxes, which exercise the rescaling.
   c.qf = random_values(nq, rng, 1.5f);
   c.kf = random_values(nkv, rng, 1.0f);
-  c.vf = random_values(nkv, rng, 1.0f);
+  c.vf = random_values(nv, rng, 1.0f);
   c.q = store_rounded(s.dtype, c.qf);
   c.k = store_rounded(s.dtype, c.kf);
   c.v = store_rounded(s.dtype, c.vf);
-  c.o.assign(nq * dtype_size(s.dtype) + 1, 0);  // +1: never a zero-sized vector
+  c.o.assign(nq / std::max<size_t>(d, 1) * dv * dtype_size(s.dtype) + 1, 0);  // +1: never a zero-sized vector
 
   ab_attention_args& a = c.args;
   a.batch = s.batch; a.heads_q = s.heads_q; a.heads_kv = s.heads_kv;
-  a.len_q = s.len_q; a.len_k = s.len_k; a.head_dim = s.head_dim; a.dtype = s.dtype;
+  a.len_q = s.len_q; a.len_k = s.len_k; a.head_dim = s.head_dim; a.head_dim_v = s.head_dim_v; a.dtype = s.dtype;
   a.causal = s.causal; a.window_left = s.window_left; a.window_right = s.window_right;
   a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   a.softcap = s.softcap;
@@ -105,17 +109,17 @@ inline Case make_case(const Shape& s, unsigned seed) {
     std::shuffle(order.begin(), order.end(), rng);
     c.table.assign(static_cast<size_t>(s.batch) * per_seq, 0);
     std::vector<float> kp(static_cast<size_t>(pages) * s.heads_kv * ps * d, 1e30f),
-        vp(kp.size(), 1e30f);  // garbage in unused slots must not leak in
+        vp(static_cast<size_t>(pages) * s.heads_kv * ps * dv, 1e30f);  // garbage in unused slots must not leak in
     for (int b = 0; b < s.batch; ++b)
       for (int p = 0; p < per_seq; ++p) {
         const int page = order[b * per_seq + p];
         c.table[b * per_seq + p] = page;
         for (int h = 0; h < s.heads_kv; ++h)
           for (int t = 0; t < ps && p * ps + t < s.len_k; ++t) {
-            const size_t src = ((static_cast<size_t>(b) * s.heads_kv + h) * s.len_k + p * ps + t) * d;
-            const size_t dst = ((static_cast<size_t>(page) * s.heads_kv + h) * ps + t) * d;
-            std::copy_n(c.kf.begin() + src, d, kp.begin() + dst);
-            std::copy_n(c.vf.begin() + src, d, vp.begin() + dst);
+            const size_t src = (static_cast<size_t>(b) * s.heads_kv + h) * s.len_k + p * ps + t;
+            const size_t dst = (static_cast<size_t>(page) * s.heads_kv + h) * ps + t;
+            std::copy_n(c.kf.begin() + src * d, d, kp.begin() + dst * d);
+            std::copy_n(c.vf.begin() + src * dv, dv, vp.begin() + dst * dv);
           }
       }
     std::vector<float> kq = kp, vq = vp;
@@ -145,7 +149,7 @@ inline Outcome run_and_compare(const char* variant, Case& c) {
   out.check = cpu::run_variant(variant, c.args);
   if (!out.check.ok()) return out;
   const Shape& s = c.shape;
-  const int d = s.head_dim;
+  const int d = s.dv();
   ab_attention_args flat = c.args;
   flat.page_size = 0;
   std::vector<double> ref(static_cast<size_t>(s.batch) * s.heads_q * s.len_q * d + 1, 0.0);

@@ -117,7 +117,7 @@ TEST_CASE("plugin supports: capability reasons and invalid shapes", "[cpu][plugi
   bad.heads_q = 3; bad.heads_kv = 2;
   CHECK(c.p->supports(c.ctx, "flash", &bad) == AB_INVALID_ARGUMENT);
   CHECK_THAT(std::string(c.p->last_error(c.ctx)), Catch::Contains("heads_q % heads_kv"));
-  bad = k.args; bad.head_dim = 257;
+  bad = k.args; bad.head_dim = 1025;
   CHECK(c.p->supports(c.ctx, "flash", &bad) == AB_INVALID_ARGUMENT);
   bad = k.args; bad.len_q = -3;
   CHECK(c.p->supports(c.ctx, "flash", &bad) == AB_INVALID_ARGUMENT);

@@ -51,7 +51,7 @@ TEST_CASE("FLOP and byte models count what the mask leaves visible") {
 }
 
 TEST_CASE("variant-specific options are declared by the registry and travel in the kernel name") {
-  // Tier-1 variants declare none: their kernel name is the bare variant, whatever the mask.
+  // Mask options never travel in the kernel name: plain flash is the bare variant, whatever the mask.
   CHECK(parse_variant_config("flash:causal,window=8:0").kernel_name() == "flash");
   for (const auto& v : all_variants()) {
     if (v.options.empty()) continue;

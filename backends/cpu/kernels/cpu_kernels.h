@@ -94,7 +94,7 @@ double measure_peak_read_bandwidth(size_t bytes = 0, int passes = 6);
 /// All peaks (~1 s).
 CpuPeaks measure_peaks();
 
-/// FLOP model of attention for a case: 4 * d * (visible (q, k) pairs) per head.
+/// FLOP model of attention for a case: 2 * (d + dv) * (visible (q, k) pairs) per head.
 double attention_flops(const ab_attention_args& a);
 
 /// Minimum bytes moved: Q and O once, plus K and V of every visible key range read

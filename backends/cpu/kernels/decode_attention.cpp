@@ -49,13 +49,14 @@ SplitPlan plan_splits(const ab_attention_args& a) {
   return {splits, std::max(chunk, kKeys)};
 }
 
-/// Where key t of (b, hk) lives (element offset): contiguous rows or a pool page.
+/// Where key t of (b, hk) lives (element offset): contiguous rows or a pool page, in a
+/// tensor whose rows hold `width` elements (head_dim for K, the value row for V).
 struct KvAddress {
   const ab_attention_args* a;
   const int32_t* table;
-  int b, hk;
+  int b, hk, width;
   size_t operator()(int t) const {
-    const int d = a->head_dim;
+    const int d = width;
     if (a->page_size <= 0) return row_offset(b, hk, t, a->heads_kv, a->len_k, d);
     const int page = table[static_cast<size_t>(b) * a->max_pages_per_seq + t / a->page_size];
     return ((static_cast<size_t>(page) * a->heads_kv + hk) * a->page_size + t % a->page_size) * d;
@@ -91,10 +92,12 @@ struct Partial {
 
 /// One work item: keys [c0, c1) of (b, hk) for all rows of the GQA group.
 /// ST is the storage type the microkernels read (DT, or fp32 for padded copies).
+/// dpad / dvpad: the key and value head dims rounded up to 16.
 template <ab_dtype DT, bool DIRECT>
-void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int dpad, Partial out) {
+void decode_chunk(const ab_attention_args& a, const ValueSource& vs, int b, int hk, int c0, int c1, int dpad,
+                  int dvpad, Partial out) {
   constexpr ab_dtype ST = DIRECT ? DT : AB_F32;
-  const int d = a.head_dim, nv = dpad / 16;
+  const int d = a.head_dim, dv = dv_of(a), nv = dpad / 16, nvv = dvpad / 16;
   const int group = a.heads_q / a.heads_kv;
   const int lq = len_q_of(a, b), lk = len_k_of(a, b);
   const int rows = group * lq, rows4 = (rows + kDecodeRows - 1) / kDecodeRows * kDecodeRows;
@@ -112,7 +115,7 @@ void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int
     if (hi[i] > lo[i]) { walk_lo = std::min(walk_lo, lo[i]); walk_hi = std::max(walk_hi, hi[i]); }
   }
   for (int r = 0; r < rows; ++r) { out.m[r] = -INFINITY; out.l[r] = 0.0f; }
-  std::fill(out.o, out.o + static_cast<size_t>(rows) * dpad, 0.0f);
+  std::fill(out.o, out.o + static_cast<size_t>(rows) * dvpad, 0.0f);
   if (walk_lo >= walk_hi) return;
 
   // Query rows (pre-scaled into base-2 logits), padded with zero rows to rows4.
@@ -126,22 +129,24 @@ void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int
     load_row_f32(a.dtype, a.q, row_offset(b, h, i, a.heads_q, a.len_q, d), qr, d);
     for (int t = 0; t < d; ++t) qr[t] *= qscale;
   }
-  float* o = s.o.get(plane);
-  std::fill(o, o + plane, 0.0f);
+  const size_t oplane = static_cast<size_t>(rows4) * dvpad;
+  float* o = s.o.get(oplane);
+  std::fill(o, o + oplane, 0.0f);
   float* p = s.p.get(static_cast<size_t>(rows4) * kKeys);
   float* lsum = s.lsum.get(static_cast<size_t>(rows4) * kKeys);
   std::fill(lsum, lsum + static_cast<size_t>(rows4) * kKeys, 0.0f);
   float* m = s.m.get(rows4);
   std::fill(m, m + rows4, -INFINITY);
   float* alpha = s.alpha.get(rows4);
-  float* zero = s.zero.get(dpad);
-  std::fill(zero, zero + dpad, 0.0f);
+  float* zero = s.zero.get(std::max(dpad, dvpad));
+  std::fill(zero, zero + std::max(dpad, dvpad), 0.0f);
   float* kconv = s.kt.get(static_cast<size_t>(kKeys) * dpad);
-  float* vconv = s.vt.get(static_cast<size_t>(kKeys) * dpad);
-  const KvAddress addr{&a, host_ptr<const int32_t>(a.block_table), b, hk};
+  float* vconv = s.vt.get(static_cast<size_t>(kKeys) * dvpad);
+  const int32_t* table = host_ptr<const int32_t>(a.block_table);
+  const KvAddress addr{&a, table, b, hk, d}, vaddr{&a, table, b, hk, vs.row};
   const float softcap2 = a.softcap > 0.0f ? a.softcap * kLog2e : 0.0f;
   const size_t esize = dtype_size(a.dtype);
-  const int row_bytes = d * static_cast<int>(esize);
+  const int row_bytes = d * static_cast<int>(esize), vrow_bytes = dv * static_cast<int>(esize);
 
   for (int k0 = walk_lo; k0 < walk_hi; k0 += kKeys) {
     const int nk = std::min(kKeys, walk_hi - k0);
@@ -152,9 +157,8 @@ void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int
     const char* vnext[kKeys];
     for (int j = 0; j < kKeys; ++j) {
       const int t = k0 + kKeys + j;  // one block ahead: longer distances measured slower
-      const size_t off = t < walk_hi ? addr(t) * esize : 0;
-      knext[j] = t < walk_hi ? static_cast<const char*>(static_cast<const void*>(a.k)) + off : nullptr;
-      vnext[j] = t < walk_hi ? static_cast<const char*>(static_cast<const void*>(a.v)) + off : nullptr;
+      knext[j] = t < walk_hi ? static_cast<const char*>(static_cast<const void*>(a.k)) + addr(t) * esize : nullptr;
+      vnext[j] = t < walk_hi ? static_cast<const char*>(vs.base) + vaddr(t) * esize : nullptr;
     }
     for (int r = 0; r < rows4; r += kDecodeRows)
       decode_scores<ST>(q + static_cast<size_t>(r) * dpad, dpad, krows, nv, p + r * kKeys,
@@ -165,12 +169,12 @@ void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int
                              need_mask, softcap2);
     for (int r = rows; r < rows4; ++r) alpha[r] = 0.0f;  // padding rows: keep zero
     const void* vrows[kKeys];
-    block_rows<DT, DIRECT>(a.v, addr, k0, nk, d, dpad, vconv, zero, vrows);
+    block_rows<DT, DIRECT>(vs.base, vaddr, k0, nk, dv, dvpad, vconv, zero, vrows);
     for (int r = 0; r < rows4; r += kDecodeRows)
-      decode_values<ST>(o + static_cast<size_t>(r) * dpad, dpad, alpha + r, p + r * kKeys, vrows, nk, nv,
-                        r == 0 ? vnext : nullptr, row_bytes);
+      decode_values<ST>(o + static_cast<size_t>(r) * dvpad, dvpad, alpha + r, p + r * kKeys, vrows, nk, nvv,
+                        r == 0 ? vnext : nullptr, vrow_bytes);
   }
-  std::copy(o, o + static_cast<size_t>(rows) * dpad, out.o);
+  std::copy(o, o + static_cast<size_t>(rows) * dvpad, out.o);
   for (int r = 0; r < rows; ++r) {
     out.m[r] = m[r];
     out.l[r] = v_reduce_add(v_load(lsum + r * kKeys));
@@ -180,7 +184,7 @@ void decode_chunk(const ab_attention_args& a, int b, int hk, int c0, int c1, int
 /// Log-sum-exp merge of the splits of (b, hk) into the output rows.
 void merge_splits(const ab_attention_args& a, int b, int hk, const SplitPlan& plan, int dpad,
                   const float* part_o, const float* part_m, const float* part_l, int rows_max) {
-  const int d = a.head_dim, group = a.heads_q / a.heads_kv, lq = len_q_of(a, b);
+  const int d = dv_of(a), group = a.heads_q / a.heads_kv, lq = len_q_of(a, b);
   const size_t item0 = (static_cast<size_t>(b) * a.heads_kv + hk) * plan.splits;
   thread_local std::vector<float> acc;
   acc.assign(d, 0.0f);
@@ -210,15 +214,15 @@ void merge_splits(const ab_attention_args& a, int b, int hk, const SplitPlan& pl
 }
 
 template <ab_dtype DT>
-void decode_all(const ab_attention_args& a) {
-  const int dpad = (a.head_dim + 15) / 16 * 16;
+void decode_all(const ab_attention_args& a, const ValueSource& vs) {
+  const int dpad = (a.head_dim + 15) / 16 * 16, dvpad = (dv_of(a) + 15) / 16 * 16;
   const int rows_max = (a.heads_q / a.heads_kv) * a.len_q;
   const SplitPlan plan = plan_splits(a);
   const size_t items = static_cast<size_t>(a.batch) * a.heads_kv * plan.splits;
-  // Partials: per item, rows_max accumulators of dpad floats plus m and l.
-  float* part = tls_partials.get(items * rows_max * (dpad + 2));
+  // Partials: per item, rows_max accumulators of dvpad floats plus m and l.
+  float* part = tls_partials.get(items * rows_max * (dvpad + 2));
   float* part_o = part;
-  float* part_m = part_o + items * rows_max * dpad;
+  float* part_m = part_o + items * rows_max * dvpad;
   float* part_l = part_m + items * rows_max;
   tbb::parallel_for(tbb::blocked_range<size_t>(0, items, 1), [&](const tbb::blocked_range<size_t>& rg) {
     for (size_t it = rg.begin(); it != rg.end(); ++it) {
@@ -227,25 +231,27 @@ void decode_all(const ab_attention_args& a) {
       const int b = bh / a.heads_kv, hk = bh % a.heads_kv;
       const int lk = len_k_of(a, b);
       const int c0 = std::min(c * plan.chunk, lk), c1 = std::min(c0 + plan.chunk, lk);
-      const Partial out{part_o + it * rows_max * dpad, part_m + it * rows_max, part_l + it * rows_max};
-      if (a.head_dim % 16 == 0) decode_chunk<DT, true>(a, b, hk, c0, c1, dpad, out);
-      else decode_chunk<DT, false>(a, b, hk, c0, c1, dpad, out);
+      const Partial out{part_o + it * rows_max * dvpad, part_m + it * rows_max, part_l + it * rows_max};
+      if (a.head_dim % 16 == 0 && dv_of(a) % 16 == 0) decode_chunk<DT, true>(a, vs, b, hk, c0, c1, dpad, dvpad, out);
+      else decode_chunk<DT, false>(a, vs, b, hk, c0, c1, dpad, dvpad, out);
     }
   });
   tbb::parallel_for(0, a.batch * a.heads_kv, [&](int bh) {
-    merge_splits(a, bh / a.heads_kv, bh % a.heads_kv, plan, dpad, part_o, part_m, part_l, rows_max);
+    merge_splits(a, bh / a.heads_kv, bh % a.heads_kv, plan, dvpad, part_o, part_m, part_l, rows_max);
   });
 }
 
 }  // namespace
 
-void decode_attention(const ab_attention_args& a) {
+void decode_attention_values(const ab_attention_args& a, const ValueSource& vs) {
   if (a.batch <= 0 || a.len_q <= 0) return;
   switch (a.dtype) {
-    case AB_F32: decode_all<AB_F32>(a); break;
-    case AB_BF16: decode_all<AB_BF16>(a); break;
-    case AB_F16: decode_all<AB_F16>(a); break;
+    case AB_F32: decode_all<AB_F32>(a, vs); break;
+    case AB_BF16: decode_all<AB_BF16>(a, vs); break;
+    case AB_F16: decode_all<AB_F16>(a, vs); break;
   }
 }
+
+void decode_attention(const ab_attention_args& a) { decode_attention_values(a, ValueSource{a.v, dv_of(a)}); }
 
 AB_CPU_NS_END

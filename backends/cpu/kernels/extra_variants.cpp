@@ -8,7 +8,10 @@
 #include "approx_mosa.h"             // mosa
 #include "approx_probsparse.h"       // probsparse
 #include "approx_sea.h"              // sea
+#include "diff_attention.h"          // diff
+#include "flash_bias.h"              // flash:bias_rank=R
 #include "linear_attention.h"        // linear, based
+#include "mla_decode.h"              // mla
 #include "prefix_shared.h"           // prefix_shared
 #include "sparse_routing.h"          // routing
 #include "sparse_star.h"             // star
@@ -49,6 +52,9 @@ std::span<const ExtraVariant> extra_variants() {
       {"probsparse", probsparse_supports, probsparse_run},
       {"mosa", mosa_supports, mosa_run},
       {"flowformer", flowformer_supports, flowformer_run},
+      {"mla", mla_supports, mla_run, true},
+      {"diff", diff_supports, diff_run, true},
+      {"flash", flash_bias_supports, flash_bias_run, true},  // only with options: flash:bias_rank=R
   };
   return table;
 }

@@ -23,6 +23,9 @@ struct ExtraVariant {
   const char* name;
   Check (*supports)(const ab_attention_args& a, const VariantOptions& options);
   void (*run)(const ab_attention_args& a, const VariantOptions& options);
+  /// Whether the kernel takes any head dims: up to 1024 (MLA's keys are 576 wide) and
+  /// head_dim_v != head_dim. Without it the dispatcher refuses d > 256 and dv != d.
+  bool any_head_dims = false;
 };
 
 /// Base name of a variant string: "block_topk" of "block_topk:block=64,k=8".

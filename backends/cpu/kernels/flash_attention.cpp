@@ -121,10 +121,27 @@ const float* kv_rows_f32(const void* base, size_t off, int nk, int d, ScratchF32
   }
 }
 
+/// Normalises the accumulator O^T [dv][32] by l and stores rows [q0, q0 + nq) of (b, h)
+/// (zeros for a row that saw no key); `row` is dv floats of scratch.
+void store_output_rows(const ab_attention_args& a, int b, int h, int q0, int nq, const float* ot, const float* l,
+                       float* row) {
+  const int dv = dv_of(a);
+  for (int i = 0; i < nq; ++i) {
+    const size_t o_off = row_offset(b, h, q0 + i, a.heads_q, a.len_q, dv);
+    if (l[i] == 0.0f) {  // no visible key
+      store_zero_row(a.dtype, a.o, o_off, dv);
+      continue;
+    }
+    const float inv = 1.0f / l[i];
+    for (int t = 0; t < dv; ++t) row[t] = ot[t * kQRows + i] * inv;
+    store_row(a.dtype, a.o, o_off, row, dv);
+  }
+}
+
 /// One work item: rows [q0, q0 + 32) of (b, h).
 template <ab_dtype DT>
 void flash_group(const ab_attention_args& a, int b, int h, int q0) {
-  const int d = a.head_dim;
+  const int d = a.head_dim, dv = dv_of(a);
   const int lq = len_q_of(a, b), lk = len_k_of(a, b);
   const int nq = std::min(kQRows, lq - q0);
   if (nq <= 0) return;
@@ -135,44 +152,34 @@ void flash_group(const ab_attention_args& a, int b, int h, int q0) {
 
   // Q^T [d][32], pre-scaled into base-2 logits; padding lanes are zero.
   float* qt = s.qt.get(static_cast<size_t>(d) * kQRows);
-  float* row = s.row.get(d);
+  float* row = s.row.get(std::max(d, dv));
   std::fill(qt, qt + static_cast<size_t>(d) * kQRows, 0.0f);
   const float qscale = a.scale * kLog2e;
   for (int i = 0; i < nq; ++i) {
     load_row_f32(DT, a.q, row_offset(b, h, q0 + i, a.heads_q, a.len_q, d), row, d);
     for (int t = 0; t < d; ++t) qt[t * kQRows + i] = row[t] * qscale;
   }
-  float* ot = s.ot.get(static_cast<size_t>(d) * kQRows);
-  std::fill(ot, ot + static_cast<size_t>(d) * kQRows, 0.0f);
+  float* ot = s.ot.get(static_cast<size_t>(dv) * kQRows);
+  std::fill(ot, ot + static_cast<size_t>(dv) * kQRows, 0.0f);
   float* st = s.st.get(static_cast<size_t>(kTileK) * kQRows);
   alignas(64) float m[kQRows], l[kQRows];
   std::fill(m, m + kQRows, -INFINITY);
   std::fill(l, l + kQRows, 0.0f);
 
   const float softcap2 = a.softcap > 0.0f ? a.softcap * kLog2e : 0.0f;
-  const size_t kv_base = row_offset(b, hk, 0, a.heads_kv, a.len_k, d);
+  const size_t k_base = row_offset(b, hk, 0, a.heads_kv, a.len_k, d);
+  const size_t v_base = row_offset(b, hk, 0, a.heads_kv, a.len_k, dv);
   for (int k0 = g.walk_lo; k0 < g.walk_hi; k0 += kTileK) {
     const int nk = std::min(kTileK, g.walk_hi - k0);
-    const size_t off = kv_base + static_cast<size_t>(k0) * d;
-    const float* kp = kv_rows_f32<DT>(a.k, off, nk, d, s.kt);
+    const float* kp = kv_rows_f32<DT>(a.k, k_base + static_cast<size_t>(k0) * d, nk, d, s.kt);
     score_tile(qt, d, kp, d, nk, st);
     const bool need_mask = !(k0 >= g.all_lo && k0 + nk <= g.all_hi);
     V16 alpha[2];
     softmax_tile(st, nk, k0, need_mask, softcap2, g, m, l, alpha);
-    const float* vp = kv_rows_f32<DT>(a.v, off, nk, d, s.vt);
-    value_tile(st, nk, vp, d, d, ot, alpha[0], alpha[1]);
+    const float* vp = kv_rows_f32<DT>(a.v, v_base + static_cast<size_t>(k0) * dv, nk, dv, s.vt);
+    value_tile(st, nk, vp, dv, dv, ot, alpha[0], alpha[1]);
   }
-
-  for (int i = 0; i < nq; ++i) {
-    const size_t o_off = row_offset(b, h, q0 + i, a.heads_q, a.len_q, d);
-    if (l[i] == 0.0f) {  // no visible key
-      store_zero_row(a.dtype, a.o, o_off, d);
-      continue;
-    }
-    const float inv = 1.0f / l[i];
-    for (int t = 0; t < d; ++t) row[t] = ot[t * kQRows + i] * inv;
-    store_row(a.dtype, a.o, o_off, row, d);
-  }
+  store_output_rows(a, b, h, q0, nq, ot, l, row);
 }
 
 template <ab_dtype DT>
@@ -196,7 +203,7 @@ void flash_all(const ab_attention_args& a) {
 /// in place, V from `vpairs` (this KV head's keys packed in pairs), logits are scaled
 /// after the dot products (Q stays exact bf16), P is rounded to bf16 for the P V product.
 void flash_group_bf16(const ab_attention_args& a, int b, int h, int q0, const uint32_t* vpairs) {
-  const int d = a.head_dim, d2 = d / 2;
+  const int d = a.head_dim, d2 = d / 2, dv = dv_of(a);
   const int lq = len_q_of(a, b), lk = len_k_of(a, b);
   const int nq = std::min(kQRows, lq - q0);
   if (nq <= 0) return;
@@ -213,8 +220,8 @@ void flash_group_bf16(const ab_attention_args& a, int b, int h, int q0, const ui
     const uint16_t* row = q + row_offset(b, h, q0 + i, a.heads_q, a.len_q, d);
     for (int t = 0; t < d2; ++t) std::memcpy(qt2 + t * kQRows + i, row + 2 * t, sizeof(uint32_t));
   }
-  float* ot = s.ot.get(static_cast<size_t>(d) * kQRows);
-  std::fill(ot, ot + static_cast<size_t>(d) * kQRows, 0.0f);
+  float* ot = s.ot.get(static_cast<size_t>(dv) * kQRows);
+  std::fill(ot, ot + static_cast<size_t>(dv) * kQRows, 0.0f);
   float* st = s.st.get(static_cast<size_t>(kTileK) * kQRows);
   uint32_t* pt2 = reinterpret_cast<uint32_t*>(s.pt.get(static_cast<size_t>(kTileK / 2) * kQRows));
   alignas(64) float m[kQRows], l[kQRows];
@@ -233,27 +240,16 @@ void flash_group_bf16(const ab_attention_args& a, int b, int h, int q0, const ui
     V16 alpha[2];
     softmax_tile(st, nk, k0, need_mask, softcap2, g, m, l, alpha);
     pack_p_bf16(st, nk, pt2);
-    value_tile_bf16(pt2, (nk + 1) / 2, vpairs + static_cast<size_t>(k0 / 2) * d, d, ot, alpha[0], alpha[1]);
+    value_tile_bf16(pt2, (nk + 1) / 2, vpairs + static_cast<size_t>(k0 / 2) * dv, dv, ot, alpha[0], alpha[1]);
   }
-
-  float* row = s.row.get(d);
-  for (int i = 0; i < nq; ++i) {
-    const size_t o_off = row_offset(b, h, q0 + i, a.heads_q, a.len_q, d);
-    if (l[i] == 0.0f) {
-      store_zero_row(a.dtype, a.o, o_off, d);
-      continue;
-    }
-    const float inv = 1.0f / l[i];
-    for (int t = 0; t < d; ++t) row[t] = ot[t * kQRows + i] * inv;
-    store_row(a.dtype, a.o, o_off, row, d);
-  }
+  store_output_rows(a, b, h, q0, nq, ot, l, s.row.get(dv));
 }
 
 /// The bf16 path over all work items: V of every (batch, KV head) packed in key pairs
 /// first (O(len_k * d), shared by all query heads of the group), then the groups.
 void flash_all_bf16(const ab_attention_args& a) {
-  const int d = a.head_dim, pairs = (a.len_k + 1) / 2;
-  const size_t per_head = static_cast<size_t>(pairs) * d;
+  const int dv = dv_of(a), pairs = (a.len_k + 1) / 2;
+  const size_t per_head = static_cast<size_t>(pairs) * dv;
   const int bhk = a.batch * a.heads_kv;
   uint32_t* vp = reinterpret_cast<uint32_t*>(tls_vpairs.get(std::max<size_t>(1, per_head * bhk)));
   const uint16_t* v = host_ptr<const uint16_t>(a.v);
@@ -263,8 +259,8 @@ void flash_all_bf16(const ab_attention_args& a) {
     const int bh = idx / chunks, c = idx % chunks;
     const int t0 = c * kPackPairs, t1 = std::min(pairs, t0 + kPackPairs);
     const int rows = std::min(a.len_k, 2 * t1) - 2 * t0;
-    pack_v_pairs(v + (static_cast<size_t>(bh) * a.len_k + 2 * t0) * d, rows, d,
-                 vp + static_cast<size_t>(bh) * per_head + static_cast<size_t>(t0) * d);
+    pack_v_pairs(v + (static_cast<size_t>(bh) * a.len_k + 2 * t0) * dv, rows, dv,
+                 vp + static_cast<size_t>(bh) * per_head + static_cast<size_t>(t0) * dv);
   });
   const int groups = (a.len_q + kQRows - 1) / kQRows;
   const int bh = a.batch * a.heads_q;

@@ -11,6 +11,16 @@ void naive_attention(const ab_attention_args& a);
 void flash_attention(const ab_attention_args& a);
 void decode_attention(const ab_attention_args& a);
 
+/// Where decode reads value rows: `base` laid out like V (contiguous or paged) with rows of
+/// `row` elements, of which the first dv are the value (MLA: the latent prefix of K rows).
+struct ValueSource {
+  const void* base;
+  int row;
+};
+
+/// decode with the values read from `vs` instead of a.v (decode_attention passes a.v, dv).
+void decode_attention_values(const ab_attention_args& a, const ValueSource& vs);
+
 /// Peak loops of this level (peak_measurement.cpp).
 double fma_f32_flops_per_iter();
 void fma_f32_loop(long iters);

@@ -32,19 +32,18 @@ void axpy(float alpha, const float* x, float* y, int n) {
 
 /// One (batch, query head): S, softmax, S V.
 void naive_head(const ab_attention_args& a, int b, int h) {
-  const int d = a.head_dim, lq = len_q_of(a, b), lk = len_k_of(a, b);
+  const int d = a.head_dim, dv = dv_of(a), lq = len_q_of(a, b), lk = len_k_of(a, b);
   const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
   const MaskHook mask{a.causal, a.window_left, a.window_right};
-  std::vector<float> k(static_cast<size_t>(lk) * d), v(static_cast<size_t>(lk) * d);
-  const size_t kv_off = row_offset(b, hk, 0, a.heads_kv, a.len_k, d);
-  load_row_f32(a.dtype, a.k, kv_off, k.data(), lk * d);
-  load_row_f32(a.dtype, a.v, kv_off, v.data(), lk * d);
+  std::vector<float> k(static_cast<size_t>(lk) * d), v(static_cast<size_t>(lk) * dv);
+  load_row_f32(a.dtype, a.k, row_offset(b, hk, 0, a.heads_kv, a.len_k, d), k.data(), lk * d);
+  load_row_f32(a.dtype, a.v, row_offset(b, hk, 0, a.heads_kv, a.len_k, dv), v.data(), lk * dv);
   std::vector<float> s(static_cast<size_t>(lq) * lk);  // the materialised scores
 
   tbb::parallel_for(0, lq, [&](int i) {
-    std::vector<float> q(d), o(d, 0.0f);
-    const size_t o_off = row_offset(b, h, i, a.heads_q, a.len_q, d);
-    load_row_f32(a.dtype, a.q, o_off, q.data(), d);
+    std::vector<float> q(d), o(dv, 0.0f);
+    const size_t o_off = row_offset(b, h, i, a.heads_q, a.len_q, dv);
+    load_row_f32(a.dtype, a.q, row_offset(b, h, i, a.heads_q, a.len_q, d), q.data(), d);
     float* srow = s.data() + static_cast<size_t>(i) * lk;
     const KeyRange r = mask.keys_for(i, lq, lk);
     float mx = -INFINITY;
@@ -58,7 +57,7 @@ void naive_head(const ab_attention_args& a, int b, int h) {
       mx = std::max(mx, x);
     }
     if (r.empty()) {
-      store_zero_row(a.dtype, a.o, o_off, d);
+      store_zero_row(a.dtype, a.o, o_off, dv);
       return;
     }
     float sum = 0.0f;
@@ -67,8 +66,8 @@ void naive_head(const ab_attention_args& a, int b, int h) {
       sum += srow[j];
     }
     for (int j = 0; j < lk; ++j)
-      if (srow[j] != 0.0f) axpy(srow[j] / sum, v.data() + static_cast<size_t>(j) * d, o.data(), d);
-    store_row(a.dtype, a.o, o_off, o.data(), d);
+      if (srow[j] != 0.0f) axpy(srow[j] / sum, v.data() + static_cast<size_t>(j) * dv, o.data(), dv);
+    store_row(a.dtype, a.o, o_off, o.data(), dv);
   });
 }
 

@@ -11,9 +11,9 @@
 AB_CPU_NS_BEGIN
 namespace {
 
-/// K or V as contiguous fp32 [batch, heads_kv, len_k, d], gathering pages if paged.
-std::vector<float> gather_kv_f32(const ab_attention_args& a, const void* base) {
-  const int d = a.head_dim;
+/// K or V as contiguous fp32 [batch, heads_kv, len_k, d], gathering pages if paged
+/// (d = the tensor's row width: head_dim for K, dv for V).
+std::vector<float> gather_kv_f32(const ab_attention_args& a, const void* base, int d) {
   std::vector<float> out(static_cast<size_t>(a.batch) * a.heads_kv * a.len_k * d, 0.0f);
   const auto* table = host_ptr<const int32_t>(a.block_table);
   for (int b = 0; b < a.batch; ++b)
@@ -35,12 +35,12 @@ std::vector<float> gather_kv_f32(const ab_attention_args& a, const void* base) {
 }  // namespace
 
 void reference_attention_cpu(const ab_attention_args& a) {
-  const int d = a.head_dim;
+  const int d = a.head_dim, dv = dv_of(a);
   if (a.batch <= 0 || a.len_q <= 0) return;
   std::vector<float> q(static_cast<size_t>(a.batch) * a.heads_q * a.len_q * d);
   load_row_f32(a.dtype, a.q, 0, q.data(), static_cast<int>(q.size()));
-  const std::vector<float> k = gather_kv_f32(a, a.k);
-  const std::vector<float> v = gather_kv_f32(a, a.v);
+  const std::vector<float> k = gather_kv_f32(a, a.k, d);
+  const std::vector<float> v = gather_kv_f32(a, a.v, dv);
   ab_attention_args flat = a;  // the oracle reads contiguous KV
   flat.page_size = 0;
   tbb::parallel_for(0, a.batch * a.heads_q, [&](int bh) {
@@ -48,12 +48,12 @@ void reference_attention_cpu(const ab_attention_args& a) {
     const int lq = len_q_of(a, b);
     std::vector<RowId> rows;
     for (int i = 0; i < lq; ++i) rows.push_back({b, h, i});
-    std::vector<double> out(rows.size() * d);
+    std::vector<double> out(rows.size() * dv);
     reference_attention_rows(flat, q.data(), k.data(), v.data(), rows, out.data());
-    std::vector<float> row(d);
+    std::vector<float> row(dv);
     for (int i = 0; i < lq; ++i) {
-      for (int c = 0; c < d; ++c) row[c] = static_cast<float>(out[static_cast<size_t>(i) * d + c]);
-      store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, d), row.data(), d);
+      for (int c = 0; c < dv; ++c) row[c] = static_cast<float>(out[static_cast<size_t>(i) * dv + c]);
+      store_row(a.dtype, a.o, row_offset(b, h, i, a.heads_q, a.len_q, dv), row.data(), dv);
     }
   });
 }

@@ -27,6 +27,9 @@ inline size_t row_offset(int b, int h, int i, int heads, int len, int d) {
 inline int len_q_of(const ab_attention_args& a, int b) { return a.seq_len_q ? a.seq_len_q[b] : a.len_q; }
 inline int len_k_of(const ab_attention_args& a, int b) { return a.seq_len_k ? a.seq_len_k[b] : a.len_k; }
 
+/// Value / output head dim of `a` (head_dim_v; 0 means head_dim).
+inline int dv_of(const ab_attention_args& a) { return a.head_dim_v > 0 ? a.head_dim_v : a.head_dim; }
+
 /// Converts n elements of type t starting at element `off` of base into fp32.
 inline void load_row_f32(ab_dtype t, const void* base, size_t off, float* dst, int n) {
   // An empty row may sit in an empty (null) tensor: memcpy and null + off are UB even for 0 bytes.

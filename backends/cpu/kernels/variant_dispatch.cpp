@@ -21,7 +21,8 @@ namespace attnbench::cpu {
 namespace {
 
 constexpr const char* kVariants[] = {"reference", "naive", "flash", "decode", nullptr};
-constexpr int kMaxHeadDim = 256;
+constexpr int kMaxHeadDim = 256;       // extra variants unless they declare any_head_dims
+constexpr int kMaxWideHeadDim = 1024;  // tier 1 and wide extra variants (MLA keys: 576)
 constexpr int kMaxDecodeQueries = 16;
 constexpr double kNaiveMaxScoreBytes = 4.0 * (1ull << 30);  // per head, materialised S
 
@@ -30,9 +31,15 @@ Check unsupported(std::string why) { return {AB_UNSUPPORTED, std::move(why)}; }
 
 bool is_variant(const char* v, const char* name) { return v && std::strcmp(v, name) == 0; }
 
-/// The registered extra variant named by the base of `variant`, or nullptr.
+bool is_tier1(const std::string& name) {
+  return name == "reference" || name == "naive" || name == "flash" || name == "decode";
+}
+
+/// The registered extra variant named by the base of `variant`, or nullptr. A tier-1 name
+/// runs its own kernel; with options (flash:bias_rank=R) it is looked up among the extras.
 const ExtraVariant* find_extra(const char* variant) {
   const std::string base = variant_base(variant);
+  if (is_tier1(base) && base == variant) return nullptr;
   for (const ExtraVariant& e : active_kernels().extra_variants())
     if (base == e.name) return &e;
   return nullptr;
@@ -84,7 +91,8 @@ Check validate_block_table(const ab_attention_args& a) {
 const char* const* variant_names() {
   static const std::vector<const char*> names = [] {
     std::vector<const char*> all(std::begin(kVariants), std::end(kVariants) - 1);
-    for (const ExtraVariant& e : active_kernels().extra_variants()) all.push_back(e.name);
+    for (const ExtraVariant& e : active_kernels().extra_variants())
+      if (!is_tier1(e.name)) all.push_back(e.name);  // flash's options entry: flash is listed
     all.push_back(nullptr);
     return all;
   }();
@@ -99,9 +107,12 @@ Check validate_args(const ab_attention_args& a) {
   if (a.heads_q % a.heads_kv != 0)
     return invalid("heads_q % heads_kv != 0: heads_q (" + std::to_string(a.heads_q) +
                    ") must be a multiple of heads_kv (" + std::to_string(a.heads_kv) + ")");
-  if (a.head_dim <= 0 || a.head_dim > kMaxHeadDim)
-    return invalid("head_dim must be in [1, " + std::to_string(kMaxHeadDim) + "] (got " +
+  if (a.head_dim <= 0 || a.head_dim > kMaxWideHeadDim)
+    return invalid("head_dim must be in [1, " + std::to_string(kMaxWideHeadDim) + "] (got " +
                    std::to_string(a.head_dim) + ")");
+  if (a.head_dim_v < 0 || a.head_dim_v > kMaxWideHeadDim)
+    return invalid("head_dim_v must be in [0, " + std::to_string(kMaxWideHeadDim) + "] (0 = head_dim; got " +
+                   std::to_string(a.head_dim_v) + ")");
   if (a.len_q < 0 || a.len_k < 0)
     return invalid("negative length: len_q=" + std::to_string(a.len_q) + ", len_k=" + std::to_string(a.len_k));
   if (a.dtype != AB_F32 && a.dtype != AB_BF16 && a.dtype != AB_F16)
@@ -124,6 +135,10 @@ Check supports(const char* variant, const ab_attention_args& a) {
   if (const ExtraVariant* extra = find_extra(variant)) {
     if (Check c = validate_args(a); !c.ok()) return c;
     if (a.page_size > 0) return unsupported(std::string(extra->name) + " reads contiguous KV only");
+    if (!extra->any_head_dims && std::max(a.head_dim, a.head_dim_v) > kMaxHeadDim)
+      return unsupported(std::string(extra->name) + " handles head dims up to " + std::to_string(kMaxHeadDim));
+    if (!extra->any_head_dims && a.head_dim_v != 0 && a.head_dim_v != a.head_dim)
+      return unsupported(std::string(extra->name) + " needs head_dim_v == head_dim");
     return extra->supports(a, variant_options(variant));
   }
   const bool known = is_variant(variant, "reference") || is_variant(variant, "naive") ||
@@ -219,7 +234,7 @@ double attention_flops(const ab_attention_args& a) {
       pairs += r.empty() ? 0 : r.hi - r.lo;
     }
   }
-  return 4.0 * a.head_dim * pairs * a.heads_q;
+  return 2.0 * (a.head_dim + dv_of(a)) * pairs * a.heads_q;
 }
 
 double attention_bytes(const ab_attention_args& a) {
@@ -233,8 +248,9 @@ double attention_bytes(const ab_attention_args& a) {
       const KeyRange r = mask.keys_for(i, lq, lk);
       if (!r.empty()) { lo = std::min(lo, r.lo); hi = std::max(hi, r.hi); }
     }
-    bytes += 2.0 * lq * a.heads_q * a.head_dim * es;                          // Q and O
-    if (hi > lo) bytes += 2.0 * (hi - lo) * a.heads_kv * a.head_dim * es;     // K and V
+    const double width = a.head_dim + dv_of(a);
+    bytes += lq * a.heads_q * width * es;                          // Q and O
+    if (hi > lo) bytes += (hi - lo) * a.heads_kv * width * es;     // K and V
   }
   return bytes;
 }

@@ -9,17 +9,18 @@
 
 namespace attnbench {
 
-int mass_probe_runs(const Shape& s) { return s.head_dim > 0 ? (s.len_k + s.head_dim - 1) / s.head_dim : 0; }
+// One run reads dv keys' weights, one per value channel.
+int mass_probe_runs(const Shape& s) { return s.dv() > 0 ? (s.len_k + s.dv() - 1) / s.dv() : 0; }
 
 MassProbeResult probe_attention_mass(Backend& be, const VariantConfig& cfg, const Shape& s, const HostInputs& host,
                                      std::span<const RowId> rows, const KeyMask* reference) {
   MassProbeResult r;
-  const int d = s.head_dim, lk = s.len_k;
+  const int d = s.dv(), lk = s.len_k;
   DeviceInputs dev = upload_inputs(be, cfg, s, host);
   const std::string kernel = cfg.kernel_name();
   // w[row][j]: the weight the kernel gave key j in that row, read from output channel j - c0.
   std::vector<std::vector<double>> w(rows.size(), std::vector<double>(lk, 0.0));
-  std::vector<float> onehot(host.v.size()), out(host.q.size());
+  std::vector<float> onehot(host.v.size()), out(output_elements(s));
   std::vector<uint8_t> raw(dev.o_bytes);
   for (int c0 = 0; c0 < lk; c0 += d) {
     const int c1 = std::min(lk, c0 + d);

@@ -25,7 +25,7 @@ struct MassProbeResult {
   double mass_kept = 0;          ///< mean over probed rows of sum_j min(w_ij, p_ij)
   double attended_fraction = 0;  ///< keys with w_ij != 0 / keys visible, summed over rows
   int64_t rows = 0;              ///< rows probed
-  int runs = 0;                  ///< kernel runs it took (ceil(len_k / head_dim))
+  int runs = 0;                  ///< kernel runs it took (ceil(len_k / dv))
 };
 
 /// Number of kernel runs probe_attention_mass needs for `shape`.

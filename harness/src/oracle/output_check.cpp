@@ -6,7 +6,7 @@
 #include "case_inputs.h"
 #include "counter_rng.h"
 #include "reference_attention.h"
-#include "variant_registry.h"
+#include "variant_oracle.h"
 
 namespace attnbench {
 namespace {
@@ -40,12 +40,12 @@ CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInp
                          const std::vector<uint8_t>& output, CheckMode mode, uint64_t seed, int max_rows) {
   CheckResult r;
   const ab_attention_args a = make_args(cfg, s, host);
-  std::vector<float> o(host.q.size());
+  std::vector<float> o(output_elements(s));
   decode(s.dtype, output.data(), o.data(), o.size());
 
   std::vector<RowId> rows = valid_rows(s, a);
   // Every valid element must have been written, whatever the check mode.
-  const size_t d = s.head_dim;
+  const size_t d = s.dv();
   for (const RowId& row : rows) {
     const float* out = &o[((static_cast<size_t>(row.b) * s.heads_q + row.h) * s.len_q + row.i) * d];
     for (size_t c = 0; c < d; ++c) r.nonfinite += !std::isfinite(out[c]);
@@ -54,7 +54,7 @@ CheckResult check_output(const VariantConfig& cfg, const Shape& s, const HostInp
   if (mode == CheckMode::kSampled) rows = sample_rows(std::move(rows), seed, max_rows);
 
   std::vector<double> ref(rows.size() * d);
-  reference_attention_rows(a, key_mask(cfg), host.q.data(), host.k.data(), host.v.data(), rows, ref.data());
+  variant_reference_rows(cfg, a, host.q.data(), host.k.data(), host.v.data(), rows, ref.data());
   double err2 = 0, ref2 = 0;
   for (size_t r_i = 0; r_i < rows.size(); ++r_i) {
     const RowId row = rows[r_i];

@@ -14,6 +14,7 @@ int effective_len_q(const ab_attention_args& a, int b) {
 int effective_len_k(const ab_attention_args& a, int b) {
   return a.seq_len_k ? a.seq_len_k[b] : a.len_k;
 }
+int value_dim(const ab_attention_args& a) { return a.head_dim_v > 0 ? a.head_dim_v : a.head_dim; }
 
 namespace {
 double tanh_d(double x) { return std::tanh(x); }
@@ -48,7 +49,7 @@ bool reference_probabilities(const ab_attention_args& a, const KeyMask& mask, co
 
 void reference_attention_rows(const ab_attention_args& a, const KeyMask& mask, const float* q, const float* k,
                               const float* v, std::span<const RowId> rows, double* out) {
-  const int d = a.head_dim;
+  const int d = value_dim(a);
   std::vector<double> p;
   for (size_t r = 0; r < rows.size(); ++r) {
     const RowId row = rows[r];
@@ -78,7 +79,7 @@ void reference_attention(const ab_attention_args& a, const float* q, const float
     for (int h = 0; h < a.heads_q; ++h) {
       rows.clear();
       for (int i = 0; i < lq; ++i) rows.push_back({b, h, i});
-      const size_t off = (static_cast<size_t>(b) * a.heads_q + h) * a.len_q * a.head_dim;
+      const size_t off = (static_cast<size_t>(b) * a.heads_q + h) * a.len_q * value_dim(a);
       reference_attention_rows(a, q, k, v, rows, o + off);
     }
   }

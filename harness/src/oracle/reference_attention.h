@@ -19,6 +19,8 @@ struct RowId {
 /// Actual lengths of batch b (varlen-aware).
 int effective_len_q(const ab_attention_args& a, int b);
 int effective_len_k(const ab_attention_args& a, int b);
+/// Value / output head dim of `a`: head_dim_v, or head_dim when it is 0.
+int value_dim(const ab_attention_args& a);
 
 /// Which keys a query row sees, as the oracle judges it: the mask hook of the arguments
 /// (causal, window) or, when tree_branch > 0, the draft-tree mask of the `tree` variant.
@@ -51,9 +53,9 @@ struct KeyMask {
 bool reference_probabilities(const ab_attention_args& a, const KeyMask& mask, const float* q, const float* k,
                              RowId row, std::vector<double>& p);
 
-/// Exact attention in fp64 for the given rows. q is [B,Hq,Lq,d], k/v are the
-/// contiguous [B,Hkv,Lk,d] fp32 values (paged caches must be gathered first);
-/// out holds rows.size()*d values. Rows with no visible key produce zeros.
+/// Exact attention in fp64 for the given rows. q is [B,Hq,Lq,d], k is [B,Hkv,Lk,d] and
+/// v [B,Hkv,Lk,dv] contiguous fp32 values (paged caches must be gathered first), dv =
+/// value_dim(a); out holds rows.size()*dv values. Rows with no visible key produce zeros.
 void reference_attention_rows(const ab_attention_args& a, const float* q, const float* k,
                               const float* v, std::span<const RowId> rows, double* out);
 
@@ -61,7 +63,7 @@ void reference_attention_rows(const ab_attention_args& a, const float* q, const 
 void reference_attention_rows(const ab_attention_args& a, const KeyMask& mask, const float* q, const float* k,
                               const float* v, std::span<const RowId> rows, double* out);
 
-/// Exact attention for every valid row, written into o as [B,Hq,Lq,d] (rows past a
+/// Exact attention for every valid row, written into o as [B,Hq,Lq,dv] (rows past a
 /// varlen length are left untouched).
 void reference_attention(const ab_attention_args& a, const float* q, const float* k,
                          const float* v, double* o);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -12,12 +13,14 @@ namespace attnbench {
 
 CaseMemory case_memory(const Shape& s) {
   const double es = static_cast<double>(dtype_size(s.dtype));
-  const double nq = double(s.batch) * s.heads_q * s.len_q * s.head_dim;
-  const double nk = double(s.batch) * s.heads_kv * s.len_k * s.head_dim;
+  // Q/O and K/V sized at the wider of d and dv: an upper bound when dv != d.
+  const double width = std::max(s.head_dim, s.dv());
+  const double nq = double(s.batch) * s.heads_q * s.len_q * width;
+  const double nk = double(s.batch) * s.heads_kv * s.len_k * width;
   double pool = nk, table = 0;
   if (s.page_size > 0) {
     const double pages_per_seq = (double(s.len_k) + s.page_size - 1) / s.page_size;
-    pool = double(s.batch) * pages_per_seq * s.heads_kv * s.page_size * s.head_dim;
+    pool = double(s.batch) * pages_per_seq * s.heads_kv * s.page_size * width;
     table = 4.0 * s.batch * pages_per_seq;
   }
   CaseMemory m;

@@ -20,12 +20,18 @@ struct Shape {
   int len_q = 1;
   int len_k = 1;
   int head_dim = 64;
+  int head_dim_v = 0;    // value / output head dim; 0 = head_dim (MLA: dv != d)
   ab_dtype dtype = AB_F32;
   int page_size = 0;     // > 0: paged KV cache with this many tokens per page
   bool varlen = false;
   int shared_prefix = 0; // > 0: every sequence's first shared_prefix K/V tokens equal batch 0's
 
-  /// Canonical string, e.g. "b=1,hq=8,hkv=2,lq=1,lk=4096,d=128,bf16,page=64".
+  /// Value / output head dim: head_dim_v, or head_dim when it is 0.
+  int dv() const { return head_dim_v > 0 ? head_dim_v : head_dim; }
+
+  /// Canonical string, e.g. "b=1,hq=8,hkv=2,lq=1,lk=4096,d=128,bf16,page=64";
+  /// ",dv=N" is appended only when the value head dim differs from d, so the keys of
+  /// cases with dv == d are those they had before head_dim_v existed.
   std::string canonical() const;
   /// Throws std::invalid_argument with a one-line reason if the shape is impossible.
   void validate() const;

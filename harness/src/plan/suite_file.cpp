@@ -160,14 +160,15 @@ using namespace suite_json;
 using namespace suite_limits;
 
 const std::vector<std::string> kAxes = {"batch", "heads_q", "heads_kv", "gqa", "len_q", "len_k", "len",
-                                        "head_dim", "dtype", "page_size", "varlen", "shared_prefix"};
+                                        "head_dim", "head_dim_v", "dtype", "page_size", "varlen", "shared_prefix"};
 
 /// Range of an integer axis of an attention group (Shape::validate checks the same bounds).
 IntRange axis_range(const std::string& axis) {
   if (axis == "batch") return {1, kMaxBatch, "batch"};
   if (axis == "heads_q" || axis == "heads_kv") return {1, kMaxHeads, "head counts"};
   if (axis == "gqa") return {1, kMaxHeads, "gqa"};
-  if (axis == "head_dim") return {1, kMaxHeadDim, "head_dim"};
+  if (axis == "head_dim") return {1, kMaxAttentionHeadDim, "head_dim"};
+  if (axis == "head_dim_v") return {0, kMaxAttentionHeadDim, "head_dim_v"};
   if (axis == "page_size") return {0, kMaxPageSize, "page_size"};
   if (axis == "shared_prefix") return {0, kMaxLen, "shared_prefix"};
   return {0, kMaxLen, "lengths"};  // len, len_q, len_k
@@ -208,6 +209,7 @@ void apply_axis(Shape& s, const std::string& axis, const json& v, const std::str
     else if (axis == "len_q") s.len_q = x;
     else if (axis == "len_k") s.len_k = x;
     else if (axis == "head_dim") s.head_dim = x;
+    else if (axis == "head_dim_v") s.head_dim_v = x;
     else if (axis == "page_size") s.page_size = x;
     else if (axis == "shared_prefix") s.shared_prefix = x;
   }

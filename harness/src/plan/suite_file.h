@@ -48,7 +48,8 @@ namespace suite_limits {
 inline constexpr int64_t kMaxLen = int64_t{1} << 24;         ///< len, len_q, len_k, budgets, prefixes
 inline constexpr int64_t kMaxBatch = int64_t{1} << 16;       ///< sequences per case
 inline constexpr int64_t kMaxHeads = int64_t{1} << 12;       ///< heads_q, heads_kv, gqa
-inline constexpr int64_t kMaxHeadDim = 256;                  ///< head_dim
+inline constexpr int64_t kMaxHeadDim = 256;                  ///< head_dim of recall cases
+inline constexpr int64_t kMaxAttentionHeadDim = 1024;        ///< head_dim, head_dim_v (MLA keys: 576)
 inline constexpr int64_t kMaxPageSize = int64_t{1} << 16;    ///< page_size
 inline constexpr int64_t kMaxTensorElements = INT32_MAX;     ///< elements of Q, K, V or O
 inline constexpr int64_t kMaxCount = int64_t{1} << 20;       ///< recall task counts and integer knobs

@@ -30,12 +30,17 @@ constexpr const char* kAgentOptions[] = {"agents"};
 constexpr const char* kSeaOptions[] = {"k", "feature", "features", "fdim"};
 constexpr const char* kProbsparseOptions[] = {"factor", "sample"};
 constexpr const char* kMosaOptions[] = {"k"};
+constexpr const char* kMlaOptions[] = {"latent", "rope"};
+constexpr const char* kDiffOptions[] = {"lambda"};
+constexpr const char* kFlashOptions[] = {"alibi", "bias_rank"};
 
 // One line per variant: name, description, exact, timed, options.
 const VariantInfo kVariants[] = {
     {"reference", "fp64 oracle with materialised scores; never timed against others", true, false},
     {"naive", "materialised S = QK^T, softmax, SV in the working dtype (unfused baseline)", true, true},
-    {"flash", "tiled exact attention with online softmax, O(L) extra memory", true, true},
+    {"flash", "tiled exact attention with online softmax, O(L) extra memory; bias_rank=R (FlashBias): additive "
+     "bias U W^T from the last R columns of Q and K (head_dim = d + R, head_dim_v = d, bias not scaled), "
+     "alibi=1: the harness fills them with exact ALiBi (rank 2)", true, true, kFlashOptions},
     {"decode", "1..16 queries over a long KV cache, split along keys, log-sum-exp merge", true, true},
     {"linear", "blockwise linear attention (Lightning): feature=elu1|relu|taylor|performer, block, features, fdim; "
      "state D x d per head; FLOPs dense-equivalent", false, true, kLinearOptions},
@@ -97,6 +102,12 @@ const VariantInfo kVariants[] = {
     {"flowformer", "Flowformer (non-causal): sigmoid-feature linear attention with flow conservation (conserved "
      "incoming/outgoing flows, softmax competition over sources, sigmoid allocation of sinks); linear time; no "
      "options; FLOPs dense-equivalent", false, true},
+    {"mla", "DeepSeek-V2 multi-head latent attention decode: one latent row per token (heads_kv 1, head_dim = "
+     "latent + rope, head_dim_v = latent; options latent=512, rope=64) shared by all heads, V = K[..., :latent] "
+     "(the kernel reads K only); bytes: the latent cache once", true, true, kMlaOptions},
+    {"diff", "Differential Transformer: softmax(s Q1 K1^T) V - lambda softmax(s Q2 K2^T) V over the halves of the "
+     "head dim (even), lambda option (default 0.8); FLOPs: two score passes at d/2, two P V", true, true,
+     kDiffOptions},
 };
 
 }  // namespace
@@ -137,17 +148,24 @@ double visible_pairs(const VariantConfig& cfg, const Shape& s, const int* seq_le
 }
 
 double model_flops(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
-  return 4.0 * s.head_dim * visible_pairs(cfg, s, seq_len_q, seq_len_k);
+  const double pairs = visible_pairs(cfg, s, seq_len_q, seq_len_k);
+  // diff: two score maps at d/2 (2 * 2 * d/2) and two P V products (2 * 2 * dv).
+  if (cfg.variant == "diff") return (2.0 * s.head_dim + 4.0 * s.dv()) * pairs;
+  // 2d for the scores q.k and 2dv for p v, per visible pair.
+  return 2.0 * (s.head_dim + s.dv()) * pairs;
 }
 
-double model_bytes(const VariantConfig&, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
+double model_bytes(const VariantConfig& cfg, const Shape& s, const int* seq_len_q, const int* seq_len_k) {
   double tokens_q = 0, tokens_k = 0;
   for (int b = 0; b < s.batch; ++b) {
     tokens_q += seq_len_q ? seq_len_q[b] : s.len_q;
     tokens_k += seq_len_k ? seq_len_k[b] : s.len_k;
   }
-  const double elem = static_cast<double>(dtype_size(s.dtype)) * s.head_dim;
-  return elem * (2.0 * tokens_q * s.heads_q + 2.0 * tokens_k * s.heads_kv);
+  const double es = static_cast<double>(dtype_size(s.dtype));
+  const double q_and_o = es * (s.head_dim + s.dv()) * tokens_q * s.heads_q;
+  // mla: the value is the latent prefix of the key row, so the cache is read once.
+  if (cfg.variant == "mla") return q_and_o + es * s.head_dim * tokens_k * s.heads_kv;
+  return q_and_o + es * (s.head_dim + s.dv()) * tokens_k * s.heads_kv;  // + K and V
 }
 
 }  // namespace attnbench

@@ -34,10 +34,10 @@ KeyMask key_mask(const VariantConfig& cfg);
 /// Number of (query, key) pairs the mask leaves visible, summed over batch and query heads.
 double visible_pairs(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);
 
-/// Floating-point operations of one call: 4*d per visible pair (QK^T and PV).
+/// Floating-point operations of one call: 2*(d + dv) per visible pair (QK^T and PV).
 double model_flops(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);
 
-/// Minimum bytes one call must move: Q, K, V read once, O written once.
+/// Minimum bytes one call must move: Q, K, V read once, O written once (mla: K only).
 double model_bytes(const VariantConfig& cfg, const Shape& shape, const int* seq_len_q, const int* seq_len_k);
 
 }  // namespace attnbench

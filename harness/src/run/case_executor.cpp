@@ -144,7 +144,10 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
     return rec;
   }
   try {
-    const HostInputs& host = cache.get(spec.shape, seed);
+    const HostInputs& shared = cache.get(spec.shape, seed);
+    std::optional<HostInputs> own;  // mla: V = K[..., :dv]; alibi: ALiBi factors (case_inputs.h)
+    if (needs_own_inputs(spec.config)) own = own_inputs(spec.config, spec.shape, shared);
+    const HostInputs& host = own ? *own : shared;
     const ab_attention_args probe = make_args(spec.config, spec.shape, host);
     rec.flops = model_flops(spec.config, spec.shape, probe.seq_len_q, probe.seq_len_k);
     rec.bytes = model_bytes(spec.config, spec.shape, probe.seq_len_q, probe.seq_len_k);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
+#include <utility>
 
 #include "attnbench/dtype.h"
 #include "attnbench/huge_pages.h"
@@ -35,26 +36,27 @@ void resize_with_huge_pages(std::vector<float>& x, size_t n) {
 HostInputs make_inputs(const Shape& s, uint64_t seed) {
   HostInputs in;
   const uint64_t case_hash = gen::hash_string(s.canonical().c_str());
+  const size_t kv_rows = static_cast<size_t>(s.batch) * s.heads_kv * s.len_k;
   const size_t nq = static_cast<size_t>(s.batch) * s.heads_q * s.len_q * s.head_dim;
-  const size_t nk = static_cast<size_t>(s.batch) * s.heads_kv * s.len_k * s.head_dim;
+  const size_t nk = kv_rows * s.head_dim, nv = kv_rows * s.dv();
   resize_with_huge_pages(in.q, nq);
   resize_with_huge_pages(in.k, nk);
-  resize_with_huge_pages(in.v, nk);
+  resize_with_huge_pages(in.v, nv);
   // Unit-variance keys and values; queries scaled so logits have O(1) spread at any d.
   gen::fill_normal({seed, case_hash, gen::kTensorQ}, 1.0f, in.q.data(), nq);
   gen::fill_normal({seed, case_hash, gen::kTensorK}, 1.0f, in.k.data(), nk);
-  gen::fill_normal({seed, case_hash, gen::kTensorV}, 1.0f, in.v.data(), nk);
+  gen::fill_normal({seed, case_hash, gen::kTensorV}, 1.0f, in.v.data(), nv);
   round_to_dtype(s.dtype, in.q);
   round_to_dtype(s.dtype, in.k);
   round_to_dtype(s.dtype, in.v);
   // Shared prompts (prefix_shared, ChunkAttention): every sequence starts with batch 0's tokens.
-  const size_t prefix = static_cast<size_t>(std::min(s.shared_prefix, s.len_k)) * s.head_dim;
-  const size_t head_stride = static_cast<size_t>(s.len_k) * s.head_dim;
-  for (int b = 1; b < s.batch && prefix > 0; ++b)
+  const size_t prefix_tokens = static_cast<size_t>(std::min(s.shared_prefix, s.len_k));
+  for (int b = 1; b < s.batch && prefix_tokens > 0; ++b)
     for (int h = 0; h < s.heads_kv; ++h)
-      for (std::vector<float>* t : {&in.k, &in.v}) {
+      for (auto [t, width] : {std::pair{&in.k, size_t(s.head_dim)}, std::pair{&in.v, size_t(s.dv())}}) {
+        const size_t head_stride = static_cast<size_t>(s.len_k) * width;
         const float* src = t->data() + static_cast<size_t>(h) * head_stride;
-        std::copy(src, src + prefix, t->data() + (static_cast<size_t>(b) * s.heads_kv + h) * head_stride);
+        std::copy(src, src + prefix_tokens * width, t->data() + (static_cast<size_t>(b) * s.heads_kv + h) * head_stride);
       }
 
   if (s.varlen) {
@@ -79,6 +81,54 @@ HostInputs make_inputs(const Shape& s, uint64_t seed) {
   return in;
 }
 
+bool values_from_keys(const VariantConfig& cfg) { return cfg.variant == "mla"; }
+
+bool alibi_bias(const VariantConfig& cfg) {
+  const auto it = cfg.params.find("alibi");
+  return cfg.variant == "flash" && it != cfg.params.end() && it->second == "1";
+}
+
+HostInputs with_alibi_factors(const Shape& s, const HostInputs& host) {
+  HostInputs out = host;
+  const int w = s.head_dim, d = w - 2;
+  if (d < 1 || s.dv() != d) throw std::invalid_argument("alibi=1 needs head_dim = head_dim_v + 2");
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.heads_q; ++h) {
+      const float slope = std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(s.heads_q));
+      for (int i = 0; i < s.len_q; ++i) {
+        float* u = &out.q[((static_cast<size_t>(b) * s.heads_q + h) * s.len_q + i) * w + d];
+        u[0] = -slope * static_cast<float>(i + s.len_k - s.len_q);  // bottom-right aligned position
+        u[1] = slope;
+      }
+    }
+  for (size_t r = 0; r < static_cast<size_t>(s.batch) * s.heads_kv * s.len_k; ++r) {
+    float* wr = &out.k[r * w + d];
+    wr[0] = 1.0f;
+    wr[1] = static_cast<float>(r % s.len_k);
+  }
+  round_to_dtype(s.dtype, out.q);
+  round_to_dtype(s.dtype, out.k);
+  return out;
+}
+
+bool needs_own_inputs(const VariantConfig& cfg) { return values_from_keys(cfg) || alibi_bias(cfg); }
+
+HostInputs own_inputs(const VariantConfig& cfg, const Shape& s, const HostInputs& shared) {
+  return values_from_keys(cfg) ? with_values_from_keys(s, shared) : with_alibi_factors(s, shared);
+}
+
+HostInputs with_values_from_keys(const Shape& s, const HostInputs& host) {
+  HostInputs out = host;
+  const size_t rows = static_cast<size_t>(s.batch) * s.heads_kv * s.len_k, d = s.head_dim, dv = s.dv();
+  if (dv > d) throw std::invalid_argument("values from keys need head_dim_v <= head_dim");
+  for (size_t r = 0; r < rows; ++r) std::copy_n(host.k.data() + r * d, dv, out.v.data() + r * dv);
+  return out;
+}
+
+size_t output_elements(const Shape& s) {
+  return static_cast<size_t>(s.batch) * s.heads_q * s.len_q * s.dv();
+}
+
 ab_attention_args make_args(const VariantConfig& cfg, const Shape& s, const HostInputs& host) {
   ab_attention_args a{};
   a.batch = s.batch;
@@ -87,6 +137,7 @@ ab_attention_args make_args(const VariantConfig& cfg, const Shape& s, const Host
   a.len_q = s.len_q;
   a.len_k = s.len_k;
   a.head_dim = s.head_dim;
+  a.head_dim_v = s.dv() == s.head_dim ? 0 : s.dv();  // 0: what an ABI v1 plugin assumes
   a.dtype = s.dtype;
   a.causal = cfg.causal;
   a.window_left = cfg.window_left;
@@ -109,9 +160,10 @@ std::vector<uint8_t> encoded(ab_dtype t, const std::vector<float>& x) {
   return out;
 }
 
-/// Contiguous [B,Hkv,Lk,d] -> page pool [num_pages,Hkv,page,d] following the block table.
-std::vector<float> to_pages(const Shape& s, const HostInputs& h, const std::vector<float>& x) {
-  const size_t d = s.head_dim, P = s.page_size;
+/// Contiguous [B,Hkv,Lk,d] -> page pool [num_pages,Hkv,page,d] following the block table
+/// (d = the row width of x: head_dim for K, dv for V).
+std::vector<float> to_pages(const Shape& s, const HostInputs& h, const std::vector<float>& x, size_t d) {
+  const size_t P = s.page_size;
   std::vector<float> pool(static_cast<size_t>(h.num_pages) * s.heads_kv * P * d, 0.0f);
   for (int b = 0; b < s.batch; ++b)
     for (int hk = 0; hk < s.heads_kv; ++hk)
@@ -136,8 +188,8 @@ DeviceInputs upload_inputs(Backend& be, const VariantConfig& cfg, const Shape& s
   DeviceInputs d;
   d.q = upload_bytes(be, encoded(s.dtype, h.q));
   if (s.page_size > 0) {
-    d.k = upload_bytes(be, encoded(s.dtype, to_pages(s, h, h.k)));
-    d.v = upload_bytes(be, encoded(s.dtype, to_pages(s, h, h.v)));
+    d.k = upload_bytes(be, encoded(s.dtype, to_pages(s, h, h.k, s.head_dim)));
+    d.v = upload_bytes(be, encoded(s.dtype, to_pages(s, h, h.v, s.dv())));
     std::vector<uint8_t> table(h.block_table.size() * sizeof(int32_t));
     std::memcpy(table.data(), h.block_table.data(), table.size());
     d.block_table = upload_bytes(be, table);
@@ -145,7 +197,7 @@ DeviceInputs upload_inputs(Backend& be, const VariantConfig& cfg, const Shape& s
     d.k = upload_bytes(be, encoded(s.dtype, h.k));
     d.v = upload_bytes(be, encoded(s.dtype, h.v));
   }
-  d.o_bytes = h.q.size() * dtype_size(s.dtype);
+  d.o_bytes = output_elements(s) * dtype_size(s.dtype);
   d.o = DeviceBuffer(be, std::max<size_t>(d.o_bytes, 1));
   d.args = make_args(cfg, s, h);
   d.args.q = d.q.get();
@@ -157,7 +209,7 @@ DeviceInputs upload_inputs(Backend& be, const VariantConfig& cfg, const Shape& s
 }
 
 void upload_values(Backend& be, const Shape& s, const HostInputs& h, const std::vector<float>& v, DeviceInputs& d) {
-  const std::vector<uint8_t> bytes = encoded(s.dtype, s.page_size > 0 ? to_pages(s, h, v) : v);
+  const std::vector<uint8_t> bytes = encoded(s.dtype, s.page_size > 0 ? to_pages(s, h, v, s.dv()) : v);
   if (bytes.size() != d.v.bytes()) throw std::invalid_argument("upload_values: V has the wrong size for this case");
   be.upload(d.v.get(), bytes.data(), bytes.size());
 }
