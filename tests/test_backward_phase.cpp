@@ -29,6 +29,7 @@ TEST_CASE("backward cases run, pass the gradient check and are stored with phase
   INFO(r.out << r.err);
   CHECK(r.code == 0);
   CHECK(query_one(db, "SELECT count(*) FROM cases WHERE phase = 'backward'") == "6");
+  CHECK(query_one(db, "SELECT count(*) FROM cases WHERE case_key LIKE '%|backward'") == "6");  // apart from forward keys
   CHECK(query_one(db, "SELECT count(*) FROM cases WHERE status = 'ok'") == "4");
   // softcap: the oracle does not model it, so the harness refuses with the reason.
   CHECK_THAT(query_one(db, "SELECT message FROM cases WHERE config LIKE '%softcap%' AND dtype = 'fp32'"),
