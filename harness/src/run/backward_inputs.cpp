@@ -43,12 +43,16 @@ BackwardHostInputs make_backward_inputs(const Shape& s, uint64_t seed, const Hos
   round_to(s.dtype, in.d_o);
   in.o_exact.assign(n, 0.0);
   in.lse_exact.assign(rows, -INFINITY);
-  // One task per (batch, head): the oracle is O(len_q * len_k * d) per head.
-  tbb::parallel_for(0, s.batch * s.heads_q, [&](int bh) {
+  // Tasks of kRowsPerTask rows of one (batch, head): the oracle is O(len_k * d) per row,
+  // and a one-head case must still use every thread.
+  constexpr int kRowsPerTask = 64;
+  const int chunks = (s.len_q + kRowsPerTask - 1) / kRowsPerTask;
+  tbb::parallel_for(0, s.batch * s.heads_q * chunks, [&](int task) {
+    const int bh = task / chunks, i0 = task % chunks * kRowsPerTask;
     const int b = bh / s.heads_q, h = bh % s.heads_q;
-    std::vector<RowId> head_rows;
-    for (int i = 0; i < effective_len_q(args, b); ++i) head_rows.push_back({b, h, i});
-    reference_forward_lse_rows(args, host.q.data(), host.k.data(), host.v.data(), head_rows, in.o_exact.data(),
+    std::vector<RowId> rows;
+    for (int i = i0; i < std::min(i0 + kRowsPerTask, effective_len_q(args, b)); ++i) rows.push_back({b, h, i});
+    reference_forward_lse_rows(args, host.q.data(), host.k.data(), host.v.data(), rows, in.o_exact.data(),
                                in.lse_exact.data());
   });
   in.o.assign(in.o_exact.begin(), in.o_exact.end());
