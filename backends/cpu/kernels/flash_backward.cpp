@@ -9,7 +9,8 @@
 // synchronisation. dQ rows receive contributions from every key block, so each thread
 // accumulates into its own zeroed fp32 dQ partial, summed at the end: no race, and the
 // five products per tile are all that is computed (a second dQ pass would recompute S and
-// dP). The partials cost threads x len_q x heads_q x d floats.
+// dP). The partials cost threads x len_q x heads_q x d floats, the packed query side
+// (below) about two more copies of Q in fp32 (four for 16-bit storage or d % 32 != 0).
 //
 // Layouts: S^T and dP^T are [keys][32 query lanes] tiles from the forward's score
 // microkernel (score_tile over Q^T and dO^T), so mask and softmax are element-wise as in
