@@ -28,8 +28,10 @@ double dtype_bytes(const std::string& dtype) { return dtype == "fp32" ? 4.0 : 2.
 /// Bytes of Q, K, V and O of a case: what any implementation must hold.
 double io_bytes(const CaseResult& c) {
   const double b = c.batch.value_or(1), d = c.head_dim.value_or(0);
+  // Forward: Q, O and K, V. Backward: Q, O, dO, dQ and K, V, dK, dV.
+  const double per_row = c.phase == "backward" ? 4.0 : 2.0;
   return dtype_bytes(c.dtype) * d * b *
-         (2.0 * c.heads_q.value_or(1) * c.len_q.value_or(0) + 2.0 * c.heads_kv.value_or(1) * c.len_k.value_or(0));
+         (per_row * c.heads_q.value_or(1) * c.len_q.value_or(0) + per_row * c.heads_kv.value_or(1) * c.len_k.value_or(0));
 }
 
 const CaseResult* find_baseline(const std::vector<const CaseResult*>& cases, const CaseResult& v,

@@ -141,3 +141,31 @@ line two", "published": "3x <b>", "measure": "metric", "metric": "recall_accurac
   for (size_t k = 0; k < row.size(); ++k) pipes += row[k] == '|' && (k == 0 || row[k - 1] != '\\');
   CHECK(pipes == 6);
 }
+
+TEST_CASE("memory_ratio counts the eight tensors a backward case moves", "[targets]") {
+  reports::RunData data;
+  const auto backward_case = [](const std::string& config, double extra) {
+    reports::CaseResult c;
+    c.suite = "t";
+    c.group = "g";
+    c.config = config;
+    c.backend = "cpu";
+    c.status = "ok";
+    c.phase = "backward";
+    c.dtype = "fp32";
+    c.shape = "s";
+    c.batch = 1, c.heads_q = 1, c.heads_kv = 1, c.len_q = 1024, c.len_k = 1024, c.head_dim = 128;
+    c.target = R"({"source": "a", "claim": "b", "published": "c", "measure": "memory_ratio",
+                   "variant": "flash", "baseline": "naive"})";
+    c.metrics.push_back({"host_memory_peak_extra", extra, "B"});
+    return c;
+  };
+  // Q, O, dO, dQ and K, V, dK, dV: 8 x 1024 x 128 fp32 = 4 MiB of I/O.
+  const double io = 8.0 * 1024 * 128 * 4;
+  data.cases.push_back(backward_case("naive", 9 * io));
+  data.cases.push_back(backward_case("flash", 0));
+  const auto targets = reports::reproduction_targets(data);
+  REQUIRE(targets.size() == 1);
+  REQUIRE(targets[0].rows.size() == 1);
+  CHECK(targets[0].rows[0].value == Approx(10.0));
+}

@@ -245,6 +245,23 @@ ab_status cpu_run_attention(void* ctx, const char* variant, const ab_attention_a
   });
 }
 
+ab_status cpu_run_backward(void* ctx, const char* variant, const ab_backward_args* args, double* seconds) {
+  return guarded(ctx, "run_backward", [&]() -> ab_status {
+    if (!ctx || !args) return fail(ctx, AB_INVALID_ARGUMENT, "run_backward: NULL argument");
+    if (seconds) *seconds = 0;
+    if (Check c = attnbench::cpu::supports_backward(variant, args->fwd); !c.ok()) return report(ctx, c);
+    Check result;
+    double dt = 0;
+    as_ctx(ctx)->arena->execute([&] {
+      const auto t0 = std::chrono::steady_clock::now();
+      result = attnbench::cpu::run_backward_variant(variant, *args);
+      dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
+    if (seconds) *seconds = dt;
+    return report(ctx, result);
+  });
+}
+
 ab_status cpu_call_stats(void* ctx, ab_call_stats* out) {
   if (!ctx || !out) return fail(ctx, AB_INVALID_ARGUMENT, "call_stats: NULL argument");
   *out = ab_call_stats{};
@@ -288,7 +305,7 @@ const ab_plugin kPlugin = {
     cpu_run_attention,
     cpu_measure_peaks,
     &attnbench::cpu::kv::cpu_kv_ops,
-    nullptr,  // run_backward
+    cpu_run_backward,
     nullptr,  // memory_info
     cpu_call_stats,
 };

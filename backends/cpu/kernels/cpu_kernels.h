@@ -58,6 +58,14 @@ Check supports(const char* variant, const ab_attention_args& a);
 /// untouched.
 Check run_variant(const char* variant, const ab_attention_args& a);
 
+/// Whether `variant` has a backward pass for case `a` (naive and flash: contiguous KV,
+/// no varlen, no softcap, head_dim_v = head_dim): AB_UNSUPPORTED with the reason otherwise.
+Check supports_backward(const char* variant, const ab_attention_args& a);
+
+/// Runs the backward pass of `variant` (buffers are host pointers) at the active ISA
+/// level: writes every row of dQ, dK and dV. Checks supports_backward() first.
+Check run_backward_variant(const char* variant, const ab_backward_args& g);
+
 /// Measured peaks of the cores of the current task arena, each with the fastest
 /// instruction the active level has for it.
 struct CpuPeaks {

@@ -10,6 +10,9 @@ void reference_attention_cpu(const ab_attention_args& a);
 void naive_attention(const ab_attention_args& a);
 void flash_attention(const ab_attention_args& a);
 void decode_attention(const ab_attention_args& a);
+/// Backward passes (naive_backward.cpp, flash_backward.cpp).
+void naive_backward(const ab_backward_args& g);
+void flash_backward(const ab_backward_args& g);
 
 /// Where decode reads value rows: `base` laid out like V (contiguous or paged) with rows of
 /// `row` elements, of which the first dv are the value (MLA: the latent prefix of K rows).

@@ -16,6 +16,8 @@ const IsaKernels& isa_kernels() {
       has_dot_bf16() ? dot_bf16_flops_per_iter : nullptr,
       has_dot_bf16() ? dot_bf16_loop : nullptr,
       sum_stream,
+      naive_backward,
+      flash_backward,
   };
   return table;
 }

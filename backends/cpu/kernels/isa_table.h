@@ -29,6 +29,9 @@ struct IsaKernels {
   void (*dot_bf16_loop)(long iters);
   /// Sum of n floats (a pure read stream) with this level's widest loads.
   float (*sum_stream)(const float* p, size_t n);
+  /// Backward passes of naive and flash (dQ, dK, dV from Q, K, V, O, LSE, dO).
+  void (*naive_backward)(const ab_backward_args& g);
+  void (*flash_backward)(const ab_backward_args& g);
 };
 
 /// The table of the active level (active_isa()).

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "attnbench/dtype.h"
+#include "backward_model.h"
 #include "suite_file.h"  // suite_limits: the documented bounds of a shape
 
 namespace attnbench {
@@ -53,6 +54,10 @@ std::string CaseSpec::config_string() const { return recall ? recall->config() :
 
 std::string CaseSpec::key() const {
   if (recall) return fmt::format("{}|{}|{}|{}", suite, backend, recall->config(), recall->shape());
+  // A backward case shares its configuration and shape with the forward case of the same
+  // suite: the phase tells them apart (and --filter 'backward' selects them).
+  if (phase == kBackwardPhase)
+    return fmt::format("{}|{}|{}|{}|{}", suite, backend, config.canonical(), shape.canonical(), phase);
   return fmt::format("{}|{}|{}|{}", suite, backend, config.canonical(), shape.canonical());
 }
 

@@ -69,7 +69,8 @@ struct CaseSpec {
   /// Configuration string as stored: the variant config, or the recall case's config.
   std::string config_string() const;
 
-  /// Unique key of the case within a run.
+  /// Unique key of the case within a run: suite|backend|config|shape, plus |backward for
+  /// a backward case.
   std::string key() const;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backward_model.h"
 #include "cold_flush.h"
 #include "dtype_peak.h"
 #include "variant_registry.h"
@@ -17,6 +18,8 @@ constexpr double kSlowdownAllowed = 10.0;
 constexpr double kFixedAllowance = 60.0;
 // The mass probe's budget (case_executor.cpp) plus Google Benchmark's calibration calls.
 constexpr double kProbeAndCalibration = 3.0 + 1.0;
+// Host rate assumed for the fp64 oracle's forward of a backward case (one core, scalar).
+constexpr double kOracleFlops = 5e8;
 
 /// Seconds one call may take at the slowed-down rates.
 double slow_call_seconds(double flops, double bytes, const ab_peaks& peaks, ab_dtype dtype) {
@@ -41,11 +44,18 @@ double default_case_timeout(const CaseSpec& spec, const ab_peaks& peaks) {
   ab_dtype dtype = AB_F32;
   if (spec.recall) {
     recall_work(*spec.recall, flops, bytes);
+  } else if (spec.phase == kBackwardPhase) {
+    flops = backward_model_flops(spec.config, spec.shape);
+    bytes = backward_model_bytes(spec.shape);
+    dtype = spec.shape.dtype;
   } else {
     flops = model_flops(spec.config, spec.shape, nullptr, nullptr);
     bytes = model_bytes(spec.config, spec.shape, nullptr, nullptr);
     dtype = spec.shape.dtype;
   }
+  // A backward case first runs the fp64 oracle's forward (O and LSE) on the host: allow
+  // 0.5 GFLOP/s of the forward's work for it.
+  const double oracle = spec.phase == kBackwardPhase ? flops / 2.5 / kOracleFlops : 0.0;
   const double call = slow_call_seconds(flops, bytes, peaks, dtype);
   // One checked call, then each repetition runs at least min_time of kernel time.
   const double timed = spec.phase == "correctness" ? 0 : spec.repetitions * std::max(spec.min_time * kSlowdownAllowed, call);
@@ -53,7 +63,7 @@ double default_case_timeout(const CaseSpec& spec, const ab_peaks& peaks) {
   // for 1 GB/s, a slow write with the buffer's first-touch page faults.
   const double flushes = spec.cold ? spec.repetitions * kMaxColdCallsPerRepetition + 1.0 : 0.0;
   const double flush = flushes * static_cast<double>(cold_flush_bytes(spec, peaks)) / 1e9;
-  return kFixedAllowance + kProbeAndCalibration + call * 2 + timed + flush;
+  return kFixedAllowance + kProbeAndCalibration + oracle + call * 2 + timed + flush;
 }
 
 double case_timeout_seconds(const CaseSpec& spec, const ab_peaks& peaks, double override_seconds) {

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "attnbench/dtype.h"
+#include "backward_executor.h"
 #include "case_memory.h"
 #include "cold_flush.h"
 #include "dtype_peak.h"
@@ -230,6 +231,12 @@ store::CaseRecord describe_case(const CaseSpec& spec, const std::string& device)
 double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::string& kernel,
                             const ab_attention_args& args, store::CaseRecord& rec) {
   Backend& be = *slot.device;
+  return record_call_timing(spec, slot, [&] { return be.run(kernel.c_str(), args); }, rec);
+}
+
+double record_call_timing(const CaseSpec& spec, BackendSlot& slot, const std::function<double()>& call,
+                          store::CaseRecord& rec) {
+  Backend& be = *slot.device;
   const uint64_t flush = cold_flush_bytes(spec, slot.peaks);
   if (spec.cold && flush == 0) {
     rec.status = "error";
@@ -244,12 +251,11 @@ double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::
     // A flush buffer that does not fit throws BackendError (oom), which the executors
     // store like any other backend error.
     prepare();
-    const double first = be.run(kernel.c_str(), args);
+    const double first = call();
     iterations = first > 0 ? static_cast<int64_t>(std::ceil(spec.min_time / first)) : 1;
     iterations = std::clamp<int64_t>(iterations, 1, kMaxColdCallsPerRepetition);
   }
-  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time,
-                                   [&] { return be.run(kernel.c_str(), args); }, prepare, iterations);
+  const TimingResult t = time_case(rec.case_key, spec.repetitions, spec.min_time, call, prepare, iterations);
   if (flush) rec.metrics.push_back({"cold_flush_bytes", static_cast<double>(flush), "B"});
   if (!t.error.empty()) {
     rec.status = "error";
@@ -287,6 +293,7 @@ store::CaseRecord execute_case(const CaseSpec& spec, BackendSlot& slot, InputCac
   // through its kernels, KV recall cases through its KV primitives.
   return spec.recall && spec.recall->is_variant() ? execute_recall_variant_case(spec, slot, seed)
          : spec.recall                            ? execute_recall_case(spec, slot, seed)
+         : spec.phase == kBackwardPhase           ? execute_backward_case(spec, slot, cache, seed)
                                                   : execute_attention_case(spec, slot, cache, seed);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,11 @@ class InputCache {
 /// BackendError like any backend call.
 double record_kernel_timing(const CaseSpec& spec, BackendSlot& slot, const std::string& kernel,
                             const ab_attention_args& args, store::CaseRecord& rec);
+
+/// The same for any timed call (a backward pass): `call` returns the backend-measured
+/// seconds of one call.
+double record_call_timing(const CaseSpec& spec, BackendSlot& slot, const std::function<double()>& call,
+                          store::CaseRecord& rec);
 
 /// Adds time_median, time_min and time_mad of rec.samples (seconds per call); returns the median.
 double add_time_metrics(store::CaseRecord& rec);
