@@ -23,18 +23,23 @@ std::string backward_suite(const std::string& variants) {
 
 TEST_CASE("backward cases run, pass the gradient check and are stored with phase backward") {
   TempDir t;
-  write_file(t / "bwd.json", backward_suite(R"("naive:causal", "flash:causal", "flash:causal,softcap=30")"));
+  write_file(t / "bwd.json",
+             backward_suite(R"("naive:causal", "flash:causal", "flash:causal,softcap=30", "flash:causal,bias_rank=8")"));
   const std::string db = t / "r.db";
   const CmdResult r = run_attnbench("run --suite " + t / "bwd.json --backend cpu --no-peaks --db " + db);
   INFO(r.out << r.err);
   CHECK(r.code == 0);
-  CHECK(query_one(db, "SELECT count(*) FROM cases WHERE phase = 'backward'") == "6");
-  CHECK(query_one(db, "SELECT count(*) FROM cases WHERE case_key LIKE '%|backward'") == "6");  // apart from forward keys
+  CHECK(query_one(db, "SELECT count(*) FROM cases WHERE phase = 'backward'") == "8");
+  CHECK(query_one(db, "SELECT count(*) FROM cases WHERE case_key LIKE '%|backward'") == "8");  // apart from forward keys
   CHECK(query_one(db, "SELECT count(*) FROM cases WHERE status = 'ok'") == "4");
   // softcap: the oracle does not model it, so the harness refuses with the reason.
   CHECK_THAT(query_one(db, "SELECT message FROM cases WHERE config LIKE '%softcap%' AND dtype = 'fp32'"),
              Catch::Contains("softcap"));
   CHECK(query_one(db, "SELECT status FROM cases WHERE config LIKE '%softcap%' AND dtype = 'fp32'") == "unsupported");
+  // A low-rank bias is other maths than the oracle's plain attention: refused the same way.
+  CHECK(query_one(db, "SELECT status FROM cases WHERE config LIKE '%bias_rank%' AND dtype = 'fp32'") == "unsupported");
+  CHECK_THAT(query_one(db, "SELECT message FROM cases WHERE config LIKE '%bias_rank%' AND dtype = 'fp32'"),
+             Catch::Contains("plain attention"));
   // Every gradient was compared and is within the fp32 threshold.
   for (const char* m : {"rel_error_dq", "rel_error_dk", "rel_error_dv"}) {
     const std::string worst = query_one(db, std::string("SELECT max(m.value) FROM metrics m JOIN cases c ON c.id = "

@@ -20,27 +20,11 @@ void expect_tree_oracle(const std::string& variant, const Shape& s, int branch, 
   const cpu::Check r = cpu::run_variant(variant.c_str(), c.args);
   INFO(variant << ": " << describe(s) << " -> " << r.reason);
   REQUIRE(r.ok());
-  std::vector<RowId> rows;
-  for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads_q; ++h)
-      for (int i = 0; i < s.len_q; ++i) rows.push_back({b, h, i});
-  const size_t n = rows.size() * s.head_dim;
-  std::vector<double> ref(n);
+  const std::vector<RowId> rows = all_rows(s);
+  std::vector<double> ref(rows.size() * s.head_dim);
   const KeyMask mask{{0, -1, -1}, branch};
   reference_attention_rows(c.args, mask, c.qf.data(), c.kf.data(), c.vf.data(), rows, ref.data());
-  std::vector<float> o(n);
-  decode(s.dtype, c.o.data(), o.data(), n);  // rows in [b, h, i] order, as the tensor
-  double err2 = 0, ref2 = 0;
-  size_t nans = 0;
-  for (size_t e = 0; e < n; ++e) {
-    if (std::isnan(o[e])) { ++nans; continue; }
-    err2 += (o[e] - ref[e]) * (o[e] - ref[e]);
-    ref2 += ref[e] * ref[e];
-  }
-  const double rel = std::sqrt(err2 / ref2);
-  INFO("rel L2 error " << rel << ", NaN elements " << nans);
-  CHECK(nans == 0);
-  CHECK(rel < tolerance(s.dtype));
+  expect_output_matches(c, ref);
 }
 
 std::string tree(int branch, const char* extra = "") { return "tree:branch=" + std::to_string(branch) + extra; }

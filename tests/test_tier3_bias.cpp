@@ -17,37 +17,6 @@ using namespace cpu_test;
 
 namespace {
 
-void expect_bias_oracle(const std::string& config, const Shape& s, unsigned seed) {
-  const VariantConfig cfg = parse_variant_config(config);
-  Case c = make_case(s, seed);
-  c.args.causal = cfg.causal;
-  c.args.softcap = cfg.softcap;
-  std::fill(c.o.begin(), c.o.end(), 0xFF);
-  const cpu::Check r = cpu::run_variant(cfg.kernel_name().c_str(), c.args);
-  INFO(config << ": " << describe(s) << " -> " << r.reason);
-  REQUIRE(r.ok());
-  std::vector<RowId> rows;
-  for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads_q; ++h)
-      for (int i = 0; i < s.len_q; ++i) rows.push_back({b, h, i});
-  const size_t n = rows.size() * s.dv();
-  std::vector<double> ref(n);
-  variant_reference_rows(cfg, c.args, c.qf.data(), c.kf.data(), c.vf.data(), rows, ref.data());
-  std::vector<float> o(n);
-  decode(s.dtype, c.o.data(), o.data(), n);
-  double err2 = 0, ref2 = 0;
-  size_t nans = 0;
-  for (size_t e = 0; e < n; ++e) {
-    if (std::isnan(o[e])) { ++nans; continue; }
-    err2 += (o[e] - ref[e]) * (o[e] - ref[e]);
-    ref2 += ref[e] * ref[e];
-  }
-  const double rel = std::sqrt(err2 / ref2);
-  INFO("rel L2 error " << rel << ", NaN elements " << nans);
-  CHECK(nans == 0);
-  CHECK(rel < tolerance(s.dtype));
-}
-
 Shape bias_shape(int lq, int lk, int d, int rank, ab_dtype t) {
   Shape s;
   s.batch = 2; s.heads_q = 4; s.heads_kv = 2; s.len_q = lq; s.len_k = lk;
@@ -62,10 +31,10 @@ TEST_CASE("flash:bias_rank against the oracle", "[cpu][bias]") {
   for (ab_dtype t : {AB_F32, AB_BF16, AB_F16})
     for (int rank : {1, 2, 8, 16}) {
       const std::string r = std::to_string(rank);
-      expect_bias_oracle("flash:bias_rank=" + r, bias_shape(70, 300, 64, rank, t), seed++);
-      expect_bias_oracle("flash:causal,bias_rank=" + r, bias_shape(300, 300, 64, rank, t), seed++);
+      expect_variant_oracle("flash:bias_rank=" + r, bias_shape(70, 300, 64, rank, t), seed++);
+      expect_variant_oracle("flash:causal,bias_rank=" + r, bias_shape(300, 300, 64, rank, t), seed++);
     }
-  expect_bias_oracle("flash:causal,softcap=20,bias_rank=8", bias_shape(100, 200, 128, 8, AB_F32), seed++);
+  expect_variant_oracle("flash:causal,softcap=20,bias_rank=8", bias_shape(100, 200, 128, 8, AB_F32), seed++);
 }
 
 TEST_CASE("flash:bias_rank with ALiBi factors weighs keys by 2^(j - p)", "[cpu][bias]") {

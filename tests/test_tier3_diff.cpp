@@ -16,38 +16,6 @@ using namespace cpu_test;
 
 namespace {
 
-/// Runs `config` (a suite variant string) on a random case and compares every row with
-/// the harness oracle of that configuration.
-void expect_diff_oracle(const std::string& config, const Shape& s, unsigned seed) {
-  const VariantConfig cfg = parse_variant_config(config);
-  Case c = make_case(s, seed);
-  c.args.causal = cfg.causal;
-  std::fill(c.o.begin(), c.o.end(), 0xFF);
-  const cpu::Check r = cpu::run_variant(cfg.kernel_name().c_str(), c.args);
-  INFO(config << ": " << describe(s) << " -> " << r.reason);
-  REQUIRE(r.ok());
-  std::vector<RowId> rows;
-  for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads_q; ++h)
-      for (int i = 0; i < s.len_q; ++i) rows.push_back({b, h, i});
-  const size_t n = rows.size() * s.dv();
-  std::vector<double> ref(n);
-  variant_reference_rows(cfg, c.args, c.qf.data(), c.kf.data(), c.vf.data(), rows, ref.data());
-  std::vector<float> o(n);
-  decode(s.dtype, c.o.data(), o.data(), n);
-  double err2 = 0, ref2 = 0;
-  size_t nans = 0;
-  for (size_t e = 0; e < n; ++e) {
-    if (std::isnan(o[e])) { ++nans; continue; }
-    err2 += (o[e] - ref[e]) * (o[e] - ref[e]);
-    ref2 += ref[e] * ref[e];
-  }
-  const double rel = std::sqrt(err2 / ref2);
-  INFO("rel L2 error " << rel << ", NaN elements " << nans);
-  CHECK(nans == 0);
-  CHECK(rel < tolerance(s.dtype));
-}
-
 Shape diff_shape(int lq, int lk, int hq, int hkv, int d, int dv, ab_dtype t) {
   Shape s;
   s.batch = 2; s.heads_q = hq; s.heads_kv = hkv; s.len_q = lq; s.len_k = lk;
@@ -61,10 +29,10 @@ TEST_CASE("diff: against the oracle, lambdas, masks, GQA, dv, dtypes", "[cpu][di
   unsigned seed = 1;
   for (ab_dtype t : {AB_F32, AB_BF16, AB_F16})
     for (const char* cfg : {"diff", "diff:causal", "diff:causal,lambda=0.5", "diff:lambda=-0.25"}) {
-      expect_diff_oracle(cfg, diff_shape(90, 300, 4, 2, 128, 0, t), seed++);
-      expect_diff_oracle(cfg, diff_shape(33, 33, 2, 1, 64, 48, t), seed++);
+      expect_variant_oracle(cfg, diff_shape(90, 300, 4, 2, 128, 0, t), seed++);
+      expect_variant_oracle(cfg, diff_shape(33, 33, 2, 1, 64, 48, t), seed++);
     }
-  expect_diff_oracle("diff:causal", diff_shape(1, 500, 8, 8, 34, 0, AB_F32), seed++);  // d/2 odd
+  expect_variant_oracle("diff:causal", diff_shape(1, 500, 8, 8, 34, 0, AB_F32), seed++);  // d/2 odd
 }
 
 TEST_CASE("diff: hand-made cases where both maps are known", "[cpu][diff]") {

@@ -9,6 +9,7 @@
 #include "backward_inputs.h"
 #include "case_memory.h"
 #include "host_memory.h"
+#include "case_errors.h"
 #include "variant_registry.h"
 
 namespace attnbench {
@@ -19,6 +20,11 @@ std::string harness_refusal(const CaseSpec& spec) {
   if (spec.shape.varlen || spec.shape.page_size > 0)
     return "backward cases take contiguous, fixed-length inputs (no varlen, no paged KV)";
   if (spec.config.softcap > 0) return "the backward oracle does not model softcap";
+  if (spec.shape.head_dim_v != 0 && spec.shape.head_dim_v != spec.shape.head_dim)
+    return "the backward oracle needs head_dim_v == head_dim";
+  if (!spec.config.params.empty())  // bias_rank, diff's lambda, mla's latent ...: other maths than plain attention
+    return fmt::format("the backward oracle models plain attention under its mask only, not '{}'",
+                       spec.config.kernel_name());
   return {};
 }
 
@@ -72,7 +78,7 @@ store::CaseRecord execute_backward_case(const CaseSpec& spec, BackendSlot& slot,
     return rec;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  try {
+  record_case_errors(rec, "preparing inputs", [&] {
     rec.flops = backward_model_flops(spec.config, spec.shape);
     rec.bytes = backward_model_bytes(spec.shape);
     std::string reason = harness_refusal(spec);
@@ -80,19 +86,19 @@ store::CaseRecord execute_backward_case(const CaseSpec& spec, BackendSlot& slot,
     if (!reason.empty()) {
       rec.status = "unsupported";
       rec.message = reason;
-      return rec;
+      return;
     }
     // Forward-sized buffers twice over (inputs and gradients) plus O and dO.
     if (const std::string why = memory_shortfall(spec.shape, slot.device->info()); !why.empty()) {
       rec.status = "oom";
       rec.message = "not run: the case " + why;
-      return rec;
+      return;
     }
     const HostInputs& host = cache.get(spec.shape, seed);
     const ab_attention_args args = make_args(spec.config, spec.shape, host);
     const BackwardHostInputs bwd = make_backward_inputs(spec.shape, seed, host, args);
     DeviceBackwardInputs dev = upload_backward_inputs(*slot.device, spec.config, spec.shape, host, bwd);
-    if (!check_backward(spec, *slot.device, dev, host, bwd, seed, rec)) return rec;
+    if (!check_backward(spec, *slot.device, dev, host, bwd, seed, rec)) return;
     const VariantInfo* info = find_variant(spec.config.variant);
     if (!info || info->timed) {
       Backend& be = *slot.device;
@@ -101,16 +107,7 @@ store::CaseRecord execute_backward_case(const CaseSpec& spec, BackendSlot& slot,
           record_call_timing(spec, slot, [&] { return be.run_backward(kernel.c_str(), dev.args); }, rec);
       add_throughput_metrics(rec, median, slot.peaks, spec.shape.dtype);
     }
-  } catch (const BackendError& e) {
-    rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
-    rec.message = e.what();
-  } catch (const std::bad_alloc&) {
-    rec.status = "oom";
-    rec.message = "host out of memory while preparing inputs";
-  } catch (const std::exception& e) {
-    rec.status = "error";
-    rec.message = e.what();
-  }
+  });
   rec.metrics.push_back({"case_wall_time",
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "s"});
   return rec;

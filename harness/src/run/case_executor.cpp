@@ -21,6 +21,7 @@
 #include "recall_executor.h"
 #include "recall_variant_executor.h"
 #include "statistics.h"
+#include "case_errors.h"
 #include "variant_registry.h"
 
 namespace attnbench {
@@ -144,7 +145,7 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
     rec.message = "not run: the case " + why;
     return rec;
   }
-  try {
+  record_case_errors(rec, "preparing inputs", [&] {
     const HostInputs& shared = cache.get(spec.shape, seed);
     std::optional<HostInputs> own;  // mla: V = K[..., :dv]; alibi: ALiBi factors (case_inputs.h)
     if (needs_own_inputs(spec.config)) own = own_inputs(spec.config, spec.shape, shared);
@@ -156,11 +157,11 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
     if (!reason.empty()) {
       rec.status = "unsupported";
       rec.message = reason;
-      return rec;
+      return;
     }
     DeviceInputs dev = upload_inputs(*slot.device, spec.config, spec.shape, host);
     double check_seconds = 0;
-    if (!check_correctness(spec, *slot.device, dev, host, seed, rec, check_seconds)) return rec;
+    if (!check_correctness(spec, *slot.device, dev, host, seed, rec, check_seconds)) return;
     const VariantInfo* info = find_variant(spec.config.variant);
     if (info && !info->exact) {
       // Read before the probe's one-hot runs: the count is of the checked call.
@@ -171,16 +172,7 @@ store::CaseRecord execute_attention_case(const CaseSpec& spec, BackendSlot& slot
       record_attended_work(spec, dev.args, counted, probed, rec);
     }
     if (spec.phase != "correctness" && (!info || info->timed)) time_and_summarize(spec, slot, dev, rec);
-  } catch (const BackendError& e) {
-    rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
-    rec.message = e.what();
-  } catch (const std::bad_alloc&) {
-    rec.status = "oom";
-    rec.message = "host out of memory while preparing inputs";
-  } catch (const std::exception& e) {
-    rec.status = "error";
-    rec.message = e.what();
-  }
+  });
   rec.metrics.push_back({"case_wall_time",
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), "s"});
   return rec;

@@ -13,6 +13,7 @@
 #include "mass_probe.h"
 #include "recall_executor.h"
 #include "reference_attention.h"
+#include "case_errors.h"
 #include "variant_registry.h"
 
 namespace attnbench {
@@ -125,7 +126,7 @@ store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot&
     return rec;
   }
   const auto t0 = Clock::now();
-  try {
+  record_case_errors(rec, "generating or running the recall case", [&] {
     Backend& be = *slot.device;
     const VariantConfig cfg = parse_variant_config(r.variant);  // canonical, so it parses back
     const std::string kernel = cfg.kernel_name();
@@ -181,16 +182,7 @@ store::CaseRecord execute_recall_variant_case(const CaseSpec& spec, BackendSlot&
     }
     rec.metrics.push_back({"nonfinite_outputs", static_cast<double>(nonfinite), "count"});
     if (r.is_trace()) rec.metrics.push_back({"trace_layers", static_cast<double>(r.layers), "count"});
-  } catch (const BackendError& e) {
-    rec.status = e.status() == AB_OUT_OF_MEMORY ? "oom" : e.status() == AB_UNSUPPORTED ? "unsupported" : "error";
-    rec.message = e.what();
-  } catch (const std::bad_alloc&) {
-    rec.status = "oom";
-    rec.message = "host out of memory while generating or running the recall case";
-  } catch (const std::exception& e) {
-    rec.status = "error";
-    rec.message = e.what();
-  }
+  });
   rec.metrics.push_back({"case_wall_time", seconds_since(t0), "s"});
   return rec;
 }
