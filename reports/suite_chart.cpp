@@ -24,6 +24,29 @@ struct Plotted {
 
 using BaseKey = std::tuple<std::string, std::string, std::string>;  // config, dtype, backend
 
+/// One point per context length: cases of one series that differ only in what the
+/// x axis does not show (a recall task's depths, say) would otherwise stack up at one x
+/// and draw the line up and down through them. The point is their median, its note says
+/// how many cases and their range.
+void merge_same_length(std::vector<ChartPoint>& points) {
+  std::map<double, std::vector<ChartPoint>> by_x;
+  for (ChartPoint& p : points) by_x[p.x].push_back(std::move(p));
+  points.clear();
+  for (auto& [x, group] : by_x) {
+    if (group.size() == 1) {
+      points.push_back(std::move(group.front()));
+      continue;
+    }
+    std::vector<double> ys;
+    for (const ChartPoint& p : group) ys.push_back(p.y);
+    std::sort(ys.begin(), ys.end());
+    const size_t n = ys.size();
+    const double median = n % 2 ? ys[n / 2] : 0.5 * (ys[n / 2 - 1] + ys[n / 2]);
+    points.push_back({x, median, fmt::format("median of {} cases ({} to {})", n, format_seconds(ys.front()),
+                                             format_seconds(ys.back()))});
+  }
+}
+
 std::optional<double> plottable_seconds(const CaseResult& c) {
   if (c.status != "ok" || !c.len_k || *c.len_k <= 0) return std::nullopt;
   auto s = median_seconds(c);
@@ -82,6 +105,7 @@ LogLogChart suite_time_chart(const std::string& suite, const std::string& phase,
     lengths.insert(*c.len_k);
   }
   for (auto& [key, s] : series) {
+    merge_same_length(s.points);
     // The fitted exponent is what a reader compares across kernels (1 = linear, 2 = quadratic).
     if (auto k = loglog_slope(s.points)) s.legend_note = fmt::format("\xE2\x88\x9D L^{:.2f}", *k);
     chart.series.push_back(std::move(s));

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "roofline_chart.h"
 #include "run_comparison.h"
 #include "scaling_fit.h"
+#include "suite_chart.h"
 #include "svg_chart.h"
 
 using namespace attnbench::reports;
@@ -179,4 +181,29 @@ TEST_CASE("roofline plots the work a sparse variant did, not its dense-equivalen
     CHECK(s.points[0].y == Approx(sparse ? 12.5e9 : 50e9));
     CHECK(s.points[0].x == Approx(sparse ? 12.5 : 50.0));
   }
+}
+
+TEST_CASE("a suite chart draws one point per context length: the median of the cases there", "[report]") {
+  // Recall cases differ in depth, which the time axis does not show: three at 1K, one at 2K.
+  std::vector<CaseResult> cases;
+  for (const auto& [len, depth, ms] : std::vector<std::tuple<int, double, double>>{
+           {1024, 0.25, 3.0}, {1024, 0.5, 1.0}, {1024, 0.75, 2.0}, {2048, 0.5, 4.0}}) {
+    CaseResult c;
+    c.status = "ok", c.phase = "recall", c.config = "flash:causal", c.dtype = "fp32", c.backend = "cpu";
+    c.len_k = len;
+    c.shape = fmt::format("task=single_needle,lk={},depth={}", len, depth);
+    c.metrics = {{"time_median", ms * 1e-3, "s"}};
+    cases.push_back(c);
+  }
+  std::vector<const CaseResult*> ptrs;
+  for (const CaseResult& c : cases) ptrs.push_back(&c);
+  const LogLogChart chart = suite_time_chart("recall", "recall", ptrs);
+  REQUIRE(chart.series.size() == 1);
+  const auto& pts = chart.series[0].points;
+  REQUIRE(pts.size() == 2);
+  CHECK(pts[0].x == 1024);
+  CHECK(pts[0].y == Approx(2e-3));
+  CHECK(pts[0].note.find("median of 3 cases") != std::string::npos);
+  CHECK(pts[1].y == Approx(4e-3));
+  CHECK(pts[1].note == "task=single_needle,lk=2048,depth=0.5");  // a lone case keeps its shape
 }
