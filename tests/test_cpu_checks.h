@@ -105,4 +105,12 @@ inline std::vector<int> range(int lo, int hi) {
   return r;
 }
 
+/// Keys of the given blocks (of `block` tokens) that lie in [lo, hi).
+inline std::vector<int> keys_of(const std::vector<int>& blocks, int block, int lo, int hi) {
+  std::vector<int> r;
+  for (int j : blocks)
+    for (int t = std::max(lo, j * block); t < std::min(hi, (j + 1) * block); ++t) r.push_back(t);
+  return r;
+}
+
 }  // namespace cpu_test

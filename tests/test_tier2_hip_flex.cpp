@@ -35,14 +35,6 @@ std::vector<double> attend_keys(const Case& c, int i, const std::vector<int>& ke
   return out;
 }
 
-/// Keys of the given blocks (of `block` tokens) that lie in [lo, hi).
-std::vector<int> keys_of(const std::vector<int>& blocks, int block, int lo, int hi) {
-  std::vector<int> r;
-  for (int j : blocks)
-    for (int t = std::max(lo, j * block); t < std::min(hi, (j + 1) * block); ++t) r.push_back(t);
-  return r;
-}
-
 }  // namespace
 
 TEST_CASE("hip and flexprefill keeping every block equal exact attention", "[cpu][tier2][hip][flexprefill]") {

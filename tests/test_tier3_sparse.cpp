@@ -44,14 +44,6 @@ std::vector<double> attend_keys(const Case& c, int i, const std::vector<int>& ke
   return out;
 }
 
-/// Keys of the given blocks (of `block` tokens) that lie in [lo, hi).
-std::vector<int> keys_of(const std::vector<int>& blocks, int block, int lo, int hi) {
-  std::vector<int> r;
-  for (int j : blocks)
-    for (int t = std::max(lo, j * block); t < std::min(hi, (j + 1) * block); ++t) r.push_back(t);
-  return r;
-}
-
 /// Runs `variant` on c and returns the pairs it counted.
 uint64_t run_counted(const char* variant, Case& c) {
   const cpu::Check r = cpu::run_variant(variant, c.args);
