@@ -113,7 +113,8 @@ int rows_of_union(const std::vector<KeyRange>* ranges, int rows, const std::vect
 
 }  // namespace
 
-void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s) {
+void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s,
+                      const int* key_of) {
   const int d = a.head_dim;
   const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
   const LogitsHook logits{a.scale, a.softcap};
@@ -151,7 +152,7 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
   const uint32_t all_rows = rows == kRows ? ~uint32_t{0} : (uint32_t{1} << rows) - 1;
   size_t ui = 0;
   int ut = s.uni.empty() ? 0 : s.uni[0].lo;
-  int tk[kTile];
+  int tk[kTile], packed[kTile];
   for (int p0 = 0; ui < s.uni.size(); ) {
     int n = 0;
     while (n < kTile && ui < s.uni.size()) {
@@ -160,16 +161,22 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     }
     const uint32_t* keep_of = by_key >= 0 ? nullptr : rows_of + p0;
     p0 += n;
-    const bool run = tk[n - 1] - tk[0] == n - 1;
+    // tk holds union positions (rows_of's index); key[] the keys they stand for.
+    const int* key = tk;
+    if (key_of) {
+      for (int t = 0; t < n; ++t) packed[t] = key_of[tk[t]];
+      key = packed;
+    }
+    const bool run = key[n - 1] - key[0] == n - 1;
     const float* kp = kt;
     const float* vp = vt;
     if (a.dtype == AB_F32 && run) {
-      const size_t off = row_offset(b, hk, tk[0], a.heads_kv, a.len_k, d);
+      const size_t off = row_offset(b, hk, key[0], a.heads_kv, a.len_k, d);
       kp = host_ptr<const float>(a.k) + off;
       vp = host_ptr<const float>(a.v) + off;
     } else {
       for (int t = 0; t < n; ++t) {
-        const size_t off = row_offset(b, hk, tk[t], a.heads_kv, a.len_k, d);
+        const size_t off = row_offset(b, hk, key[t], a.heads_kv, a.len_k, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.k), off, kt + t * d, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.v), off, vt + t * d, d);
       }

@@ -26,7 +26,7 @@ struct SparseRows {
   std::vector<KeyRange> uni;      ///< union of the rows' keys
   std::vector<uint64_t> bits;     ///< bitmap the union is built in
   std::vector<uint32_t> rows_of;  ///< per key of the union (or of its span): which rows keep it
-  std::vector<int> keys;  ///< scratch for callers that select key by key (ranges_of_keys)
+  std::vector<int> keys;  ///< scratch: a caller's key list (ranges_of_keys) or packed keys (key_of)
   ScratchF32 qt, k, v, st, ot;
 };
 
@@ -39,7 +39,9 @@ SparseRows& sparse_rows_scratch();
 /// Rows i0, i0 + step, ... (`rows` of them, at most kSparseRows, all < len_q) of query
 /// head h of batch b attend exactly the keys of s.ranges[0 .. rows): exact softmax over
 /// each row's keys (logits with a's scale and softcap), written to a.o (a row with an empty
-/// list gets zeros). Q, K and V are read from a in any dtype.
-void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s);
+/// list gets zeros). Q, K and V are read from a in any dtype. With `key_of`, the ranges are
+/// positions in that ascending key list (packed keys, see select_block) instead of keys.
+void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s,
+                      const int* key_of = nullptr);
 
 AB_CPU_NS_END
