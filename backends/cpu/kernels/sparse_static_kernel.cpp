@@ -24,7 +24,7 @@ void run_block(const StaticPattern& p, const ab_attention_args& a, int b, int h,
   // Packed keys: a dilated or head-sharded row is a few ranges of positions, not one
   // range per key (the per-key bookkeeping cost as much as the attention itself).
   if (select_block(p, mask, h, a.heads_q, i0, step, rows, lq, lk, s.keys, s.ranges)) {
-    attend_row_lists(a, b, h, i0, step, rows, s, s.keys.data());
+    attend_row_lists(a, b, h, i0, step, rows, s, {.key_of = s.keys.data()});
     return;
   }
   for (int r = 0; r < rows; ++r) {
