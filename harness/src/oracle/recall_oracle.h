@@ -42,7 +42,8 @@ inline constexpr int kTopkOverlapK = 32;
 /// positions: mass kept = sum over t of min(p_own(t), p_read(t)), the share of the
 /// layer's own full attention that the read attention reproduces at the same positions
 /// (for a subset of rc's own cache, p_read = p_own / mass on the kept tokens, so this is
-/// the usual mass kept), and top-k overlap = |top-k(p_own) and top-k(p_read)| / k.
+/// the usual mass kept; the approximate variants' mass kept is the same sum of minima),
+/// and top-k overlap = |top-k(p_own) and top-k(p_read)| / k.
 RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::vector<int32_t>>& kept,
                            const std::vector<float>& o, const recall::RecallCase* read_from = nullptr);
 

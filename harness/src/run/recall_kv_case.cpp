@@ -41,10 +41,14 @@ void record_plan(KvCaseRun& r, const KvPolicy& policy, const ab_kv_layer& layer,
   r.metrics.compression_ratio = r.metrics.kv_bytes ? static_cast<double>(r.metrics.full_bytes) / r.metrics.kv_bytes : 0.0;
 }
 
-/// Decodes rc's questions over `cache` (holding the K/V of read_from, nullptr = rc) and
-/// scores them; r.kept must list the cache's positions. k1: thread_kv_seconds() before.
+/// Ends the compression step begun at (t0, k0 = thread_kv_seconds()), then decodes rc's
+/// questions over `cache` (holding the K/V of read_from, nullptr = rc) and scores them;
+/// r.kept must list the cache's positions.
 void decode_and_score(KvCaseRun& r, KvPrimitives& prims, const recall::RecallCase& rc, const ab_kv_layer& layer,
-                      const BuiltCache& cache, const recall::RecallCase* read_from, double k1) {
+                      const BuiltCache& cache, const recall::RecallCase* read_from, Clock::time_point t0, double k0) {
+  r.compress_wall = seconds_since(t0);
+  const double k1 = thread_kv_seconds();
+  r.compress_kernel = k1 - k0;
   r.o = decode_cache(prims, layer, cache, rc.q_question, rc.n_questions);
   r.decode_kernel = thread_kv_seconds() - k1;
   const RecallMetrics scored = score_recall(rc, r.kept, r.o, read_from);
@@ -68,10 +72,7 @@ KvCaseRun run_kv_case(const ab_kv_env& env, const recall::RecallCase& rc, const 
   record_plan(r, policy, layer, eb, pb);
   if (!r.budget.ok) return r;
   const BuiltCache cache = build_cache(prims, layer, pb.plan());
-  r.compress_wall = seconds_since(t0);
-  const double k1 = thread_kv_seconds();
-  r.compress_kernel = k1 - k0;
-  decode_and_score(r, prims, rc, layer, cache, nullptr, k1);
+  decode_and_score(r, prims, rc, layer, cache, nullptr, t0, k0);
   return r;
 }
 
@@ -97,10 +98,7 @@ KvCaseRun LayerChain::run(const recall::RecallCase& rc, DeviceLayer& dev) {
     stored_.rc = recall::RecallCase{};  // the oracle reads the shape and K only
     stored_.rc.heads_q = rc.heads_q, stored_.rc.heads_kv = rc.heads_kv, stored_.rc.len_k = rc.len_k;
     stored_.rc.head_dim = rc.head_dim, stored_.rc.k = rc.k;
-    r.compress_wall = seconds_since(t0);
-    const double k1 = thread_kv_seconds();
-    r.compress_kernel = k1 - k0;
-    decode_and_score(r, prims, rc, layer, stored_.cache, nullptr, k1);
+    decode_and_score(r, prims, rc, layer, stored_.cache, nullptr, t0, k0);
     return r;
   }
   // A sharing layer stores nothing and reads the stored layer's cache with its own queries.
@@ -116,10 +114,7 @@ KvCaseRun LayerChain::run(const recall::RecallCase& rc, DeviceLayer& dev) {
   r.kept = stored_.kept;
   r.metrics.full_bytes = layer.heads_kv * token_bytes(layer.len_k, layer.head_dim, eb);
   if (!r.budget.ok) return r;
-  r.compress_wall = seconds_since(t0);
-  const double k1 = thread_kv_seconds();
-  r.compress_kernel = k1 - k0;
-  decode_and_score(r, prims, rc, layer, stored_.cache, &stored_.rc, k1);
+  decode_and_score(r, prims, rc, layer, stored_.cache, &stored_.rc, t0, k0);
   return r;
 }
 
