@@ -46,7 +46,7 @@ const BuiltinRow kBuiltins[] = {
     {"leank", "static key-channel mask (LeanK, Zhang et al. 2025)", "drop=0.5,elem_bytes=2", make_leank},
     {"spatten", "cascade token pruning + per-token quantisation (SpAtten, Wang et al. 2021)", "budget=256,bits=8,stages=3,elem_bytes=2", make_spatten},
     {"cla", "Cross-Layer Attention: groups of `share` adjacent layers decode over the first one's cache (Brandon et al. 2024; untrained sharing here)", "share=2,elem_bytes=2", make_cla},
-    {"tidal", "TidalDecode: layer 0 and layer `select` attend fully and pick the top-budget positions the next layers reuse (select=-1: floor(num_layers/2); Yang et al. 2024)", "budget=256,select=-1,elem_bytes=2", make_tidal},
+    {"tidal", "TidalDecode: layer 0 and layer `select` attend fully and pick the top-budget positions the next layers reuse (select=-1: floor(num_layers/2) when a layer follows it; Yang et al. 2024)", "budget=256,select=-1,elem_bytes=2", make_tidal},
 };
 
 struct Registry {
