@@ -18,6 +18,7 @@
 #include "kernel_math.h"
 #include "kv_addressing.h"
 #include "launch_plan.h"
+#include "mma_emulation.h"
 #include "mma_fragment.h"
 #include "mma_smem.h"
 #include "reference_attention.h"
@@ -53,6 +54,17 @@ double max_err(const ab_attention_args& a, const std::vector<float>& o, const st
           e = std::max(e, std::abs(o[idx] - ref[idx]));
         }
   return e;
+}
+
+/// NaN outputs over valid rows (max_err's std::max skips NaN).
+int nan_in_rows(const ab_attention_args& a, const std::vector<float>& o) {
+  int n = 0;
+  for (int b = 0; b < a.batch; ++b)
+    for (int h = 0; h < a.heads_q; ++h)
+      for (int i = 0; i < effective_len_q(a, b); ++i)
+        for (int c = 0; c < a.head_dim; ++c)
+          n += std::isnan(o[q_row_offset(b, h, i, a.heads_q, a.len_q, a.head_dim) + c]) ? 1 : 0;
+  return n;
 }
 
 }  // namespace
@@ -955,5 +967,53 @@ TEST_CASE("the kernel's ldmatrix offsets into swizzled tiles deliver the mma ope
               CHECK(ldmatrix_code(code, lane, reg, half, true, [&](int s) { return ldsm_v_offset(kc, dp, s, d); }) ==
                     (kc * kMmaK + b.row) * d + (2 * dp + (reg >> 1)) * kMmaN + b.col);
         }
+  }
+}
+
+TEST_CASE("the emulated MMA flash kernel matches the fp64 oracle", "[gpu][mma][emulation]") {
+  std::mt19937 rng(23);
+  struct Shape { int b, hq, hkv, lq, lk, d, causal, wl, wr; float softcap; };
+  const Shape shapes[] = {
+      {1, 2, 1, 200, 333, 64, 1, -1, -1, 0},   // bottom-right causal, 2 row blocks, 6 key tiles
+      {1, 2, 2, 150, 150, 128, 0, -1, -1, 0},  // no mask: every full tile mask-free
+      {2, 4, 2, 140, 70, 64, 1, -1, -1, 0},    // len_q > len_k: leading rows see nothing
+      {1, 2, 1, 260, 260, 64, 1, 90, 5, 0},    // window: interior tiles inside long rows
+      {1, 2, 2, 130, 200, 128, 0, -1, -1, 15.0f},  // softcap on interior and edge tiles
+      {1, 1, 1, 1, 1, 128, 1, -1, -1, 0},      // one row, one key
+  };
+  for (const Shape& s : shapes) {
+    INFO("lq " << s.lq << " lk " << s.lk << " d " << s.d);
+    ab_attention_args a = make_args(s.b, s.hq, s.hkv, s.lq, s.lk, s.d, s.causal);
+    a.window_left = s.wl; a.window_right = s.wr; a.softcap = s.softcap;
+    const auto q = random_vec(size_t(s.b) * s.hq * s.lq * s.d, rng);
+    const auto k = random_vec(size_t(s.b) * s.hkv * s.lk * s.d, rng);
+    const auto v = random_vec(k.size(), rng);
+    std::vector<double> ref(q.size());
+    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+    std::vector<float> o(q.size(), NAN);
+    emulate_mma_flash(a, q.data(), k.data(), v.data(), o.data());
+    CHECK(max_err(a, o, ref) < 1e-5);
+    CHECK(nan_in_rows(a, o) == 0);
+  }
+}
+
+TEST_CASE("the emulated MMA flash kernel never lets NaN padding past seq_len_k reach O", "[gpu][mma][emulation]") {
+  std::mt19937 rng(29);
+  for (int d : {64, 128}) {
+    ab_attention_args a = make_args(3, 2, 1, 150, 220, d, 1);
+    const int32_t lq[3] = {150, 20, 1}, lk[3] = {220, 70, 129};
+    a.seq_len_q = lq; a.seq_len_k = lk;
+    const auto q = random_vec(size_t(3) * 2 * 150 * d, rng);
+    auto k = random_vec(size_t(3) * 1 * 220 * d, rng), v = random_vec(k.size(), rng);
+    const ContiguousKv kv{1, 220, d};
+    for (int b = 0; b < 3; ++b)
+      for (int j = lk[b]; j < 220; ++j)
+        for (int c = 0; c < d; ++c) k[kv.row_offset(b, 0, j) + c] = v[kv.row_offset(b, 0, j) + c] = NAN;
+    std::vector<double> ref(q.size());
+    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
+    std::vector<float> o(q.size(), NAN);
+    emulate_mma_flash(a, q.data(), k.data(), v.data(), o.data());
+    CHECK(max_err(a, o, ref) < 1e-5);
+    CHECK(nan_in_rows(a, o) == 0);  // max_err's std::max would pass over a NaN
   }
 }
