@@ -164,7 +164,7 @@ __device__ __forceinline__ void tile_logits(float (&s)[kMmaBlockN / kMmaN][kMmaC
 /// Logical grid (ceil(len_q / kMmaBlockM), heads_q, batch) folded by `grid` (GridFold),
 /// block = kMmaThreads, dynamic shared memory MmaSmem{D}.bytes(); head_dim == D.
 template <class T, int D>
-__global__ void __launch_bounds__(kMmaThreads) mma_flash_kernel(SimtParams p, GridFold grid) {
+__global__ void __launch_bounds__(kMmaThreads, 1) mma_flash_kernel(SimtParams p, GridFold grid) {
   static_assert(D % 64 == 0, "the shared-memory swizzle needs head_dim a multiple of 64");
   extern __shared__ __align__(128) uint16_t smem[];
   const MmaSmem sm{D};
