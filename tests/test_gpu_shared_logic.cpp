@@ -781,6 +781,12 @@ TEST_CASE("ldmatrix.x4 gives each lane exactly the mma fragments of Q, K and V",
         CHECK(v.row == b.row);
         CHECK(v.col == 8 * (reg >> 1) + b.col);
         CHECK(same(v, model_ldmatrix(lane, reg, half, true, ldsm_v_src)));
+        // The register's low half is the pair mma_a_pair / mma_b_pair address, its high
+        // half the next column (A) or k row (B).
+        const FragCoord ap = mma_a_pair(lane, reg), bp = mma_b_pair(lane, reg & 1);
+        CHECK((q.row == ap.row && q.col == ap.col + half));
+        CHECK((k.row == 8 * (reg >> 1) + bp.col && k.col == bp.row + half));
+        CHECK((v.row == bp.row + half && v.col == 8 * (reg >> 1) + bp.col));
       }
   // Each lane addresses the start of a 16-byte row segment inside the 16x16 tile, and the
   // 32 lanes address 32 different segments.
