@@ -922,6 +922,19 @@ TEST_CASE("the base-2 online softmax equals the natural one", "[gpu][math]") {
         Approx(2.0 * std::tanh(0.75) * 1.4426950408889634));
 }
 
+TEST_CASE("heavy-first row tiles visit every tile once, the last first", "[gpu][grid]") {
+  for (int nx : {1, 2, 7, 64}) {
+    std::vector<int> hits(nx, 0);
+    for (int x = 0; x < nx; ++x) {
+      const int t = heavy_first_tile(x, nx);
+      REQUIRE((t >= 0 && t < nx));
+      ++hits[t];
+    }
+    CHECK(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; }));
+    CHECK(heavy_first_tile(0, nx) == nx - 1);
+  }
+}
+
 TEST_CASE("a tile is mask-free only when every row of the warp sees all its keys", "[gpu][mma][mask]") {
   int free_tiles = 0, masked_tiles = 0;
   for (int causal : {0, 1})

@@ -111,6 +111,11 @@ AB_INLINE KeyRange tile_key_range(const MaskHook& mask, int row_begin, int row_e
   return KeyRange{first.lo, last.hi > first.lo ? last.hi : first.lo};
 }
 
+/// Row tile that the flash block at logical x of an nx-tile grid takes: the last first.
+/// Blocks are dispatched roughly in x order within a head, so under a causal mask the
+/// tiles with the most keys start first and the light ones fill the tail of the wave.
+AB_INLINE int heavy_first_tile(int x, int nx) { return nx - 1 - x; }
+
 /// Whether every query row of [row_begin, row_end) (clipped to len_q) sees every key of
 /// [key_begin, key_end): then a kernel may skip the per-element mask on that tile. Mask
 /// ranges are monotone in the row, so the latest start is the last row's and the earliest

@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(kMmaThreads, 1) mma_flash_kernel(SimtParams p,
   const int h = blk.y, b = blk.z;
   const int lq = p.seq_len_q ? p.seq_len_q[b] : p.len_q;
   const int lk = p.seq_len_k ? p.seq_len_k[b] : p.len_k;
-  const int row0 = blk.x * kMmaBlockM;
+  const int row0 = heavy_first_tile(blk.x, grid.nx) * kMmaBlockM;
   if (row0 >= lq) return;  // uniform per block: padded rows of a short sequence
   const int hk = kv_head_of(h, p.heads_q, p.heads_kv);
   const ContiguousKv kv{p.heads_kv, p.len_k, D};

@@ -78,7 +78,7 @@ void emulate_mma_flash(const ab_attention_args& a, const float* q, const float* 
     for (int h = 0; h < grid.heads_q; ++h)
       for (int bx = 0; bx < grid.tiles_q; ++bx) {
         const int lq = a.seq_len_q ? a.seq_len_q[b] : a.len_q, lk = a.seq_len_k ? a.seq_len_k[b] : a.len_k;
-        const int row0 = bx * kMmaBlockM;
+        const int row0 = heavy_first_tile(bx, grid.tiles_q) * kMmaBlockM;
         if (row0 >= lq) continue;
         const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
         const KeyRange span = tile_key_range(mask, row0, row0 + kMmaBlockM, lq, lk);
