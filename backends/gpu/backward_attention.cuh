@@ -21,8 +21,11 @@
 // (summing the group's query heads in order: deterministic), in 16 x 16 tiles.
 #pragma once
 
-#include "backward_math.h"
+// gpu_compat.h first: on HIP it brings hip_runtime.h, which defines the __forceinline__
+// that AB_INLINE in the shared headers expands to.
 #include "gpu_compat.h"
+
+#include "backward_math.h"
 #include "kernel_math.h"
 #include "kv_addressing.h"
 #include "launch_plan.h"
