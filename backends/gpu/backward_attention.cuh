@@ -5,7 +5,7 @@
 // block and the P / dS rule come from backward_math.h, which backward_emulation.cpp
 // runs on the CPU. Device TU only (C++17).
 //
-// flash (FlashAttention-2's backward on SIMT): a preprocess kernel writes D_i =
+// flash (FlashAttention-2's backward on SIMT): a preprocess pass writes D_i =
 // rowsum(dO_i * O_i); the main kernel runs one block per (key block, KV head, batch),
 // keeps that block's dK and dV in registers (summed over the query heads of the GQA
 // group, so no other block writes them) and walks the query tiles that see its keys,
@@ -52,28 +52,32 @@ struct BwdParams {
   LogitsHook logits;  // softcap 0 (refused)
 };
 
-/// D_i = rowsum(dO_i * O_i) for every query row: one thread per row, grid-stride over
-/// `rows` rows. Linear work next to the main kernels, so left uncoalesced.
+/// Work item of kv::for_each_kernel (launch_each): D_i = rowsum(dO_i * O_i) of row i,
+/// one index per query row. Linear work next to the main kernels, so left uncoalesced.
 template <class T>
-__global__ void __launch_bounds__(kBwdDeltaThreads) bwd_delta_kernel(BwdParams p, long long rows) {
-  const T* o = static_cast<const T*>(p.o);
-  const T* g = static_cast<const T*>(p.d_o);
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long r = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += stride) {
+struct BwdDeltaItem {
+  BwdParams p;
+  int64_t rows;
+  AB_INLINE int64_t size() const { return rows; }
+  __device__ void operator()(int64_t r) const {
+    const T* o = static_cast<const T*>(p.o);
+    const T* g = static_cast<const T*>(p.d_o);
     const size_t off = static_cast<size_t>(r) * p.head_dim;
     float acc = 0.0f;
     for (int c = 0; c < p.head_dim; ++c) acc += to_float(g[off + c]) * to_float(o[off + c]);
     p.delta[r] = acc;
   }
-}
+};
 
-/// dQ fp32 accumulator -> storage type, grid-stride over n elements.
+/// Work item of kv::for_each_kernel: element i of the fp32 dQ accumulator stored as T.
 template <class T>
-__global__ void __launch_bounds__(kBwdConvertThreads) bwd_convert_kernel(const float* acc, T* out, long long n) {
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    out[i] = from_float<T>(acc[i]);
-}
+struct BwdConvertItem {
+  const float* acc;
+  T* out;
+  int64_t n;
+  AB_INLINE int64_t size() const { return n; }
+  __device__ void operator()(int64_t i) const { out[i] = from_float<T>(acc[i]); }
+};
 
 /// flash backward main kernel: logical grid (ceil(Lk / kKeys), Hkv, B) folded by `g`,
 /// BwdTile<DMAX>::kThreads threads. Thread t owns dK/dV elements t + e * kThreads of the

@@ -12,7 +12,7 @@
 namespace attnbench::gpu {
 namespace {
 
-/// D_i = rowsum(dO_i * O_i) of every row, as bwd_delta_kernel sums it (columns in order).
+/// D_i = rowsum(dO_i * O_i) of every row, as BwdDeltaItem sums it (columns in order).
 std::vector<float> row_deltas(const ab_attention_args& a, const BackwardTensors& t) {
   const size_t rows = static_cast<size_t>(a.batch) * a.heads_q * a.len_q;
   std::vector<float> delta(rows);
@@ -97,7 +97,7 @@ void flash_backward(const ab_attention_args& a, const BackwardTensors& t) {
     std::fill_n(t.d_k, static_cast<size_t>(a.batch) * a.heads_kv * a.len_k * a.head_dim, 0.0f);
     std::fill_n(t.d_v, static_cast<size_t>(a.batch) * a.heads_kv * a.len_k * a.head_dim, 0.0f);
   }
-  std::copy(dq_acc.begin(), dq_acc.end(), t.d_q);  // bwd_convert_kernel
+  std::copy(dq_acc.begin(), dq_acc.end(), t.d_q);  // BwdConvertItem
 }
 
 }  // namespace

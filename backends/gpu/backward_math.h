@@ -33,10 +33,6 @@ struct BwdTile {
 
 /// Side of naive backward's shared-memory tiles (blocks of kNaiveBwdTile^2 threads).
 constexpr int kNaiveBwdTile = 16;
-/// Threads per block of the D_i = rowsum(dO * O) preprocess (one thread per row).
-constexpr int kBwdDeltaThreads = 128;
-/// Threads per block of the dQ fp32 -> storage conversion (grid-stride).
-constexpr int kBwdConvertThreads = 256;
 
 /// P and dS of one (query, key) pair.
 struct BwdPair {

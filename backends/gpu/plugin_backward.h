@@ -10,16 +10,10 @@
 #include "backward_attention.cuh"
 #include "capabilities.h"
 #include "plugin_context.h"
+#include "plugin_kv.h"
 #include "plugin_run.h"
 
 namespace attnbench::gpu {
-
-/// Blocks of a grid-stride launch over n items: enough to fill the device a few times,
-/// never an empty grid for n > 0.
-inline unsigned stride_blocks(const Context* c, long long n, int threads) {
-  const long long want = (n + threads - 1) / threads, cap = 8LL * (c->prop.multiProcessorCount > 0 ? c->prop.multiProcessorCount : 1);
-  return static_cast<unsigned>(want < cap ? want : cap);
-}
 
 /// Grids of the backward kernels (GridFold over the device's grid.x limit).
 inline GridFold flash_bwd_fold(const Context* c, const BwdParams& p, int keys, int threads) {
@@ -45,14 +39,12 @@ void launch_flash_bwd(const Context* c, const BwdParams& p, long long rows) {
   const size_t dq_elems = static_cast<size_t>(rows) * p.head_dim;
   (void)gpuMemsetAsync(p.dq_acc, 0, dq_elems * sizeof(float), c->stream);
   if (p.len_k > 0) {  // no keys: dQ = 0 from the memset, dK and dV are empty
-    bwd_delta_kernel<T><<<stride_blocks(c, rows, kBwdDeltaThreads), kBwdDeltaThreads, 0, c->stream>>>(p, rows);
+    launch_each(c, BwdDeltaItem<T>{p, rows});
     const GridFold g = flash_bwd_fold(c, p, Tile::kKeys, Tile::kThreads);
     flash_bwd_kernel<T, DMAX><<<dims_of(g), Tile::kThreads, 0, c->stream>>>(p, g);
   }
   if constexpr (!std::is_same_v<T, float>) {
-    const long long n = static_cast<long long>(dq_elems);
-    bwd_convert_kernel<T><<<stride_blocks(c, n, kBwdConvertThreads), kBwdConvertThreads, 0, c->stream>>>(
-        p.dq_acc, static_cast<T*>(p.d_q), n);
+    launch_each(c, BwdConvertItem<T>{p.dq_acc, static_cast<T*>(p.d_q), static_cast<int64_t>(dq_elems)});
   }
 }
 
@@ -61,7 +53,7 @@ template <class T>
 void launch_naive_bwd(const Context* c, const BwdParams& p, long long rows) {
   const dim3 tile(kNaiveBwdTile, kNaiveBwdTile);
   if (p.len_k > 0) {
-    bwd_delta_kernel<T><<<stride_blocks(c, rows, kBwdDeltaThreads), kBwdDeltaThreads, 0, c->stream>>>(p, rows);
+    launch_each(c, BwdDeltaItem<T>{p, rows});
     const GridFold gs = naive_bwd_scores_fold(c, p);
     naive_bwd_scores_kernel<T><<<dims_of(gs), tile, 0, c->stream>>>(p, gs);
   }
