@@ -57,6 +57,7 @@ std::vector<Loaded> load_gpu_plugins(std::string& problems) {
     if (!kv || kv->struct_size != sizeof(ab_kv_ops) || !kv->observation_scores || !kv->statistics || !kv->topk ||
         !kv->dot || !kv->compact || !kv->quant_bytes || !kv->quantize || !kv->quant_decode || !p->memory_info)
       problems += std::string(name) + ": KV primitives or memory_info missing from the table\n";
+    if (!p->run_backward) problems += std::string(name) + ": run_backward missing from the table\n";
     Loaded l{name, p, p->device_count()};
     if (l.devices < 0) problems += std::string(name) + ": negative device_count\n";
     if (l.devices == 0) {
