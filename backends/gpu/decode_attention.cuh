@@ -72,10 +72,8 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   const int block_rows = min(kDecodeRows, map.rows() - row0);
   const int nr = decode_warp_rows(warp, block_rows);  // warp-uniform
 
-  const KeyRange clip = p.plan.keys_of(split, lk);
-  const KeyRange qs = map.queries_of(row0, kDecodeRows);
-  const KeyRange span = tile_key_range(p.mask, qs.lo, qs.hi, lq, lk);
-  const int lo = max(span.lo, clip.lo), hi = min(span.hi, clip.hi);
+  const KeyRange keys = decode_block_keys(p.mask, map, row0, p.plan, split, lk);
+  const int lo = keys.lo, hi = keys.hi;
 
   const T* q = static_cast<const T*>(p.q);
   for (int idx = tid; idx < kDecodeRows * d; idx += kThreads) {  // once per block
@@ -145,7 +143,7 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
     float dot[kR], prob[kR];
 #pragma unroll
     for (int r = 0; r < kR; ++r) dot[r] = prob[r] = 0.0f;
-#pragma unroll
+#pragma unroll 4  // full unrolling hoists every sK/sQ load of the tile: register spills
     for (int v0 = 0; v0 < kVmax; v0 += kParts) {
       const int v = v0 + part;
       if (v >= vpr) break;

@@ -90,6 +90,16 @@ AB_INLINE int decode_unit_col(int unit, int elem_bytes) {
   return unit * (kDecodeUnitBytes / elem_bytes);
 }
 
+/// Keys [lo, hi) block (row tile at row0, split) may read: the union of its rows' mask
+/// ranges clipped to the split; empty (hi <= lo) when they see nothing there.
+AB_INLINE KeyRange decode_block_keys(const MaskHook& mask, const RowMap& map, int row0,
+                                     const SplitPlan& plan, int split, int len_k) {
+  const KeyRange clip = plan.keys_of(split, len_k);
+  const KeyRange qs = map.queries_of(row0, kDecodeRows);
+  const KeyRange span = tile_key_range(mask, qs.lo, qs.hi, map.len_q, len_k);
+  return KeyRange{span.lo > clip.lo ? span.lo : clip.lo, span.hi < clip.hi ? span.hi : clip.hi};
+}
+
 /// Query-row tiles of kDecodeRows virtual rows a (batch, KV head) needs.
 AB_INLINE int decode_row_tiles(int pack, int len_q) {
   return len_q > 0 ? ceil_div(pack * len_q, kDecodeRows) : 0;
