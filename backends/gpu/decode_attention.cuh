@@ -85,25 +85,26 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
 
   float acc[kR][kLaneUnits * kPerUnit];
   OnlineSoftmax st[kR];
-  KeyRange vis[kR];
 #pragma unroll
   for (int r = 0; r < kR; ++r) {
-    const int vr = row0 + decode_block_row(warp, r);
     st[r] = OnlineSoftmax::start();
-    vis[r] = r < nr ? p.mask.keys_for(map.query(vr), lq, lk) : KeyRange{0, 0};
-    vis[r].lo = max(vis[r].lo, lo);
-    vis[r].hi = min(vis[r].hi, hi);
 #pragma unroll
     for (int e = 0; e < kLaneUnits * kPerUnit; ++e) acc[r][e] = 0.0f;
   }
+  // Keys row slot r sees inside the block's range. Recomputed per tile from the kernel
+  // parameters (constant memory) rather than held: registers are what limits this kernel.
+  auto visible_keys = [&](int r) {
+    const KeyRange v = p.mask.keys_for(map.query(row0 + decode_block_row(warp, r)), lq, lk);
+    return KeyRange{max(v.lo, lo), min(v.hi, hi)};
+  };
 
-  // This thread's load slots: the same (key, vector) in every tile, so no division per tile.
-  int slot_key[kSlots], slot_vec[kSlots];
+  // This thread's load slots: the same (key, vector) in every tile, so no division per
+  // tile; packed key * 256 + vector (a row has at most 32 vectors) in one register per slot.
+  int slot[kSlots];
 #pragma unroll
   for (int i = 0; i < kSlots; ++i) {
     const DecodeSlot s = decode_slot(tid, i, kThreads, vpr);
-    slot_key[i] = s.key;
-    slot_vec[i] = s.vec;
+    slot[i] = s.key < 0 ? -1 : s.key * 256 + s.vec;
   }
   const T* kp = static_cast<const T*>(p.k);
   const T* vp = static_cast<const T*>(p.v);
@@ -119,10 +120,10 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
 #pragma unroll
     for (int i = 0; i < kSlots; ++i) {
       rk[i] = rv[i] = make_uint4(0u, 0u, 0u, 0u);
-      if (slot_key[i] < 0) continue;
-      const long long row = sRow[buf][slot_key[i]];
+      if (slot[i] < 0) continue;
+      const long long row = sRow[buf][slot[i] >> 8];
       if (row == kDecodeNoRow) continue;
-      const size_t off = decode_vec_offset(row, slot_vec[i], kElem);
+      const size_t off = decode_vec_offset(row, slot[i] & 255, kElem);
       rk[i] = *reinterpret_cast<const uint4*>(kp + off);
       rv[i] = *reinterpret_cast<const uint4*>(vp + off);
     }
@@ -130,9 +131,9 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   auto store = [&]() {
 #pragma unroll
     for (int i = 0; i < kSlots; ++i)
-      if (slot_key[i] >= 0) {
-        sK[slot_key[i]][slot_vec[i]] = rk[i];
-        sV[slot_key[i]][slot_vec[i]] = rv[i];
+      if (slot[i] >= 0) {
+        sK[slot[i] >> 8][slot[i] & 255] = rk[i];
+        sV[slot[i] >> 8][slot[i] & 255] = rv[i];
       }
   };
 
@@ -143,10 +144,10 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
     float dot[kR], prob[kR];
 #pragma unroll
     for (int r = 0; r < kR; ++r) dot[r] = prob[r] = 0.0f;
+    // Loops below test bounds in their bodies instead of breaking out: hipcc cannot
+    // unroll a loop with an early exit, and rolled loops put these arrays in scratch.
 #pragma unroll 4  // full unrolling hoists every sK/sQ load of the tile: register spills
-    for (int v0 = 0; v0 < kVmax; v0 += kParts) {
-      const int v = v0 + part;
-      if (v >= vpr) break;
+    for (int v = part; v < vpr; v += kParts) {
       const uint4 kw = sK[key_lane][v];
       float kf[kPerVec];
       word_to_floats<T>(kw.x, kf);
@@ -155,23 +156,24 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
       word_to_floats<T>(kw.w, kf + 3 * kPerWord);
 #pragma unroll
       for (int r = 0; r < kR; ++r) {
-        if (r >= nr) break;
-        const float4* qv = reinterpret_cast<const float4*>(&sQ[decode_block_row(warp, r)][v * kPerVec]);
+        if (r < nr) {
+          const float4* qv = reinterpret_cast<const float4*>(&sQ[decode_block_row(warp, r)][v * kPerVec]);
 #pragma unroll
-        for (int e4 = 0; e4 < kPerVec / 4; ++e4) {
-          const float4 q4 = qv[e4];
-          dot[r] += q4.x * kf[4 * e4] + q4.y * kf[4 * e4 + 1] + q4.z * kf[4 * e4 + 2] + q4.w * kf[4 * e4 + 3];
+          for (int e4 = 0; e4 < kPerVec / 4; ++e4) {
+            const float4 q4 = qv[e4];
+            dot[r] += q4.x * kf[4 * e4] + q4.y * kf[4 * e4 + 1] + q4.z * kf[4 * e4 + 2] + q4.w * kf[4 * e4 + 3];
+          }
         }
       }
     }
     bool any = false;
 #pragma unroll
     for (int r = 0; r < kR; ++r) {
-      if (r >= nr) break;
-      if (vis[r].hi <= key0 || vis[r].lo >= key0 + kDecodeKeys) continue;  // warp-uniform
+      const KeyRange vis = r < nr ? visible_keys(r) : KeyRange{0, 0};
+      if (vis.hi <= key0 || vis.lo >= key0 + kDecodeKeys) continue;  // warp-uniform
       if constexpr (kParts == 2) dot[r] += shfl_xor(dot[r], 32);
       const int key = key0 + key_lane;
-      const bool visible = key >= vis[r].lo && key < vis[r].hi;
+      const bool visible = key >= vis.lo && key < vis.hi;
       const float logit = visible ? apply_logits(p.logits, dot[r]) : neg_inf();
       const float alpha = st[r].rescale(group_max(logit));
       prob[r] = st[r].prob(logit);
@@ -195,16 +197,17 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
 #pragma unroll
       for (int uu = 0; uu < kLaneUnits; ++uu) {
         const int u = lane + uu * kWarpSize;
-        if (u >= units) break;
-        const uint2 w = vrow[u];
-        float vf[kPerUnit];
-        word_to_floats<T>(w.x, vf);
-        word_to_floats<T>(w.y, vf + kPerWord);
+        if (u < units) {
+          const uint2 w = vrow[u];
+          float vf[kPerUnit];
+          word_to_floats<T>(w.x, vf);
+          word_to_floats<T>(w.y, vf + kPerWord);
 #pragma unroll
-        for (int r = 0; r < kR; ++r) {
-          if (r >= nr) break;
+          for (int r = 0; r < kR; ++r)
+            if (r < nr) {
 #pragma unroll
-          for (int e = 0; e < kPerUnit; ++e) acc[r][uu * kPerUnit + e] += pj[r] * vf[e];
+              for (int e = 0; e < kPerUnit; ++e) acc[r][uu * kPerUnit + e] += pj[r] * vf[e];
+            }
         }
       }
     }
@@ -235,14 +238,14 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   const size_t rows_total = static_cast<size_t>(p.batch) * p.heads_q * p.len_q;
 #pragma unroll
   for (int r = 0; r < kR; ++r) {
-    if (r >= nr) break;
+    if (r >= nr) continue;
     const int vr = row0 + decode_block_row(warp, r);
     const float inv = st[r].inv_sum();
     const size_t off = q_row_offset(b, map.head(hb, vr), map.query(vr), p.heads_q, p.len_q, d);
 #pragma unroll
     for (int uu = 0; uu < kLaneUnits; ++uu) {
       const int u = lane + uu * kWarpSize;
-      if (u >= units) break;
+      if (u >= units) continue;
       const int c0 = decode_unit_col(u, kElem);
 #pragma unroll
       for (int e = 0; e < kPerUnit; ++e) {
