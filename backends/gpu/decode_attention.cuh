@@ -35,9 +35,11 @@ __device__ __forceinline__ void word_to_floats<F16>(uint32_t w, float* out) {
 
 /// Logical grid (row tiles * num_splits, heads_q / pack, batch) folded by `g`, block =
 /// kDecodeWarps * warp width threads. Requires head_dim * sizeof(T) to be a multiple of
-/// 16 bytes and 16-byte aligned K/V (use_decode_kernel); DMAX >= head_dim.
+/// 16 bytes and 16-byte aligned K/V (use_decode_kernel); DMAX >= head_dim. The launch
+/// bounds ask for 1 block per SM at least: without it ptxas held fp32 d=128 to 168
+/// registers and spilled (with it: 170-172 registers, no spills; bf16 d=128: 128).
 template <class T, int DMAX, class Kv>
-__global__ void __launch_bounds__(kDecodeWarps * kWarpSize)
+__global__ void __launch_bounds__(kDecodeWarps * kWarpSize, 1)
 decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   constexpr int kThreads = kDecodeWarps * kWarpSize;
   constexpr int kElem = static_cast<int>(sizeof(T));
