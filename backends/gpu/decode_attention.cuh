@@ -77,13 +77,7 @@ decode_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   const KeyRange keys = decode_block_keys(p.mask, map, row0, p.plan, split, lk);
   const int lo = keys.lo, hi = keys.hi;
 
-  const T* q = static_cast<const T*>(p.q);
-  for (int idx = tid; idx < kDecodeRows * d; idx += kThreads) {  // once per block
-    const int r = idx / d, c = idx - r * d, vr = row0 + r;
-    sQ[r][c] = vr < map.rows()
-                   ? to_float(q[q_row_offset(b, map.head(hb, vr), map.query(vr), p.heads_q, p.len_q, d) + c])
-                   : 0.0f;
-  }
+  stage_q_rows<T>(p, map, b, hb, row0, sQ, tid, kThreads);  // once per block
 
   float acc[kR][kLaneUnits * kPerUnit];
   OnlineSoftmax st[kR];
