@@ -47,13 +47,15 @@ struct ScoreCase {
     a.heads_q = a.heads_kv * (1 << uniform(rng, 0, 2));
     a.len_k = uniform(rng, 1, 160);
     a.head_dim = std::vector<int>{8, 16, 40, 64}[uniform(rng, 0, 3)];
-    a.q_rows = a.len_k;
-    a.n_obs = uniform(rng, 1, std::min(a.q_rows, 48));
-    a.row0 = uniform(rng, 0, a.q_rows - a.n_obs);
+    // Decode queries (tidal's selection): a few rows of their own, every key visible.
+    const bool decode = uniform(rng, 0, 3) == 0;
+    a.q_rows = decode ? uniform(rng, 1, 8) : a.len_k;
+    a.n_obs = decode ? a.q_rows : uniform(rng, 1, std::min(a.q_rows, 48));
+    a.row0 = decode ? 0 : uniform(rng, 0, a.q_rows - a.n_obs);
     a.scale = 1.0f / std::sqrt(float(a.head_dim));
     c.k = normal(size_t(a.heads_kv) * a.len_k * a.head_dim, rng);
     c.q = normal(size_t(a.heads_q) * a.q_rows * a.head_dim, rng, 1.5f);
-    if (uniform(rng, 0, 1)) {  // causal: row r of the prompt sees keys <= its position
+    if (!decode && uniform(rng, 0, 1)) {  // causal: row r of the prompt sees keys <= its position
       for (int r = 0; r < a.n_obs; ++r) c.pos.push_back(a.row0 + r);
       if (uniform(rng, 0, 3) == 0) c.pos[0] = -1;  // a row that sees no key adds 0
       a.q_pos = c.pos.data();

@@ -303,6 +303,18 @@ std::vector<Case> correctness_cases() {
     cases.push_back({"flash", t, 1, 4, 4, 65, 65, 128, 1, -1, -1, 20.0f, false, 0, AB_KV_HND, false, 30.0f});
     if (t == AB_F32) cases.push_back({"naive", t, 2, 4, 2, 37, 77, 64, 1, -1, -1, 0, false, 0, AB_KV_HND, false, 30.0f});
   }
+  // The MMA flash kernel's 128-row blocks, double-buffered 64-key tiles and mask-free
+  // interior tiles: long causal rows (interior and diagonal tiles), a window inside long
+  // rows, softcap on interior tiles, long varlen rows with NaN padding past seq_len_k,
+  // len_q > len_k causal (leading rows see nothing) across a block boundary.
+  for (ab_dtype t : {AB_BF16, AB_F16})
+    for (int d : {64, 128}) {
+      cases.push_back({"flash", t, 1, 2, 1, 1000, 1000, d, 1});
+      cases.push_back({"flash", t, 1, 2, 2, 300, 700, d, 1, 150, 0});
+      cases.push_back({"flash", t, 2, 2, 1, 520, 520, d, 0, -1, -1, 25.0f});
+      cases.push_back({"flash", t, 3, 2, 1, 400, 600, d, 1, -1, -1, 0, true, 0, AB_KV_HND, true});
+      cases.push_back({"flash", t, 1, 2, 2, 300, 140, d, 1});
+    }
   // fp16 decode and naive (the loop above runs them for f32 and bf16).
   for (int page : {0, 16})
     for (int lq : {1, 4}) cases.push_back({"decode", AB_F16, 2, 8, 2, lq, 3000, 128, 1, -1, -1, 0, false, page});

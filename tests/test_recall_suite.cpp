@@ -57,8 +57,8 @@ TEST_CASE("the recall suite parses, full and quick", "[recall][suite]") {
   std::set<std::string> quick_methods;
   for (const CaseSpec& c : quick.cases)
     if (!c.recall->is_variant()) quick_methods.insert(c.recall->method_name());
-  // duo: the retrieval-heads group (first heads vs identify=1).
-  CHECK(quick_methods == std::set<std::string>{"full", "streaming", "h2o", "snapkv", "random", "kivi", "duo"});
+  // duo: the retrieval-heads group (first heads vs identify=1); cla, tidal: the layers group.
+  CHECK(quick_methods == std::set<std::string>{"full", "streaming", "h2o", "snapkv", "random", "kivi", "duo", "cla", "tidal"});
   // MQAR sweeps the pair count past head_dim (Zoology: recall collapses once pairs exceed the state).
   int max_pairs = 0;
   for (const CaseSpec& c : full.cases)

@@ -3,6 +3,9 @@
 // the pattern covers the mask, and capability refusals.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "sparse_static_patterns.h"
@@ -231,4 +234,57 @@ TEST_CASE("static patterns refuse bad options with a reason", "[tier2][static]")
   const Check nc = supports("power", c.args);
   CHECK(nc.status == AB_UNSUPPORTED);
   CHECK_THAT(nc.reason, Catch::Contains("causal"));
+}
+
+TEST_CASE("select_block lists each row's keys as few ranges of packed positions", "[tier2][static]") {
+  // The packed form must name exactly the keys select_keys lists, row by row, and turn a
+  // dilated or head-sharded row into a few ranges (the reason it exists).
+  struct Pattern { const char* v; int step; };
+  const Pattern patterns[] = {{"neighborhood:dilation=3", 3}, {"neighborhood:dilation=2", 2},
+                              {"sliding_window:dilation=4", 4}, {"neighborhood:stride=4", 1},
+                              {"neighborhood:blocked=1,block=16", 1}, {"power:local=8,block=8", 1},
+                              {"strided_heads:local=5", 1}, {"strided_heads:local=0", 1},
+                              {"neighborhood:dilation=2,stride=3", 1}};
+  int packed_blocks = 0, fallback_blocks = 0;
+  for (const Pattern& pat : patterns)
+    for (MaskHook mask : {MaskHook{1, 9, 0}, MaskHook{0, 9, 6}, MaskHook{1, -1, -1}, MaskHook{0, -1, -1}})
+      for (auto [lq, lk] : {std::pair{300, 300}, std::pair{61, 300}}) {
+        const std::string v = pat.v;
+        if (!mask.causal && v.rfind("power", 0) == 0) continue;
+        StaticPattern p;
+        REQUIRE(parse_static_pattern(variant_base(pat.v), variant_options(pat.v), p).ok());
+        const bool stepped = p.dilation > 1 || p.kind == StaticPattern::Kind::kStridedHeads;
+        if (p.kind != StaticPattern::Kind::kNeighborhood) mask.window_left = mask.window_right = -1;
+        for (int head : {0, 3})
+          for (int i0 = 0; i0 < lq; i0 += 7) {
+            const int rows = std::min(32, (lq - i0 + pat.step - 1) / pat.step);
+            std::vector<int> key_of;
+            std::vector<KeyRange> ranges[32];
+            INFO(v << " causal " << mask.causal << " window " << mask.window_left << " lq " << lq << " head " << head
+                   << " i0 " << i0);
+            if (!select_block(p, mask, head, 8, i0, pat.step, rows, lq, lk, key_of, ranges)) {
+              CHECK(v == "neighborhood:dilation=2,stride=3");  // rows on different lattices
+              ++fallback_blocks;
+              continue;
+            }
+            ++packed_blocks;
+            CHECK(std::is_sorted(key_of.begin(), key_of.end()));
+            CHECK(std::adjacent_find(key_of.begin(), key_of.end()) == key_of.end());
+            for (int r = 0; r < rows; ++r) {
+              std::vector<int> want, got;
+              select_keys(p, mask, head, 8, i0 + r * pat.step, lq, lk, want);
+              int prev_hi = -1;
+              for (const KeyRange& k : ranges[r]) {
+                CHECK(k.lo > prev_hi);  // disjoint, ascending, not touching
+                prev_hi = k.hi;
+                for (int t = k.lo; t < k.hi; ++t) got.push_back(key_of[t]);
+              }
+              CHECK(got == want);
+              // A dilated row is one range; a sharded row at most a few besides its window.
+              if (stepped) CHECK(ranges[r].size() <= (p.dilation > 1 ? 1u : 10u));
+            }
+          }
+      }
+  CHECK(packed_blocks > 1000);
+  CHECK(fallback_blocks > 0);
 }

@@ -274,3 +274,21 @@ TEST_CASE("attnbench run --trace stores every metric; a broken trace exits 2 nam
   CHECK(line_count(bad.err) == 1);
   CHECK_THAT(bad.err, Catch::Contains(dir + "/layer_1/q.npy"));
 }
+
+TEST_CASE("cla and tidal run over a trace's layers in order", "[trace][cli][cross_layer]") {
+  TempDir t;
+  const std::string dir = write_trace(t);
+  const std::string db = t / "x.db";
+  const CmdResult r = run_attnbench("run --trace " + dir + " --method full,cla,tidal --variant flash:causal --compression-ratio 0.5 --no-peaks --repetitions 1 --db " + db);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto metric = [&](const std::string& method, const std::string& name) {
+    return std::stod(query_one(db, "SELECT m.value FROM cases c JOIN metrics m ON m.case_id = c.id WHERE c.config LIKE 'kv=" +
+                                       method + "%' AND m.name = '" + name + "'"));
+  };
+  // Two layers: cla's layer 1 reads layer 0's cache; tidal selects at layer 0 (no middle re-selection).
+  CHECK(metric("cla", "kv_bytes") == Approx(metric("full", "kv_bytes") / 2));
+  CHECK(metric("tidal", "kv_bytes") == Approx(metric("full", "kv_bytes") * (kT + kT / 2) / (2 * kT)));
+  CHECK(metric("tidal", "attention_mass_kept") < 1.0);
+  CHECK(metric("cla", "output_error_vs_full") > 0);
+}

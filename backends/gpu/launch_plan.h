@@ -111,6 +111,25 @@ AB_INLINE KeyRange tile_key_range(const MaskHook& mask, int row_begin, int row_e
   return KeyRange{first.lo, last.hi > first.lo ? last.hi : first.lo};
 }
 
+/// Row tile that the flash block at logical x of an nx-tile grid takes: the last first.
+/// Blocks are dispatched roughly in x order within a head, so under a causal mask the
+/// tiles with the most keys start first and the light ones fill the tail of the wave.
+AB_INLINE int heavy_first_tile(int x, int nx) { return nx - 1 - x; }
+
+/// Whether every query row of [row_begin, row_end) (clipped to len_q) sees every key of
+/// [key_begin, key_end): then a kernel may skip the per-element mask on that tile. Mask
+/// ranges are monotone in the row, so the latest start is the last row's and the earliest
+/// end the first row's. Vacuously true when no row is left after clipping (such rows are
+/// never written).
+AB_INLINE bool tile_fully_visible(const MaskHook& mask, int row_begin, int row_end, int len_q, int len_k,
+                                  int key_begin, int key_end) {
+  if (row_end > len_q) row_end = len_q;
+  if (row_begin >= row_end) return true;
+  const KeyRange first = mask.keys_for(row_begin, len_q, len_k);
+  const KeyRange last = mask.keys_for(row_end - 1, len_q, len_k);
+  return last.lo <= key_begin && key_end <= first.hi;
+}
+
 /// Row packing of a block: `pack` query heads that share one KV head (a GQA group)
 /// are processed by one block as pack * len_q "virtual rows", so decode reads each KV
 /// tile once per group instead of once per query head. pack = 1 is plain flash.

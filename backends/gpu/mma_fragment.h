@@ -17,7 +17,8 @@ constexpr int kMmaBElems = 4;  // b0..b3 (2 .b32 registers)
 constexpr int kMmaCElems = 4;  // fp32 c0..c3 (4 registers)
 
 /// Tiling of the flash MMA kernel: each warp owns 16 query rows (one A/C row block).
-constexpr int kMmaWarps = 4;
+constexpr int kMmaWarps = 8;
+constexpr int kMmaThreads = kMmaWarps * kMmaLanes;
 constexpr int kMmaBlockM = kMmaM * kMmaWarps;  // query rows per block
 constexpr int kMmaBlockN = 64;                 // keys per tile (8 n-tiles of S, 4 k-chunks of P V)
 
@@ -63,6 +64,45 @@ AB_INLINE FragCoord mma_c_pair(int lane, int half) { return mma_c_coord(lane, 2 
 /// mma_p_source_tile(kc, i) (keys 8 * tile .. + 7). Same lane, so no shuffle is needed.
 AB_INLINE int mma_p_source_tile(int kc, int i) { return 2 * kc + (i >> 2); }
 AB_INLINE int mma_p_source_elem(int i) { return i & 3; }
+
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16 (PTX ISA, "Warp-level matrix load
+// instruction: ldmatrix"): four 8x8 matrices of 16-bit elements; lanes 8i .. 8i + 7 supply
+// the shared-memory addresses of rows 0..7 of matrix i (each row 16 contiguous bytes), and
+// every lane receives one .b32 register per matrix, register i from matrix i.
+
+/// Matrix whose row address `lane` supplies, and which row of it.
+AB_INLINE int ldsm_matrix_of(int lane) { return lane >> 3; }
+AB_INLINE int ldsm_row_of(int lane) { return lane & 7; }
+
+/// Element `half` (0: low 16 bits, 1: high) of the register `lane` receives from one 8x8
+/// matrix, as (row, column) of the matrix as stored (row = index of the supplying lane
+/// within its eight, column = element within that row's 16 bytes). Without .trans a lane
+/// gets row groupID, columns 2 * threadID_in_group (+1); .trans delivers the transpose.
+AB_INLINE FragCoord ldsm_elem(int lane, int half, bool trans) {
+  const FragCoord plain{mma_group_id(lane), mma_thread_in_group(lane) * 2 + half};
+  return trans ? FragCoord{plain.col, plain.row} : plain;
+}
+
+/// Row-segment start (row, column) that `lane` addresses when one ldmatrix.x4 loads a
+/// 16x16 tile stored row-major with matrix i at rows 8 * (i & 1), columns 8 * (i >> 1):
+/// - Q as the A operand (no .trans): registers 0..3 are a0a1, a2a3, a4a5, a6a7;
+/// - V [key][dim] as the B operand of P V (.trans; tile = 16 keys x 16 dims): registers
+///   0, 1 are b0b1, b2b3 of dims 0..7, registers 2, 3 the same for dims 8..15.
+AB_INLINE FragCoord ldsm_rows_first_src(int lane) {
+  const int m = ldsm_matrix_of(lane);
+  return FragCoord{8 * (m & 1) + ldsm_row_of(lane), 8 * (m >> 1)};
+}
+AB_INLINE FragCoord ldsm_q_src(int lane) { return ldsm_rows_first_src(lane); }
+AB_INLINE FragCoord ldsm_v_src(int lane) { return ldsm_rows_first_src(lane); }
+
+/// Row-segment start (key, dim) that `lane` addresses when one ldmatrix.x4 (no .trans)
+/// loads K [key][dim] as the B operand of Q K^T (B(k, n) = K[n][k]) for 16 keys (two
+/// n-tiles) x 16 dims: registers 0, 1 are b0b1, b2b3 of keys 0..7, registers 2, 3 of
+/// keys 8..15 (matrix i at keys 8 * (i >> 1), dims 8 * (i & 1)).
+AB_INLINE FragCoord ldsm_k_src(int lane) {
+  const int m = ldsm_matrix_of(lane);
+  return FragCoord{8 * (m >> 1) + ldsm_row_of(lane), 8 * (m & 1)};
+}
 
 /// Query row of the block's tile that accumulator pair `half` of `lane` in `warp` holds.
 AB_INLINE int mma_tile_row(int row0, int warp, int lane, int half) {

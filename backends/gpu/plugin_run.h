@@ -127,10 +127,12 @@ void launch_naive(const Context* c, const SimtParams& p, void* s) {
   naive_pv_kernel<T><<<dims_of(gv), tile, 0, c->stream>>>(p, scores, gv);
 }
 
-/// Whether flash takes the tensor-core kernel on this context.
+/// Whether flash takes the tensor-core kernel on this context (which also needs its
+/// dynamic shared memory: 96 KB at d = 128, within every sm_80+ device's opt-in limit).
 inline bool takes_mma(const Context* c, const ab_attention_args& a) {
 #if defined(AB_GPU_CUDA)
-  return !c->force_simt && use_tensor_cores(true, c->prop.major, a.dtype, a.head_dim);
+  return !c->force_simt && use_tensor_cores(true, c->prop.major, a.dtype, a.head_dim) &&
+         c->prop.sharedMemPerBlockOptin >= static_cast<size_t>(MmaSmem{a.head_dim}.bytes());
 #else
   (void)c;
   (void)a;
@@ -140,7 +142,17 @@ inline bool takes_mma(const Context* c, const ab_attention_args& a) {
 
 #if defined(AB_GPU_CUDA)
 inline GridFold mma_fold(const Context* c, const SimtParams& p) {
-  return fold_for(c, kMmaWarps * 32, ceil_div(p.len_q, kMmaBlockM), p.heads_q, p.batch);
+  return fold_for(c, kMmaThreads, ceil_div(p.len_q, kMmaBlockM), p.heads_q, p.batch);
+}
+
+/// Raises the MMA kernel's dynamic shared-memory limit to what it uses (above the default
+/// 48 KB at d = 128). Called before the start event, so it is not timed.
+template <class T>
+gpuError_t allow_mma_smem(int head_dim) {
+  const int bytes = MmaSmem{head_dim}.bytes();
+  if (head_dim == 64)
+    return cudaFuncSetAttribute(mma_flash_kernel<T, 64>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  return cudaFuncSetAttribute(mma_flash_kernel<T, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 #endif
 
@@ -176,10 +188,11 @@ void launch(const Context* c, Kind kind, const ab_attention_args& a, const SimtP
     if (takes_mma(c, a)) {
       if constexpr (!std::is_same_v<T, float>) {
         const GridFold g = mma_fold(c, p);
+        const int smem = MmaSmem{a.head_dim}.bytes();  // allowed by allow_mma_smem
         if (a.head_dim == 64)
-          mma_flash_kernel<T, 64><<<dims_of(g), kMmaWarps * 32, 0, c->stream>>>(p, g);
+          mma_flash_kernel<T, 64><<<dims_of(g), kMmaThreads, smem, c->stream>>>(p, g);
         else
-          mma_flash_kernel<T, 128><<<dims_of(g), kMmaWarps * 32, 0, c->stream>>>(p, g);
+          mma_flash_kernel<T, 128><<<dims_of(g), kMmaThreads, smem, c->stream>>>(p, g);
         return;
       }
     }
@@ -272,6 +285,12 @@ inline ab_status run_attention(void* ctx, const char* variant, const ab_attentio
                   "-byte score matrix", e);
     }
   }
+#if defined(AB_GPU_CUDA)
+  if (kind == Kind::kFlash && a.dtype != AB_F32 && takes_mma(c, a)) {
+    const gpuError_t e = a.dtype == AB_BF16 ? allow_mma_smem<Bf16>(a.head_dim) : allow_mma_smem<F16>(a.head_dim);
+    if (e != gpuSuccess) return fail(c, status_of(e), "setting the MMA kernel's shared-memory limit", e);
+  }
+#endif
   (void)gpuEventRecord(c->start, c->stream);
   for (int rep = 0; rep < kLaunchesPerSample; ++rep) {
     if (a.batch == 0 || a.len_q == 0) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "attnbench/attention_hooks.h"
@@ -113,7 +114,9 @@ int rows_of_union(const std::vector<KeyRange>* ranges, int rows, const std::vect
 
 }  // namespace
 
-void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s) {
+void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step, int rows, SparseRows& s,
+                      const RowListExtras& x) {
+  const auto row_at = [&](int r) { return x.row_of ? x.row_of[r] : i0 + r * step; };
   const int d = a.head_dim;
   const int hk = kv_head_of(h, a.heads_q, a.heads_kv);
   const LogitsHook logits{a.scale, a.softcap};
@@ -137,7 +140,7 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
   std::fill(qt, qt + static_cast<size_t>(d) * kRows, 0.0f);
   std::fill(ot, ot + static_cast<size_t>(d) * kRows, 0.0f);
   for (int r = 0; r < rows; ++r) {
-    load_row_f32(a.dtype, host_ptr<const void>(a.q), row_offset(b, h, i0 + r * step, a.heads_q, a.len_q, d), row, d);
+    load_row_f32(a.dtype, host_ptr<const void>(a.q), row_offset(b, h, row_at(r), a.heads_q, a.len_q, d), row, d);
     for (int c = 0; c < d; ++c) qt[c * kRows + r] = row[c];
   }
   alignas(64) float m[kRows], l[kRows];
@@ -151,7 +154,7 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
   const uint32_t all_rows = rows == kRows ? ~uint32_t{0} : (uint32_t{1} << rows) - 1;
   size_t ui = 0;
   int ut = s.uni.empty() ? 0 : s.uni[0].lo;
-  int tk[kTile];
+  int tk[kTile], packed[kTile];
   for (int p0 = 0; ui < s.uni.size(); ) {
     int n = 0;
     while (n < kTile && ui < s.uni.size()) {
@@ -160,16 +163,32 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     }
     const uint32_t* keep_of = by_key >= 0 ? nullptr : rows_of + p0;
     p0 += n;
-    const bool run = tk[n - 1] - tk[0] == n - 1;
+    // tk holds union positions (rows_of's index); key[] the keys they stand for.
+    const int* key = tk;
+    if (x.key_of) {
+      for (int t = 0; t < n; ++t) packed[t] = x.key_of[tk[t]];
+      key = packed;
+    }
+    const bool run = key[n - 1] - key[0] == n - 1;
     const float* kp = kt;
     const float* vp = vt;
-    if (a.dtype == AB_F32 && run) {
-      const size_t off = row_offset(b, hk, tk[0], a.heads_kv, a.len_k, d);
+    if (x.k_rows) {  // packed rows: in place when the positions are consecutive
+      if (tk[n - 1] - tk[0] == n - 1) {
+        kp = x.k_rows + static_cast<size_t>(tk[0]) * d;
+        vp = x.v_rows + static_cast<size_t>(tk[0]) * d;
+      } else {
+        for (int t = 0; t < n; ++t) {
+          std::memcpy(kt + t * d, x.k_rows + static_cast<size_t>(tk[t]) * d, sizeof(float) * d);
+          std::memcpy(vt + t * d, x.v_rows + static_cast<size_t>(tk[t]) * d, sizeof(float) * d);
+        }
+      }
+    } else if (a.dtype == AB_F32 && run) {
+      const size_t off = row_offset(b, hk, key[0], a.heads_kv, a.len_k, d);
       kp = host_ptr<const float>(a.k) + off;
       vp = host_ptr<const float>(a.v) + off;
     } else {
       for (int t = 0; t < n; ++t) {
-        const size_t off = row_offset(b, hk, tk[t], a.heads_kv, a.len_k, d);
+        const size_t off = row_offset(b, hk, key[t], a.heads_kv, a.len_k, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.k), off, kt + t * d, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.v), off, vt + t * d, d);
       }
@@ -180,6 +199,12 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     } else {
       for (int i = 0; i < n * kRows; i += 16) v_store(st + i, v_mul(v_load(st + i), v_set1(c)));
     }
+    if (x.log2_weight)
+      for (int t = 0; t < n; ++t) {
+        const V16 w = v_set1(x.log2_weight[tk[t]]);
+        v_store(st + t * kRows, v_add(v_load(st + t * kRows), w));
+        v_store(st + t * kRows + 16, v_add(v_load(st + t * kRows + 16), w));
+      }
     // Each row keeps only its own keys: a key every row keeps (inside windows and kept
     // blocks, the common case) needs no mask. Padding lanes (rows..31) are never stored.
     for (int t = 0; t < n; ++t) {
@@ -208,7 +233,7 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
   }
 
   for (int r = 0; r < rows; ++r) {
-    const size_t off = row_offset(b, h, i0 + r * step, a.heads_q, a.len_q, d);
+    const size_t off = row_offset(b, h, row_at(r), a.heads_q, a.len_q, d);
     if (!(l[r] > 0.0f)) {
       store_zero_row(a.dtype, host_ptr<void>(a.o), off, d);
       continue;

@@ -1,5 +1,6 @@
 // Kernel of the static sparse patterns: per (batch, head, block of kSparseRows query
-// rows) each row's key list (select_keys), attended by the row-list kernel
+// rows) the rows' keys (select_block, packed; select_keys row by row where the rows'
+// stepped runs differ), attended by the row-list kernel
 // (sparse_rows.h: a tile loop over the lists' union on the flash microkernels).
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
@@ -20,6 +21,12 @@ void run_block(const StaticPattern& p, const ab_attention_args& a, int b, int h,
   const int lq = len_q_of(a, b), lk = len_k_of(a, b);
   const int rows = std::min(kSparseRows, (lq - i0 + step - 1) / step);
   const MaskHook mask{a.causal, a.window_left, a.window_right};
+  // Packed keys: a dilated or head-sharded row is a few ranges of positions, not one
+  // range per key (the per-key bookkeeping cost as much as the attention itself).
+  if (select_block(p, mask, h, a.heads_q, i0, step, rows, lq, lk, s.keys, s.ranges)) {
+    attend_row_lists(a, b, h, i0, step, rows, s, {.key_of = s.keys.data()});
+    return;
+  }
   for (int r = 0; r < rows; ++r) {
     select_keys(p, mask, h, a.heads_q, i0 + r * step, lq, lk, s.keys);
     ranges_of_keys(s.keys, s.ranges[r]);

@@ -29,11 +29,11 @@ bool parse_int(const std::string& s, int min, int max, int& out) {
   return true;
 }
 
-/// Emits the sorted union of `runs` restricted to [lo, hi) into out. All runs have
-/// step 1 except at most one (dilation / head shard): the unit runs are merged into
-/// disjoint intervals and the stepped run fills the gaps between them.
-void emit_runs(Run* runs, size_t count, long long lo, long long hi, std::vector<int>& out) {
-  Run stepped{0, -1, 1};
+/// Clips `runs` to [lo, hi) and sorts them: the unit runs end up in runs[0, returned
+/// count) by their first key, the stepped run (at most one: dilation / head shard) in
+/// `stepped` (empty, lo > hi, when there is none).
+size_t clip_runs(Run* runs, size_t count, long long lo, long long hi, Run& stepped) {
+  stepped = Run{0, -1, 1};
   size_t n = 0;
   for (size_t i = 0; i < count; ++i) {
     Run r = runs[i];
@@ -44,6 +44,15 @@ void emit_runs(Run* runs, size_t count, long long lo, long long hi, std::vector<
     else runs[n++] = r;
   }
   std::sort(runs, runs + n, [](const Run& x, const Run& y) { return x.lo < y.lo; });
+  return n;
+}
+
+/// Emits the sorted union of `runs` restricted to [lo, hi) into out. All runs have
+/// step 1 except at most one (dilation / head shard): the unit runs are merged into
+/// disjoint intervals and the stepped run fills the gaps between them.
+void emit_runs(Run* runs, size_t count, long long lo, long long hi, std::vector<int>& out) {
+  Run stepped;
+  const size_t n = clip_runs(runs, count, lo, hi, stepped);
   long long next = stepped.lo;  // next key of the stepped run not yet emitted or covered
   auto emit_stepped_below = [&](long long bound) {
     for (; next <= stepped.hi && next < bound; next += stepped.step) out.push_back(static_cast<int>(next));
@@ -98,16 +107,18 @@ Check parse_static_pattern(const std::string& base, const VariantOptions& option
   return {};
 }
 
-void select_keys(const StaticPattern& p, const MaskHook& mask, int head, int heads_q, int q_row, int len_q,
-                 int len_k, std::vector<int>& out) {
-  out.clear();
+namespace {
+
+/// The runs of one row (unit runs plus at most one stepped run, see emit_runs) and the
+/// range [lo, hi) they are clipped to; returns the run count (0: the row sees nothing).
+size_t row_runs(const StaticPattern& p, const MaskHook& mask, int head, int heads_q, int q_row, int len_q,
+                int len_k, Run* runs, long long& lo, long long& hi) {
   const long long pos = static_cast<long long>(q_row) + len_k - len_q;
-  Run runs[72];  // local, own block, <= 64 power-of-two blocks; or window + shard
   size_t nruns = 0;
-  long long lo = 0, hi = len_k;  // emitted range [lo, hi)
+  lo = 0, hi = len_k;  // emitted range [lo, hi)
   if (p.kind == StaticPattern::Kind::kNeighborhood) {
     // Window in dilated steps around the group centre; only causality and edges clip it.
-    if (len_k == 0 || (mask.causal && pos < 0)) return;
+    if (len_k == 0 || (mask.causal && pos < 0)) return 0;
     const long long s = p.stride, d = p.dilation;
     long long c = mask.causal ? floor_div(pos, s) * s : floor_div(pos, s) * s + (s - 1) / 2;
     c = std::clamp<long long>(c, 0, len_k - 1);
@@ -122,7 +133,7 @@ void select_keys(const StaticPattern& p, const MaskHook& mask, int head, int hea
     runs[nruns++] = Run{wlo, whi, static_cast<int>(d)};
   } else {
     const KeyRange r = mask.keys_for(q_row, len_q, len_k);
-    if (r.empty()) return;
+    if (r.empty()) return 0;
     lo = r.lo;
     hi = r.hi;
     const long long right = mask.causal ? 0 : p.local;
@@ -137,7 +148,111 @@ void select_keys(const StaticPattern& p, const MaskHook& mask, int head, int hea
       runs[nruns++] = Run{first, hi - 1, heads_q};
     }
   }
-  emit_runs(runs, nruns, lo, hi, out);
+  return nruns;
+}
+
+/// Runs per row: the local window, the own block and up to 64 power-of-two blocks back.
+constexpr size_t kMaxRuns = 72;
+
+}  // namespace
+
+void select_keys(const StaticPattern& p, const MaskHook& mask, int head, int heads_q, int q_row, int len_q,
+                 int len_k, std::vector<int>& out) {
+  out.clear();
+  Run runs[kMaxRuns];
+  long long lo = 0, hi = 0;
+  const size_t n = row_runs(p, mask, head, heads_q, q_row, len_q, len_k, runs, lo, hi);
+  emit_runs(runs, n, lo, hi, out);
+}
+
+bool select_block(const StaticPattern& p, const MaskHook& mask, int head, int heads_q, int i0, int step, int rows,
+                  int len_q, int len_k, std::vector<int>& key_of, std::vector<KeyRange>* ranges) {
+  // Every row's clipped runs: unit runs in `units` (row r's at [first[r], first[r+1])),
+  // its stepped run in stepped[r]. The rows' stepped runs must share one lattice.
+  thread_local std::vector<Run> units, merged;
+  thread_local std::vector<size_t> first;
+  thread_local std::vector<Run> stepped;
+  units.clear(), first.assign(1, 0), stepped.clear();
+  long long lattice_step = 0, phase = 0, smin = LLONG_MAX, smax = LLONG_MIN;
+  for (int r = 0; r < rows; ++r) {
+    Run runs[kMaxRuns];
+    long long lo = 0, hi = 0;
+    const size_t count = row_runs(p, mask, head, heads_q, i0 + r * step, len_q, len_k, runs, lo, hi);
+    Run st;
+    const size_t n = clip_runs(runs, count, lo, hi, st);
+    units.insert(units.end(), runs, runs + n);
+    first.push_back(units.size());
+    stepped.push_back(st);
+    if (st.lo > st.hi) continue;
+    const long long ph = st.lo % st.step;
+    if (lattice_step == 0) lattice_step = st.step, phase = ph;
+    else if (st.step != lattice_step || ph != phase) return false;
+    smin = std::min(smin, st.lo), smax = std::max(smax, st.hi);
+  }
+
+  // The block's unit intervals (sorted, touching ones merged), then its keys: those
+  // intervals plus the lattice between the rows' lowest and highest stepped key.
+  merged.assign(units.begin(), units.end());
+  std::sort(merged.begin(), merged.end(), [](const Run& x, const Run& y) { return x.lo < y.lo; });
+  size_t m = 0;
+  for (const Run& u : merged) {
+    if (m > 0 && u.lo <= merged[m - 1].hi + 1) merged[m - 1].hi = std::max(merged[m - 1].hi, u.hi);
+    else merged[m++] = u;
+  }
+  merged.resize(m);
+  {
+    thread_local std::vector<Run> all;
+    all.assign(merged.begin(), merged.end());
+    if (lattice_step > 0) all.push_back(Run{smin, smax, static_cast<int>(lattice_step)});
+    key_of.clear();
+    emit_runs(all.data(), all.size(), 0, len_k, key_of);
+  }
+  const auto pos_of = [&](long long key) {
+    return static_cast<int>(std::lower_bound(key_of.begin(), key_of.end(), key) - key_of.begin());
+  };
+
+  for (int r = 0; r < rows; ++r) {
+    std::vector<KeyRange>& out = ranges[r];
+    out.clear();
+    for (size_t u = first[r]; u < first[r + 1]; ++u) {
+      const int a = pos_of(units[u].lo);  // a unit run lies inside one interval: consecutive positions
+      out.push_back({a, a + static_cast<int>(units[u].hi - units[u].lo + 1)});
+    }
+    const Run st = stepped[r];
+    if (st.lo <= st.hi) {
+      // Lattice keys between the intervals are consecutive positions; inside an
+      // interval each lattice key is its own position.
+      const long long s = st.step;
+      long long cur = st.lo;  // next lattice key of the run not yet placed
+      const auto lattice_gap = [&](long long end) {  // lattice keys in [cur, end]
+        if (cur > end) return;
+        const long long last = cur + (end - cur) / s * s;
+        out.push_back({pos_of(cur), pos_of(last) + 1});
+        cur = last + s;
+      };
+      for (const Run& iv : merged) {
+        if (cur > st.hi) break;
+        if (iv.hi < cur) continue;
+        lattice_gap(std::min(st.hi, iv.lo - 1));
+        if (cur < iv.lo) cur += (iv.lo - cur + s - 1) / s * s;
+        const int base = pos_of(iv.lo);
+        for (; cur <= std::min(st.hi, iv.hi); cur += s) {
+          const int at = base + static_cast<int>(cur - iv.lo);
+          out.push_back({at, at + 1});
+        }
+      }
+      lattice_gap(st.hi);
+    }
+    // A row's stepped keys may repeat inside its own unit runs: merge to disjoint ranges.
+    std::sort(out.begin(), out.end(), [](const KeyRange& x, const KeyRange& y) { return x.lo < y.lo; });
+    size_t k = 0;
+    for (const KeyRange& x : out) {
+      if (k > 0 && x.lo <= out[k - 1].hi) out[k - 1].hi = std::max(out[k - 1].hi, x.hi);
+      else out[k++] = x;
+    }
+    out.resize(k);
+  }
+  return true;
 }
 
 double selected_pairs(const StaticPattern& p, const MaskHook& mask, int heads_q, int len_q, int len_k) {

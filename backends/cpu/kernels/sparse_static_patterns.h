@@ -47,6 +47,15 @@ Check parse_static_pattern(const std::string& base, const VariantOptions& option
 void select_keys(const StaticPattern& p, const MaskHook& mask, int head, int heads_q, int q_row,
                  int len_q, int len_k, std::vector<int>& out);
 
+/// The selection of a block of rows i0, i0 + step, ... (`rows` of them) of query head
+/// `head` in packed form: key_of lists the keys any of the rows attends (ascending), and
+/// ranges[r] gives row r's keys as disjoint ascending ranges of positions in key_of. A
+/// dilated or head-sharded row, one key in several, is then a few ranges instead of one
+/// range per key. False (outputs unspecified) when the rows' stepped runs lie on different
+/// lattices (e.g. stride and dilation mixed): the caller selects row by row (select_keys).
+bool select_block(const StaticPattern& p, const MaskHook& mask, int head, int heads_q, int i0, int step, int rows,
+                  int len_q, int len_k, std::vector<int>& key_of, std::vector<KeyRange>* ranges);
+
 /// Selected (query, key) pairs summed over all rows and `heads_q` heads of one sequence.
 double selected_pairs(const StaticPattern& p, const MaskHook& mask, int heads_q, int len_q, int len_k);
 

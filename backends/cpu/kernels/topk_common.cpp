@@ -21,9 +21,9 @@ Check refuse(const char* variant, const std::string& why) {
 float tanh_f(float x) { return std::tanh(x); }
 
 /// Softmax-weighted sum of V rows; logits[j] belongs to key keys_at(j).
-template <class KeyAt, class WeightAt>
+template <class KeyAt>
 void softmax_accumulate(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& lh,
-                        int n, KeyAt key_at, WeightAt weight_at, std::vector<float>& s, float* out) {
+                        int n, KeyAt key_at, std::vector<float>& s, float* out) {
   std::fill(out, out + d, 0.0f);
   if (n == 0) return;
   s.resize(n);
@@ -34,7 +34,7 @@ void softmax_accumulate(const float* q, const KvF32& kv, int b, int h, int d, co
   }
   double sum = 0;
   for (int j = 0; j < n; ++j) {
-    const float p = weight_at(j) * std::exp(s[j] - m);
+    const float p = std::exp(s[j] - m);
     sum += p;
     const float* vr = kv.v(b, h, key_at(j));
     for (int c = 0; c < d; ++c) out[c] += p * vr[c];
@@ -129,15 +129,7 @@ void attend_indices(const float* q, const KvF32& kv, int b, int h, int d, const 
                     const std::vector<int>& keys, std::vector<float>& scratch, float* out) {
   count_pairs(keys.size());
   softmax_accumulate(q, kv, b, h, d, logits, static_cast<int>(keys.size()),
-                     [&](int j) { return keys[j]; }, [](int) { return 1.0f; }, scratch, out);
-}
-
-void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
-                     const std::vector<int>& keys, const std::vector<float>& weights, std::vector<float>& scratch,
-                     float* out) {
-  count_pairs(keys.size());  // sampled keys count once, whatever weight they stand for
-  softmax_accumulate(q, kv, b, h, d, logits, static_cast<int>(keys.size()),
-                     [&](int j) { return keys[j]; }, [&](int j) { return weights[j]; }, scratch, out);
+                     [&](int j) { return keys[j]; }, scratch, out);
 }
 
 int floor_div(long long x, int y) { return static_cast<int>(x >= 0 ? x / y : -((-x + y - 1) / y)); }

@@ -64,12 +64,6 @@ void attend_ranges(const float* q, const KvF32& kv, int b, int h, int d, const L
 void attend_indices(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
                     const std::vector<int>& keys, std::vector<float>& scratch, float* out);
 
-/// Weighted softmax over key indices: key j counts weights[j] times in numerator and
-/// denominator (sampled keys standing for many); zeros when the total weight is 0.
-void attend_weighted(const float* q, const KvF32& kv, int b, int h, int d, const LogitsHook& logits,
-                     const std::vector<int>& keys, const std::vector<float>& weights, std::vector<float>& scratch,
-                     float* out);
-
 /// Floor of x / y for y > 0 (query blocks may start at negative key positions).
 int floor_div(long long x, int y);
 

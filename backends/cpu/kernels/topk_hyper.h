@@ -11,11 +11,15 @@
 // Causal (and sliding-window) masks use a simpler form than the paper's recursive
 // causal split: the diagonal block of the sorted order is masked by original
 // positions (a key is used only if the mask lets the query see it, i.e. its original
-// position <= the query's under causal), and each query draws its `samples` columns
-// uniformly from its own visible key range (one set of uniform draws per head mapped
-// onto each query's range, draws inside the diagonal block dropped), each standing
-// for visible/samples keys. With samples >= len_k every visible off-block key is used
-// once, so the result is exact masked attention.
+// position <= the query's under causal), and each query block draws its `samples`
+// columns uniformly from the union of its queries' visible ranges (a fixed seed per
+// head and block; draws inside the diagonal block dropped), each standing for
+// |union|/samples keys; a query keeps the drawn columns it may see, an unbiased estimate
+// of its off-block visible mass. With samples >= len_k every visible off-block key is
+// used once, so the result is exact masked attention.
+// A block's keys (its diagonal block and its draws) are shared by its queries, so each
+// block runs on the block-sparse tile kernel (sparse_rows.h) with the draws' weights as
+// log2 offsets of their logits.
 // Options: bits (0..16, default 4), block (default 64), samples (default 64).
 #pragma once
 

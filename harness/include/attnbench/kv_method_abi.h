@@ -12,6 +12,10 @@
  * ATTNBENCH_PLUGIN_PATH like backends, exporting ATTNBENCH_KV_METHOD_ENTRY of type
  * ab_kv_method_entry_fn, which returns a NULL-terminated array of method tables.
  * The loader refuses a table whose api_version differs and says why.
+ *
+ * A plugin method is per layer: compress() sees one layer and nothing of the others.
+ * Methods that need earlier layers of a case (the built-in cla and tidal, through the
+ * harness's C++ CrossLayerContext) are built in only; the ABI carries no such context.
  */
 #ifndef ATTNBENCH_KV_METHOD_ABI_H
 #define ATTNBENCH_KV_METHOD_ABI_H

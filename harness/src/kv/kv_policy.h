@@ -18,6 +18,27 @@
 
 namespace attnbench::kv {
 
+/// What the layers of one case hand on to later layers, for cross-layer methods (cla
+/// shares one cache across a group of layers; tidal reuses the token selection of a
+/// selection layer). Policies stay stateless: the case executor owns one context per
+/// case and passes it to compress_layer on layers 0, 1, ..., num_layers - 1 in order.
+/// Chosen over a policy call that takes every layer of a case at once because the
+/// executor streams layers one at a time (a trace may hold dozens) and every per-layer
+/// method keeps its one-layer interface untouched (it never sees the context).
+struct CrossLayerContext {
+  // Set by the executor before each layer.
+  ab_buffer q_decode = nullptr;  ///< f32 [heads_q, n_decode, head_dim]: the layer's decode queries (position len_k)
+  int32_t n_decode = 0;
+  // Set by the policy for this layer (the executor resets it to -1 first).
+  /// >= 0: this layer stores no cache of its own and decodes over the cache of that
+  /// earlier layer, which must be the latest layer that stored one (the executor keeps
+  /// only that one); its plan is then ignored and its bytes are 0.
+  int32_t shared_from = -1;
+  // Carried across layers by the policy.
+  std::vector<std::vector<int32_t>> selection;  ///< ascending positions per KV head chosen by a selection layer
+  int32_t selection_layer = -1;                 ///< the layer that chose them, -1 before any
+};
+
 /// A compression method. Implementations are stateless: one instance per config.
 class KvPolicy {
  public:
@@ -34,6 +55,16 @@ class KvPolicy {
   /// std::invalid_argument for bad options, BackendError-like std::runtime_error when a
   /// primitive fails (AB_UNSUPPORTED keeps its status, see KvUnsupported).
   virtual void compress(const ab_kv_env& env, const ab_kv_layer& layer, int32_t elem_bytes, ab_kv_plan& plan) const = 0;
+  /// True for a method whose layers depend on earlier layers of the case (cla, tidal):
+  /// it must run through compress_layer with one context, layers in order. Method
+  /// plugins are per layer (the C ABI has no context), so cross-layer methods are built in.
+  virtual bool cross_layer() const { return false; }
+  /// compress() for layer `layer.layer` of a case, reading and updating the case's
+  /// cross-layer context; per-layer methods ignore the context.
+  virtual void compress_layer(const ab_kv_env& env, const ab_kv_layer& layer, int32_t elem_bytes,
+                              CrossLayerContext& /*ctx*/, ab_kv_plan& plan) const {
+    compress(env, layer, elem_bytes, plan);
+  }
 };
 
 /// Raised when the backend lacks a primitive (or a case of one) the method needs.

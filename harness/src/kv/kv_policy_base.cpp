@@ -12,6 +12,14 @@ uint64_t EvictionPolicy::requested_bytes(const ab_kv_layer& layer, int32_t /*ele
   return layer.heads_kv * token_bytes(budget_tokens(p_, layer.len_k), layer.head_dim, elem_bytes());
 }
 
+void CrossLayerPolicy::compress(const ab_kv_env& env, const ab_kv_layer& layer, int32_t elem_bytes, ab_kv_plan& plan) const {
+  CrossLayerContext ctx;
+  compress_layer(env, layer, elem_bytes, ctx, plan);
+  if (ctx.shared_from >= 0)
+    throw std::invalid_argument(name() + ": layer " + std::to_string(layer.layer) + " stores no cache, it decodes over layer " +
+                                std::to_string(ctx.shared_from) + "'s: run the case's layers in order (compress_layer)");
+}
+
 void validate_layer(const ab_kv_layer& in, bool needs_queries) {
   if (in.heads_kv <= 0 || in.heads_q <= 0 || in.len_k <= 0 || in.head_dim <= 0 || !in.k || !in.v)
     throw std::invalid_argument("kv: empty or malformed cache");
@@ -78,6 +86,15 @@ KvBuffer causal_scores(KvPrimitives& prims, const ab_kv_layer& layer, int32_t ro
   ab_kv_score_args a = score_args(layer, row0, n_obs, &pos);
   a.q_weight = weights ? weights->data() : nullptr;
   a.pool = pool, a.pool_end = pool_end;
+  KvBuffer out = prims.alloc(static_cast<size_t>(layer.heads_kv) * layer.len_k * sizeof(float));
+  a.scores = out.get();
+  prims.observation_scores(a);
+  return out;
+}
+
+KvBuffer decode_scores(KvPrimitives& prims, const ab_kv_layer& layer, ab_buffer q, int32_t n_rows) {
+  ab_kv_score_args a = score_args(layer, 0, n_rows, nullptr);
+  a.q = q, a.q_rows = n_rows;
   KvBuffer out = prims.alloc(static_cast<size_t>(layer.heads_kv) * layer.len_k * sizeof(float));
   a.scores = out.get();
   prims.observation_scores(a);

@@ -36,6 +36,16 @@ class EvictionPolicy : public ConfigPolicy {
   uint64_t requested_bytes(const ab_kv_layer& layer, int32_t elem_bytes) const override;
 };
 
+/// Base of the cross-layer methods (cla, tidal): compress() runs compress_layer with an
+/// empty context, so a layer that depends on earlier ones (a shared cache, a reused
+/// selection) refuses with the reason instead of answering a plan that means nothing alone.
+class CrossLayerPolicy : public ConfigPolicy {
+ public:
+  using ConfigPolicy::ConfigPolicy;
+  bool cross_layer() const override { return true; }
+  void compress(const ab_kv_env& env, const ab_kv_layer& layer, int32_t elem_bytes, ab_kv_plan& plan) const override;
+};
+
 /// Validates a layer's shape and buffers; throws std::invalid_argument.
 void validate_layer(const ab_kv_layer& layer, bool needs_queries);
 
@@ -60,6 +70,11 @@ float logit_scale(const ab_kv_layer& layer);
 /// max-pooled over `pool` slots below `pool_end` when pool > 1. Device [heads_kv, len_k].
 KvBuffer causal_scores(KvPrimitives& prims, const ab_kv_layer& layer, int32_t row0, int32_t n_obs,
                        const std::vector<float>* weights = nullptr, int32_t pool = 1, int32_t pool_end = 0);
+
+/// Attention probabilities of decode queries q [heads_q, n_rows, head_dim] (device; at
+/// position len_k, so every key is visible) over every key, summed over the rows and the
+/// GQA group. Device [heads_kv, len_k].
+KvBuffer decode_scores(KvPrimitives& prims, const ab_kv_layer& layer, ab_buffer q, int32_t n_rows);
 
 /// Observation scores of prompt rows [row0, row0 + n_obs) over each KV head's key list
 /// keys[j] (ascending), summed over rows and the group, causal when `causal`; returns
@@ -86,5 +101,7 @@ std::unique_ptr<KvPolicy> make_random(const KvParams&);
 std::unique_ptr<KvPolicy> make_retrieval_offload(const KvParams&);
 std::unique_ptr<KvPolicy> make_leank(const KvParams&);
 std::unique_ptr<KvPolicy> make_spatten(const KvParams&);
+std::unique_ptr<KvPolicy> make_cla(const KvParams&);
+std::unique_ptr<KvPolicy> make_tidal(const KvParams&);
 
 }  // namespace attnbench::kv

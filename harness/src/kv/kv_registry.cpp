@@ -1,4 +1,4 @@
-// The method registry: the 17 built-in policies, then methods added at run time
+// The method registry: the 19 built-in policies, then methods added at run time
 // (register_kv_method, called by the method-plugin loader). Guarded by one mutex, since
 // plugins may be registered while another thread plans cases.
 #include <map>
@@ -45,6 +45,8 @@ const BuiltinRow kBuiltins[] = {
     {"retrieval_offload", "query-aware IVF retrieval of offloaded keys (RetrievalAttention, Liu et al. 2024)", "budget=256,sink=4,recent=32,window=32,lists=64,nprobe=4,iters=8,seed=1234,elem_bytes=2", make_retrieval_offload},
     {"leank", "static key-channel mask (LeanK, Zhang et al. 2025)", "drop=0.5,elem_bytes=2", make_leank},
     {"spatten", "cascade token pruning + per-token quantisation (SpAtten, Wang et al. 2021)", "budget=256,bits=8,stages=3,elem_bytes=2", make_spatten},
+    {"cla", "Cross-Layer Attention: groups of `share` adjacent layers decode over the first one's cache (Brandon et al. 2024; untrained sharing here)", "share=2,elem_bytes=2", make_cla},
+    {"tidal", "TidalDecode: layer 0 and layer `select` attend fully and pick the top-budget positions the next layers reuse (select=-1: floor(num_layers/2) when a layer follows it; Yang et al. 2024)", "budget=256,select=-1,elem_bytes=2", make_tidal},
 };
 
 struct Registry {

@@ -5,10 +5,35 @@
 
 namespace attnbench::kv {
 
+namespace {
+
+/// Softmax over the kept positions of q . K_t / sqrt(d), written into p_read at those
+/// positions (0 elsewhere): the attention of a question over a cache it reads.
+void read_attention(const float* q, const float* K, int d, const std::vector<int32_t>& kept, std::vector<double>& p_read) {
+  std::fill(p_read.begin(), p_read.end(), 0.0);
+  double mx = -INFINITY, z = 0;
+  for (int32_t t : kept) {
+    if (t < 0) continue;
+    double s = 0;
+    for (int c = 0; c < d; ++c) s += static_cast<double>(q[c]) * K[static_cast<size_t>(t) * d + c];
+    mx = std::max(mx, p_read[t] = s / std::sqrt(static_cast<double>(d)));
+  }
+  for (int32_t t : kept)
+    if (t >= 0) z += (p_read[t] = std::exp(p_read[t] - mx));
+  for (int32_t t : kept)
+    if (t >= 0) p_read[t] /= z;
+}
+
+}  // namespace
+
 RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::vector<int32_t>>& kept,
-                           const std::vector<float>& o) {
+                           const std::vector<float>& o, const recall::RecallCase* read_from) {
   RecallMetrics m;
   const int Hq = rc.heads_q, nq = rc.n_questions, d = rc.head_dim, Lk = rc.len_k, g = Hq / rc.heads_kv;
+  if (read_from && (read_from->heads_kv != rc.heads_kv || read_from->len_k != Lk || read_from->head_dim != d)) {
+    m.error = "the read cache's shape differs from the layer's";
+    return m;
+  }
   if (o.size() != static_cast<size_t>(Hq) * nq * d) {
     m.error = "decode output has the wrong size";
     return m;
@@ -27,8 +52,8 @@ RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::
   int correct = 0, judged = 0;
   const bool scored = !rc.expected.empty() && !rc.codebook.empty();
   const int topk = std::min(kTopkOverlapK, Lk);
-  std::vector<double> p(Lk), ofull(d), orow(d);
-  std::vector<int32_t> order(Lk);
+  std::vector<double> p(Lk), ofull(d), orow(d), p_read(read_from ? Lk : 0);
+  std::vector<int32_t> order(Lk), order_read(read_from ? Lk : 0);
   std::vector<std::vector<char>> is_kept(rc.heads_kv, std::vector<char>(Lk, 0));
   for (int j = 0; j < rc.heads_kv; ++j)
     for (int32_t t : kept[j])
@@ -49,12 +74,23 @@ RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::
       std::fill(ofull.begin(), ofull.end(), 0.0);
       for (int t = 0; t < Lk; ++t)
         for (int c = 0; c < d; ++c) ofull[c] += p[t] / z * V[static_cast<size_t>(t) * d + c];
-      for (int32_t t : kept[h / g])
-        if (t >= 0) mass += p[t] / z;
       for (int t = 0; t < Lk; ++t) order[t] = t;
       std::partial_sort(order.begin(), order.begin() + topk, order.end(), [&](int a, int b) { return p[a] > p[b]; });
       int hits = 0;
-      for (int r = 0; r < topk; ++r) hits += is_kept[h / g][order[r]];
+      if (read_from) {
+        read_attention(q, &read_from->k[static_cast<size_t>(h / g) * Lk * d], d, kept[h / g], p_read);
+        for (int t = 0; t < Lk; ++t) mass += std::min(p[t] / z, p_read[t]);
+        for (int t = 0; t < Lk; ++t) order_read[t] = t;
+        std::partial_sort(order_read.begin(), order_read.begin() + topk, order_read.end(),
+                          [&](int a, int b) { return p_read[a] > p_read[b]; });
+        std::vector<char> in_read(Lk, 0);
+        for (int r = 0; r < topk; ++r) in_read[order_read[r]] = 1;
+        for (int r = 0; r < topk; ++r) hits += in_read[order[r]];
+      } else {
+        for (int32_t t : kept[h / g])
+          if (t >= 0) mass += p[t] / z;
+        for (int r = 0; r < topk; ++r) hits += is_kept[h / g][order[r]];
+      }
       overlap += static_cast<double>(hits) / topk;
       for (int c = 0; c < d; ++c) {
         orow[c] = o[static_cast<size_t>(row) * d + c];

@@ -36,8 +36,16 @@ inline constexpr int kTopkOverlapK = 32;
 /// kept positions kept[j] (-1: a synthetic slot, which holds no full-cache mass), against
 /// the fp64 full-cache oracle. Leaves the byte fields zero. A case without code words
 /// (a trace layer) gets no accuracy (has_accuracy false).
+/// `read_from`: the case (another layer, same shape) whose K the decoded cache holds,
+/// when it is not rc's own (cla's shared cache); nullptr = rc. Then rc's questions read
+/// other keys at the kept positions, and the metrics compare two distributions over
+/// positions: mass kept = sum over t of min(p_own(t), p_read(t)), the share of the
+/// layer's own full attention that the read attention reproduces at the same positions
+/// (for a subset of rc's own cache, p_read = p_own / mass on the kept tokens, so this is
+/// the usual mass kept; the approximate variants' mass kept is the same sum of minima),
+/// and top-k overlap = |top-k(p_own) and top-k(p_read)| / k.
 RecallMetrics score_recall(const recall::RecallCase& rc, const std::vector<std::vector<int32_t>>& kept,
-                           const std::vector<float>& o);
+                           const std::vector<float>& o, const recall::RecallCase* read_from = nullptr);
 
 /// fp64 decode of the case's questions over the kept slots of every KV head (no mask; a
 /// -1 slot is the mean K and V of the tokens the head drops; channels whose mask byte is

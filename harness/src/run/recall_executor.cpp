@@ -79,7 +79,9 @@ namespace {
 /// call, else the single call already measured (quick suites stay one call per case).
 double time_compress(const CaseSpec& spec, const ab_kv_env& env, const kv::KvPolicy& policy, const ab_kv_layer& layer,
                      double first_call, store::CaseRecord& rec) {
-  if (spec.repetitions <= 1 && spec.min_time <= 0) {
+  // A cross-layer method's layer depends on the layers before it (a shared cache, a
+  // reused selection), so it cannot be repeated alone: its one pass over all layers counts.
+  if ((spec.repetitions <= 1 && spec.min_time <= 0) || policy.cross_layer()) {
     rec.samples.push_back({0, 1, first_call});
     return first_call;
   }
@@ -137,6 +139,7 @@ store::CaseRecord execute_recall_case(const CaseSpec& spec, BackendSlot& slot, u
     // is judged on its judged layer, a trace on the mean over its layers. Bytes add up.
     const int judged = r.judged_layer();
     kv::KvCaseRun run;
+    kv::LayerChain chain(env, *policy);  // in layer order: cross-layer methods read earlier layers
     std::optional<kv::DeviceLayer> judged_dev;
     double mass_sum = 0, err_sum = 0, overlap_sum = 0, compress_kernel = 0, decode_kernel = 0, compress_wall = 0;
     int32_t n_questions = 0;
@@ -154,7 +157,7 @@ store::CaseRecord execute_recall_case(const CaseSpec& spec, BackendSlot& slot, u
           if (layer == r.layers - 1) entropy_last.add(h.entropy);
         }
       kv::DeviceLayer dev = kv::upload_layer(prims, rc, policy->needs_queries(), layer, r.layers);
-      kv::KvCaseRun lr = kv::run_kv_case(env, rc, *policy, dev);
+      kv::KvCaseRun lr = chain.run(rc, dev);
       if (!lr.budget.ok && r.layers > 1) lr.budget.error = fmt::format("layer {}: {}", layer, lr.budget.error);
       if (!lr.metrics.ok && r.layers > 1) lr.metrics.error = fmt::format("layer {}: {}", layer, lr.metrics.error);
       if (!lr.budget.ok || !lr.metrics.ok) {  // the first failing layer is the outcome

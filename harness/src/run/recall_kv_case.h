@@ -44,6 +44,32 @@ struct KvCaseRun {
 /// Throws KvUnsupported, KvPrimitiveError, std::invalid_argument for bad options.
 KvCaseRun run_kv_case(const ab_kv_env& env, const recall::RecallCase& rc, const KvPolicy& policy, DeviceLayer& dev);
 
+/// The layers of one case, run in order (layer 0 first) by any policy: a per-layer
+/// method goes through run_kv_case; a cross-layer method (KvPolicy::cross_layer) gets the
+/// case's CrossLayerContext with each layer's decode queries, and a layer that shares an
+/// earlier cache (cla) decodes over the latest cache a layer stored, which the chain
+/// keeps with that layer's host K/V for the oracle.
+class LayerChain {
+ public:
+  LayerChain(const ab_kv_env& env, const KvPolicy& policy) : env_(env), policy_(policy) {}
+  /// Runs the policy on the next layer of the case: rc and dev (upload_layer with the
+  /// layer's index) must come in layer order. Throws as run_kv_case does.
+  KvCaseRun run(const recall::RecallCase& rc, DeviceLayer& dev);
+
+ private:
+  /// The latest layer that stored a cache of its own (what a sharing layer reads).
+  struct Stored {
+    int32_t layer = -1;
+    recall::RecallCase rc;                    ///< that layer's shape and host K, for the oracle
+    std::vector<std::vector<int32_t>> kept;
+    BuiltCache cache;
+  };
+  ab_kv_env env_;
+  const KvPolicy& policy_;
+  CrossLayerContext ctx_;
+  Stored stored_;
+};
+
 /// run_kv_case after uploading rc (single layer).
 KvCaseRun run_kv_case(const ab_kv_env& env, const recall::RecallCase& rc, const std::string& config);
 
