@@ -2,61 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include "reference_backward.h"
-#include "test_cpu_common.h"
+#include "test_backward_case.h"
 
 using namespace cpu_test;
 
 namespace {
-
-/// The inputs a backward call reads beyond Q, K, V: O (rounded to the dtype), LSE (fp32)
-/// and dO, plus the gradient buffers (poisoned with NaN bytes).
-struct BackwardCase {
-  Case fwd;
-  std::vector<float> dof;
-  std::vector<unsigned char> d_o, dq, dk, dv;
-  std::vector<float> lse;
-  ab_backward_args args{};
-};
-
-BackwardCase make_backward_case(const Shape& s, unsigned seed) {
-  BackwardCase c{make_case(s, seed)};
-  const ab_attention_args& a = c.fwd.args;
-  const size_t rows = static_cast<size_t>(s.batch) * s.heads_q * s.len_q;
-  std::vector<double> o(rows * s.head_dim + 1), lse(rows + 1);
-  reference_forward_lse(a, c.fwd.qf.data(), c.fwd.kf.data(), c.fwd.vf.data(), o.data(), lse.data());
-  std::vector<float> of(o.begin(), o.end() - 1);
-  c.fwd.o = store_rounded(s.dtype, of);
-  c.fwd.o.push_back(0);
-  c.lse.assign(lse.begin(), lse.end());
-  std::mt19937 rng(seed + 1000);
-  c.dof = random_values(rows * s.head_dim, rng, 1.0f);
-  c.d_o = store_rounded(s.dtype, c.dof);
-  c.d_o.push_back(0);
-  c.dq.assign(c.fwd.q.size(), 0xFF);
-  c.dk.assign(c.fwd.k.size(), 0xFF);
-  c.dv.assign(c.fwd.v.size(), 0xFF);
-  c.args.fwd = a;
-  c.args.fwd.o = Case::buf(c.fwd.o);
-  c.args.fwd.lse = reinterpret_cast<ab_buffer>(c.lse.data());
-  c.args.d_o = Case::buf(c.d_o);
-  c.args.d_q = Case::buf(c.dq);
-  c.args.d_k = Case::buf(c.dk);
-  c.args.d_v = Case::buf(c.dv);
-  return c;
-}
-
-/// Relative L2 error of a stored gradient against the oracle's (NaN counts as failure).
-double rel_error(ab_dtype t, const std::vector<unsigned char>& got, const std::vector<double>& ref) {
-  std::vector<float> g(ref.size());
-  decode(t, got.data(), g.data(), ref.size());
-  double err2 = 0, ref2 = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (std::isnan(g[i])) return INFINITY;
-    err2 += (g[i] - ref[i]) * (g[i] - ref[i]);
-    ref2 += ref[i] * ref[i];
-  }
-  return ref2 > 0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
-}
 
 struct Errors {
   double dq, dk, dv;
@@ -71,20 +21,6 @@ Errors run_backward_case(const char* variant, BackwardCase& c) {
   reference_backward(c.fwd.args, c.fwd.qf.data(), c.fwd.kf.data(), c.fwd.vf.data(), c.dof.data(), dq.data(),
                      dk.data(), dv.data());
   return {rel_error(s.dtype, c.dq, dq), rel_error(s.dtype, c.dk, dk), rel_error(s.dtype, c.dv, dv)};
-}
-
-Shape shape(int hq, int hkv, int lq, int lk, int d, ab_dtype t, bool causal, int window_left = -1) {
-  Shape s;
-  s.batch = 2;
-  s.heads_q = hq;
-  s.heads_kv = hkv;
-  s.len_q = lq;
-  s.len_k = lk;
-  s.head_dim = d;
-  s.dtype = t;
-  s.causal = causal;
-  s.window_left = window_left;
-  return s;
 }
 
 }  // namespace

@@ -144,3 +144,51 @@ TEST_CASE("the comparison itself catches a wrong kernel", "[cpu][kernels]") {
   const Outcome bad = run_and_compare("flash", c);
   CHECK(bad.rel_l2 > 1e-5);
 }
+
+TEST_CASE("flash writes each row's natural log-sum-exp when asked (lse)", "[cpu][kernels]") {
+  // The fp64 log-sum-exp of each row's visible logits (scale, softcap); -inf for a row
+  // that sees no key (causal with len_q > len_k). Both the fp32 and the bf16 path.
+  unsigned seed = 900;
+  for (ab_dtype t : {AB_F32, AB_BF16})
+    for (bool causal : {false, true})
+      for (float softcap : {0.0f, 7.0f})
+        for (auto [lq, lk] : {std::pair{37, 77}, {77, 37}}) {
+          Shape s;
+          s.batch = 2; s.heads_q = 4; s.heads_kv = 2; s.len_q = lq; s.len_k = lk; s.head_dim = 64;
+          s.dtype = t; s.causal = causal; s.softcap = softcap;
+          Case c = make_case(s, seed++);
+          std::vector<float> lse(static_cast<size_t>(s.batch) * s.heads_q * lq, NAN);
+          c.args.lse = reinterpret_cast<ab_buffer>(lse.data());
+          INFO(describe(s));
+          REQUIRE(cpu::run_variant("flash", c.args).ok());
+          const MaskHook mask{causal, -1, -1};
+          int empty_rows = 0;
+          for (int b = 0; b < s.batch; ++b)
+            for (int h = 0; h < s.heads_q; ++h)
+              for (int i = 0; i < lq; ++i) {
+                const int hk = h / (s.heads_q / s.heads_kv);
+                const KeyRange r = mask.keys_for(i, lq, lk);
+                const float got = lse[(static_cast<size_t>(b) * s.heads_q + h) * lq + i];
+                if (r.empty()) {
+                  CHECK(got == -INFINITY);
+                  ++empty_rows;
+                  continue;
+                }
+                std::vector<double> x;
+                for (int k = r.lo; k < r.hi; ++k) {
+                  double dot = 0;
+                  for (int e = 0; e < s.head_dim; ++e)
+                    dot += double(c.qf[((size_t(b) * s.heads_q + h) * lq + i) * s.head_dim + e]) *
+                           c.kf[((size_t(b) * s.heads_kv + hk) * lk + k) * s.head_dim + e];
+                  dot *= c.args.scale;
+                  if (softcap > 0) dot = softcap * std::tanh(dot / softcap);
+                  x.push_back(dot);
+                }
+                const double mx = *std::max_element(x.begin(), x.end());
+                double sum = 0;
+                for (double v : x) sum += std::exp(v - mx);
+                CHECK(std::abs(got - (mx + std::log(sum))) <= 1e-4 * std::max(1.0, std::abs(mx)));
+              }
+          CHECK(empty_rows == (causal && lq > lk ? s.batch * s.heads_q * (lq - lk) : 0));
+        }
+}

@@ -18,6 +18,7 @@
 #include "attnbench/dtype.h"
 #include "attnbench/plugin_abi.h"
 #include "reference_attention.h"
+#include "test_backward_case.h"
 #include "test_gpu_kv_cases.h"
 #include "test_gpu_kv_reference.h"
 
@@ -56,6 +57,7 @@ std::vector<Loaded> load_gpu_plugins(std::string& problems) {
     if (!kv || kv->struct_size != sizeof(ab_kv_ops) || !kv->observation_scores || !kv->statistics || !kv->topk ||
         !kv->dot || !kv->compact || !kv->quant_bytes || !kv->quantize || !kv->quant_decode || !p->memory_info)
       problems += std::string(name) + ": KV primitives or memory_info missing from the table\n";
+    if (!p->run_backward) problems += std::string(name) + ": run_backward missing from the table\n";
     Loaded l{name, p, p->device_count()};
     if (l.devices < 0) problems += std::string(name) + ": negative device_count\n";
     if (l.devices == 0) {
@@ -720,6 +722,86 @@ TEST_CASE("GPU KV primitives match the CPU plugin", "[gpu][kv]") {
     ab_kv_topk_args bad{1, 4, 5, 0, 0, nullptr, nullptr};
     CHECK(l.p->kv->topk(ctx, &bad, nullptr) == AB_INVALID_ARGUMENT);
     CHECK(std::string(l.p->last_error(ctx)) == "topk: k must be in [1, n = 4] (got 5)");
+    l.p->destroy(ctx);
+  }
+}
+
+namespace {
+
+/// Runs `variant`'s backward on the device for a host case (inputs uploaded in the case's
+/// dtype, O rounded to it, LSE fp32; gradients poisoned with NaN bytes first) and returns
+/// the relative L2 errors of dQ, dK, dV against the fp64 oracle.
+std::array<double, 3> run_backward_case(const ab_plugin* p, void* ctx, const char* variant, cpu_test::BackwardCase& c) {
+  const cpu_test::Shape& s = c.fwd.shape;
+  std::vector<float> o(c.fwd.qf.size());
+  decode(s.dtype, c.fwd.o.data(), o.data(), o.size());
+  ab_backward_args g{};
+  g.fwd = c.args.fwd;
+  g.fwd.q = upload_as(p, ctx, s.dtype, c.fwd.qf);
+  g.fwd.k = upload_as(p, ctx, s.dtype, c.fwd.kf);
+  g.fwd.v = upload_as(p, ctx, s.dtype, c.fwd.vf);
+  g.fwd.o = upload_as(p, ctx, s.dtype, o);
+  g.fwd.lse = upload_as(p, ctx, AB_F32, c.lse);
+  g.d_o = upload_as(p, ctx, s.dtype, c.dof);
+  const size_t qbytes = c.fwd.qf.size() * dtype_size(s.dtype), kbytes = c.fwd.kf.size() * dtype_size(s.dtype);
+  for (auto [buf, bytes] : {std::pair{&g.d_q, qbytes}, std::pair{&g.d_k, kbytes}, std::pair{&g.d_v, kbytes}}) {
+    REQUIRE(p->alloc(ctx, bytes, buf) == AB_OK);
+    REQUIRE(p->fill(ctx, *buf, 0xFF, bytes) == AB_OK);  // NaN poison: unwritten elements show up
+  }
+  double seconds = -1;
+  const ab_status st = p->run_backward(ctx, variant, &g, &seconds);
+  INFO(p->last_error(ctx));
+  REQUIRE(st == AB_OK);
+  REQUIRE(seconds > 0);
+  std::vector<unsigned char> dq(qbytes), dk(kbytes), dv(kbytes);
+  REQUIRE(p->download(ctx, dq.data(), g.d_q, qbytes) == AB_OK);
+  REQUIRE(p->download(ctx, dk.data(), g.d_k, kbytes) == AB_OK);
+  REQUIRE(p->download(ctx, dv.data(), g.d_v, kbytes) == AB_OK);
+  for (ab_buffer b : {g.fwd.q, g.fwd.k, g.fwd.v, g.fwd.o, g.fwd.lse, g.d_o, g.d_q, g.d_k, g.d_v}) p->release(ctx, b);
+  std::vector<double> rq(c.fwd.qf.size()), rk(c.fwd.kf.size()), rv(c.fwd.vf.size());
+  reference_backward(g.fwd, c.fwd.qf.data(), c.fwd.kf.data(), c.fwd.vf.data(), c.dof.data(), rq.data(), rk.data(),
+                     rv.data());
+  return {cpu_test::rel_error(s.dtype, dq, rq), cpu_test::rel_error(s.dtype, dk, rk), cpu_test::rel_error(s.dtype, dv, rv)};
+}
+
+}  // namespace
+
+TEST_CASE("GPU plugins' backward matches the fp64 gradient oracle", "[gpu][backward]") {
+  const auto plugins = plugins_or_skip();
+  std::vector<cpu_test::Shape> shapes = cpu_test::gpu_backward_shapes();
+  // Many key blocks and query tiles, GQA 4 (dQ atomics from every key block; len_q > len_k
+  // leaves the first rows without keys), and batch * heads in the thousands.
+  for (ab_dtype t : {AB_F32, AB_BF16})
+    for (int d : {64, 128}) {
+      shapes.push_back(cpu_test::shape(8, 2, 300, 300, d, t, true));
+      shapes.push_back(cpu_test::shape(8, 2, 520, 260, d, t, true));
+      shapes.push_back(cpu_test::shape(8, 8, 512, 512, d, t, false));
+    }
+  shapes.push_back(cpu_test::shape(2048, 1024, 5, 9, 64, AB_F16, true));
+  for (const auto& l : plugins) {
+    if (l.devices == 0) continue;
+    REQUIRE(l.p->run_backward != nullptr);
+    void* ctx = nullptr;
+    REQUIRE(l.p->create(0, "", &ctx) == AB_OK);
+    for (const cpu_test::Shape& s : shapes)
+      for (const char* variant : {"naive", "flash"}) {
+        cpu_test::BackwardCase c = cpu_test::make_backward_case(s, 41u + s.len_q + s.head_dim);
+        const auto e = run_backward_case(l.p, ctx, variant, c);
+        INFO(l.name << " " << variant << " " << cpu_test::describe(s) << " dq " << e[0] << " dk " << e[1] << " dv "
+                    << e[2]);
+        CHECK(e[0] <= cpu_test::tolerance(s.dtype));
+        CHECK(e[1] <= cpu_test::tolerance(s.dtype));
+        CHECK(e[2] <= cpu_test::tolerance(s.dtype));
+      }
+    // Refusals carry the reason and touch nothing.
+    cpu_test::BackwardCase c = cpu_test::make_backward_case(cpu_test::shape(2, 1, 8, 8, 64, AB_F32, true), 3);
+    ab_backward_args g = c.args;
+    g.fwd.softcap = 30.0f;
+    double seconds = 0;
+    CHECK(l.p->run_backward(ctx, "flash", &g, &seconds) == AB_UNSUPPORTED);
+    CHECK_THAT(l.p->last_error(ctx), Catch::Contains("softcap"));
+    g.fwd.softcap = 0.0f;
+    CHECK(l.p->run_backward(ctx, "decode", &g, &seconds) == AB_UNSUPPORTED);
     l.p->destroy(ctx);
   }
 }

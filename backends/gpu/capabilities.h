@@ -54,6 +54,26 @@ inline size_t naive_workspace_bytes(const ab_attention_args& a) {
   return static_cast<size_t>(a.batch) * a.heads_q * a.len_q * a.len_k * elem;
 }
 
+/// Null if `variant` has a GPU backward pass for the (valid) case `a`, else a one-line
+/// reason (AB_UNSUPPORTED): flash and naive, refusing what the CPU backward refuses
+/// (paged KV, varlen, softcap, head_dim_v != head_dim, any other variant or variant
+/// option); flash instantiates head dims up to 128 as the forward does.
+inline const char* backward_unsupported_reason(const char* variant, const ab_attention_args& a) {
+  const bool flash = strcmp(variant, "flash") == 0, naive = strcmp(variant, "naive") == 0;
+  if (!flash && !naive) return "the GPU backends have a backward pass for naive and flash only";
+  if (a.page_size > 0) return "backward reads contiguous KV only (page_size > 0)";
+  if (a.seq_len_q || a.seq_len_k) return "backward does not implement varlen batches";
+  if (a.softcap > 0.0f) return "backward does not implement softcap";
+  if (a.head_dim_v != 0 && a.head_dim_v != a.head_dim) return "backward needs head_dim_v == head_dim";
+  if (flash && a.head_dim > kMaxHeadDim) return "flash backward: head_dim > 128 is not instantiated on the GPU backends";
+  return nullptr;
+}
+
+/// Bytes of the fp32 P and dS matrices naive backward materialises: 2 x B*Hq*Lq*Lk floats.
+inline size_t naive_backward_workspace_bytes(const ab_attention_args& a) {
+  return 2 * static_cast<size_t>(a.batch) * a.heads_q * a.len_q * a.len_k * sizeof(float);
+}
+
 /// Whether flash takes the tensor-core path: NVIDIA sm_80+, 16-bit inputs, d in {64, 128}
 /// (the instantiated tile shapes; 16-bit loads also need d a multiple of 8).
 inline bool use_tensor_cores(bool cuda, int cc_major, ab_dtype t, int head_dim) {

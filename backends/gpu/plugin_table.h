@@ -2,6 +2,7 @@
 // AB_GPU_PLUGIN_NAME and AB_GPU_PLUGIN_DESCRIPTION, then includes this header once.
 #pragma once
 
+#include "plugin_backward.h"
 #include "plugin_kv.h"
 #include "plugin_peaks.h"
 #include "plugin_run.h"
@@ -35,7 +36,7 @@ inline const ab_plugin* plugin_table() {
       &run_attention,
       &measure_peaks,
       kv_ops(),
-      nullptr,  // run_backward: not implemented on the GPU backends yet
+      &run_backward,
       &memory_info,
       nullptr,  // call_stats: the GPU kernels do not count attended pairs (the harness probes)
   };

@@ -94,19 +94,24 @@ const float* kv_rows_f32(const void* base, size_t off, int nk, int d, ScratchF32
 }
 
 /// Normalises the accumulator O^T [dv][32] by l and stores rows [q0, q0 + nq) of (b, h)
-/// (zeros for a row that saw no key); `row` is dv floats of scratch.
-void store_output_rows(const ab_attention_args& a, int b, int h, int q0, int nq, const float* ot, const float* l,
-                       float* row) {
+/// (zeros for a row that saw no key); `row` is dv floats of scratch. With a.lse, also
+/// each row's natural log-sum-exp of its logits, from the base-2 running max m and sum l
+/// (-inf for a row that saw no key).
+void store_output_rows(const ab_attention_args& a, int b, int h, int q0, int nq, const float* ot, const float* m,
+                       const float* l, float* row) {
   const int dv = dv_of(a);
+  float* lse = a.lse ? host_ptr<float>(a.lse) + (static_cast<size_t>(b) * a.heads_q + h) * a.len_q + q0 : nullptr;
   for (int i = 0; i < nq; ++i) {
     const size_t o_off = row_offset(b, h, q0 + i, a.heads_q, a.len_q, dv);
     if (l[i] == 0.0f) {  // no visible key
       store_zero_row(a.dtype, a.o, o_off, dv);
+      if (lse) lse[i] = -INFINITY;
       continue;
     }
     const float inv = 1.0f / l[i];
     for (int t = 0; t < dv; ++t) row[t] = ot[t * kQRows + i] * inv;
     store_row(a.dtype, a.o, o_off, row, dv);
+    if (lse) lse[i] = (m[i] + std::log2(l[i])) * kLn2;
   }
 }
 
@@ -151,7 +156,7 @@ void flash_group(const ab_attention_args& a, int b, int h, int q0) {
     const float* vp = kv_rows_f32<DT>(a.v, v_base + static_cast<size_t>(k0) * dv, nk, dv, s.vt);
     value_tile(st, nk, vp, dv, dv, ot, alpha[0], alpha[1]);
   }
-  store_output_rows(a, b, h, q0, nq, ot, l, row);
+  store_output_rows(a, b, h, q0, nq, ot, m, l, row);
 }
 
 template <ab_dtype DT>
@@ -214,7 +219,7 @@ void flash_group_bf16(const ab_attention_args& a, int b, int h, int q0, const ui
     pack_p_bf16(st, nk, pt2);
     value_tile_bf16(pt2, (nk + 1) / 2, vpairs + static_cast<size_t>(k0 / 2) * dv, dv, ot, alpha[0], alpha[1]);
   }
-  store_output_rows(a, b, h, q0, nq, ot, l, s.row.get(dv));
+  store_output_rows(a, b, h, q0, nq, ot, m, l, s.row.get(dv));
 }
 
 /// The bf16 path over all work items: V of every (batch, KV head) packed in key pairs

@@ -43,6 +43,8 @@ inline constexpr int kRegBlock = 4;
 
 /// log2(e): the kernels' softmaxes run in base 2 (v_exp2), on logits multiplied by it.
 inline constexpr float kLog2e = 1.4426950408889634f;
+/// ln(2): back from base 2 to natural logs (a log-sum-exp output).
+inline constexpr float kLn2 = 0.6931471805599453f;
 
 struct V16 {
 #if defined(AB_CPU_AVX512)

@@ -135,6 +135,7 @@ Check supports(const char* variant, const ab_attention_args& a) {
   if (const ExtraVariant* extra = find_extra(variant)) {
     if (Check c = validate_args(a); !c.ok()) return c;
     if (a.page_size > 0) return unsupported(std::string(extra->name) + " reads contiguous KV only");
+    if (a.lse) return unsupported(std::string(extra->name) + " does not write lse (flash does)");
     if (!extra->any_head_dims && std::max(a.head_dim, a.head_dim_v) > kMaxHeadDim)
       return unsupported(std::string(extra->name) + " handles head dims up to " + std::to_string(kMaxHeadDim));
     if (!extra->any_head_dims && a.head_dim_v != 0 && a.head_dim_v != a.head_dim)
@@ -147,6 +148,8 @@ Check supports(const char* variant, const ab_attention_args& a) {
     return unsupported(std::string("cpu backend has no variant '") + (variant ? variant : "(null)") +
                        "' (see its variants list; tier-1 variants take no options)");
   if (Check c = validate_args(a); !c.ok()) return c;
+  if (a.lse && !is_variant(variant, "flash"))
+    return unsupported(std::string(variant) + " does not write lse (flash does)");
   if (a.page_size > 0 && a.kv_layout == AB_KV_NHD)
     return unsupported("cpu backend reads paged KV in the HND layout [num_pages, heads_kv, page_size, d] "
                        "(kv_layout 0) only; NHD [num_pages, page_size, heads_kv, d] is not implemented");

@@ -21,7 +21,7 @@ constexpr const char* kStridedHeadsOptions[] = {"local"};
 constexpr const char* kLinearOptions[] = {"feature", "block", "features", "fdim"};
 constexpr const char* kBasedOptions[] = {"fdim", "swa", "block", "linear"};
 constexpr const char* kPrefixSharedOptions[] = {"prefix", "chunk"};
-constexpr const char* kTreeOptions[] = {"branch", "chunk"};
+constexpr const char* kTreeOptions[] = {"branch"};
 constexpr const char* kNsaOptions[] = {"block", "stride", "select", "k", "window", "gate_cmp", "gate_slc", "gate_win"};
 constexpr const char* kStarOptions[] = {"block", "query"};
 constexpr const char* kLandmarkOptions[] = {"block", "k", "per_query"};
@@ -72,8 +72,8 @@ const VariantInfo kVariants[] = {
      "chunks serve all sequences' queries together, own suffix per sequence, log-sum-exp merge (ChunkAttention); "
      "prefix (required), chunk", true, true, kPrefixSharedOptions},
     {"tree", "speculative-decoding tree verification: the last len_q keys are a complete branch-ary draft tree "
-     "(BFS order), each node attends the prefix and its ancestors; prefix and tree parts computed separately and "
-     "merged by log-sum-exp (LongSpec); branch (default 2), chunk", true, true, kTreeOptions},
+     "(BFS order), each node attends the prefix and its ancestors; prefix (on flash) and tree parts computed "
+     "separately and merged by log-sum-exp (LongSpec); branch (default 2)", true, true, kTreeOptions},
     {"nsa", "Native Sparse Attention (causal): gated sum of (a) attention over block-mean compressed tokens "
      "(block 32, stride 16), (b) exact attention over the first, local and top-k (16) blocks of `select` (64) keys "
      "ranked by (a)'s probabilities summed over the GQA group, (c) a sliding window (512); fixed gates gate_cmp, "
