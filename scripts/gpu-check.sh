@@ -4,7 +4,10 @@
 #   the harness, runs test_gpu_plugins (attention and every KV primitive against the CPU
 #   plugin), the quick correctness, long-context and recall suites on --backend cuda, and
 #   scripts/peer_compare_pytorch.py (skipped without PyTorch), all into one database, and
-#   renders the report.
+#   renders the report. A decode bandwidth step times decode at b=8, 32/8 heads, d=128,
+#   Lk=32K bf16 (1 GiB of K/V, far beyond L2; contiguous and 16-token pages) on the decode
+#   kernel and on the SIMT body (path=simt) and writes each case's fraction of the
+#   measured read bandwidth to OUTDIR/decode-bandwidth.txt.
 #
 #   scripts/gpu-check.sh [OUTDIR]        OUTDIR defaults to $OUT
 #   scripts/gpu-check.sh --build-only [OUTDIR]   configure and build only (no GPU needed)
@@ -133,6 +136,31 @@ if [ -x "$BIN/test_gpu_plugins" ]; then
   run_step test_gpu_kv_emulation 30 "$BIN/test_gpu_kv_emulation"
 else
   skip_step test_gpu_plugins "not built"; FAILED=1
+fi
+if [ -x "$BIN/attnbench" ]; then
+  export ATTNBENCH_PLUGIN_PATH=
+  # Before the suites, so the total budget cannot skip it.
+  # KV >> L2 (50 MB on H100/H200): every call streams K/V from HBM, so GB/s over the
+  # measured read bandwidth is the kernel's fraction of what the memory delivers.
+  cat > "$OUTDIR/decode-bandwidth.json" <<'JSON'
+{
+  "suite": "decode-bandwidth",
+  "description": "decode at b=8, 32/8 heads, d=128, Lk=32K bf16: 1 GiB of K/V per call, contiguous and paged",
+  "defaults": { "check": "sampled", "repetitions": 5, "min_time": 0.1 },
+  "groups": [
+    { "name": "decode", "phase": "decode", "variants": ["decode"],
+      "axes": { "batch": 8, "heads_q": 32, "gqa": 4, "len_q": 1, "len_k": 32768, "head_dim": 128,
+                "dtype": "bf16", "page_size": [0, 16] } }
+  ]
+}
+JSON
+  run_step decode-bandwidth 60 "$BIN/attnbench" run --suite "$OUTDIR/decode-bandwidth.json" --backend cuda \
+    --db "$OUTDIR/decode-bandwidth.db"
+  run_step decode-bandwidth-simt 60 "$BIN/attnbench" run --suite "$OUTDIR/decode-bandwidth.json" --backend cuda \
+    --backend-options path=simt --db "$OUTDIR/decode-bandwidth.db"
+  grep -h 'peak)' "$OUTDIR"/logs/*-decode-bandwidth*.log > "$OUTDIR/decode-bandwidth.txt" 2>/dev/null
+  log "decode bandwidth (first: decode kernel, then path=simt):"
+  sed 's/^/    /' "$OUTDIR/decode-bandwidth.txt" | tee -a "$LOG"
 fi
 if [ -x "$BIN/attnbench" ]; then
   export ATTNBENCH_PLUGIN_PATH=

@@ -3,6 +3,7 @@
 // the device TUs and the host tests.
 #pragma once
 
+#include <stdint.h>
 #include <string.h>
 
 #include "attnbench/plugin_abi.h"
@@ -77,6 +78,18 @@ inline size_t naive_backward_workspace_bytes(const ab_attention_args& a) {
 /// (the instantiated tile shapes; 16-bit loads also need d a multiple of 8).
 inline bool use_tensor_cores(bool cuda, int cc_major, ab_dtype t, int head_dim) {
   return cuda && cc_major >= 8 && t != AB_F32 && (head_dim == 64 || head_dim == 128);
+}
+
+/// Whether `decode` takes the dedicated kernel (decode_attention.cuh). Its 16-byte K/V
+/// loads need rows of whole 16-byte vectors (head_dim * element size a multiple of 16)
+/// and 16-byte aligned K/V buffers; other cases (e.g. bf16 d = 36, fp32 d = 50, or a
+/// buffer at an odd offset) keep the SIMT body, whose loads are per element. Option
+/// path=simt (force_simt) also keeps it, so tests and timings compare both paths.
+inline bool use_decode_kernel(const ab_attention_args& a, bool force_simt) {
+  const int elem = a.dtype == AB_F32 ? 4 : 2;
+  const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  return !force_simt && a.head_dim <= kMaxHeadDim && (a.head_dim * elem) % 16 == 0 && aligned(a.k) &&
+         aligned(a.v);
 }
 
 /// SIMT instantiation (DMAX) that serves a head dimension.

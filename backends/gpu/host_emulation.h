@@ -17,10 +17,13 @@ namespace attnbench::gpu {
 void emulate_flash(const ab_attention_args& args, const float* q, const float* k, const float* v,
                    float* o, int block_m, int block_n);
 
-/// Split-K decode: each split produces a normalised partial and its LSE, then the
-/// merge step combines them. k/v are contiguous, or paged pools when
-/// args.page_size > 0 (block_table is then the host copy of the block table; the
-/// pool layout is args.kv_layout).
+/// Split-K decode as decode_attention_kernel runs it: blocks of kDecodeRows packed rows
+/// (RowMap) per (batch, KV head, split) stage their keys' K/V through the kernel's own
+/// thread -> 16-byte load mapping (decode_replay.h; keys outside the block's range stay
+/// zero), each row runs the online softmax over tiles of block_n (the kernel's 32), then
+/// the LSE merge combines the splits. k/v are contiguous, or paged pools when
+/// args.page_size > 0 (block_table is then the host copy of the block table; the pool
+/// layout is args.kv_layout).
 void emulate_decode(const ab_attention_args& args, const float* q, const float* k, const float* v,
                     const int32_t* block_table, float* o, const SplitPlan& plan, int block_n);
 

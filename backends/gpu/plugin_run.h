@@ -7,6 +7,7 @@
 #include "capabilities.h"
 #include <vector>
 
+#include "decode_attention.cuh"
 #include "mma_attention.cuh"
 #include "naive_attention.cuh"
 #include "peak_kernels.cuh"
@@ -57,6 +58,11 @@ constexpr int kMergeThreads = 128;
 inline GridFold rows_fold(const Context* c, const SimtParams& p, int threads) {
   return fold_for(c, threads, p.len_q, p.heads_q, p.batch);
 }
+/// Grid of the decode kernel: (row tiles * splits, KV heads, batch).
+inline GridFold decode_fold(const Context* c, const SimtParams& p) {
+  return fold_for(c, kDecodeWarps * c->prop.warpSize, decode_row_tiles(p.pack, p.len_q) * p.plan.num_splits,
+                  p.heads_q / p.pack, p.batch);
+}
 /// Grids of naive's S = QK^T and O = PV kernels (16x16 tiles, z = batch * heads_q).
 inline GridFold naive_scores_fold(const Context* c, const SimtParams& p) {
   return fold_for(c, kNaiveTile * kNaiveTile, ceil_div(p.len_k, kNaiveTile), ceil_div(p.len_q, kNaiveTile),
@@ -65,6 +71,14 @@ inline GridFold naive_scores_fold(const Context* c, const SimtParams& p) {
 inline GridFold naive_pv_fold(const Context* c, const SimtParams& p) {
   return fold_for(c, kNaiveTile * kNaiveTile, ceil_div(p.head_dim, kNaiveTile), ceil_div(p.len_q, kNaiveTile),
                   p.batch * p.heads_q);
+}
+
+/// Merges split-K partials into O (nothing to do for a single split).
+template <class T>
+void launch_merge(const Context* c, const SimtParams& p) {
+  if (!p.part_o) return;
+  const GridFold m = rows_fold(c, p, kMergeThreads);
+  lse_merge_kernel<T><<<dims_of(m), kMergeThreads, 0, c->stream>>>(p, m);
 }
 
 /// Launches the SIMT kernel for storage type T over the KV addressing `kv`.
@@ -76,10 +90,19 @@ void launch_simt(const Context* c, const SimtParams& p, const Kv& kv) {
     simt_attention_kernel<T, 64, Kv><<<dims_of(g), block, 0, c->stream>>>(p, kv, g);
   else
     simt_attention_kernel<T, 128, Kv><<<dims_of(g), block, 0, c->stream>>>(p, kv, g);
-  if (p.part_o) {
-    const GridFold m = rows_fold(c, p, kMergeThreads);
-    lse_merge_kernel<T><<<dims_of(m), kMergeThreads, 0, c->stream>>>(p, m);
-  }
+  launch_merge<T>(c, p);
+}
+
+/// Launches the decode kernel (decode_attention.cuh) and the merge of its splits.
+template <class T, class Kv>
+void launch_decode(const Context* c, const SimtParams& p, const Kv& kv) {
+  const GridFold g = decode_fold(c, p);
+  const dim3 block(kDecodeWarps * c->prop.warpSize);
+  if (simt_dmax(p.head_dim) == 64)
+    decode_attention_kernel<T, 64, Kv><<<dims_of(g), block, 0, c->stream>>>(p, kv, g);
+  else
+    decode_attention_kernel<T, 128, Kv><<<dims_of(g), block, 0, c->stream>>>(p, kv, g);
+  launch_merge<T>(c, p);
 }
 
 /// Which kernels a variant name selects.
@@ -147,7 +170,11 @@ inline const char* grid_unfit_reason(const Context* c, Kind kind, const ab_atten
 #if defined(AB_GPU_CUDA)
   if (kind == Kind::kFlash && takes_mma(c, a)) return mma_fold(c, p).fits() ? nullptr : why;
 #endif
-  if (!simt_fold(c, p).fits()) return why;
+  if (kind == Kind::kDecode && use_decode_kernel(a, c->force_simt)) {
+    if (!decode_fold(c, p).fits()) return why;
+  } else if (!simt_fold(c, p).fits()) {
+    return why;
+  }
   return p.part_o && !rows_fold(c, p, kMergeThreads).fits() ? why : nullptr;
 }
 
@@ -174,9 +201,16 @@ void launch(const Context* c, Kind kind, const ab_attention_args& a, const SimtP
   } else if (a.page_size > 0) {
     const PagedKv kv{a.heads_kv, a.page_size, a.head_dim, a.max_pages_per_seq,
                      reinterpret_cast<const int32_t*>(a.block_table), a.kv_layout};
-    launch_simt<T>(c, p, kv);
+    if (use_decode_kernel(a, c->force_simt))
+      launch_decode<T>(c, p, kv);
+    else
+      launch_simt<T>(c, p, kv);
   } else {
-    launch_simt<T>(c, p, ContiguousKv{a.heads_kv, a.len_k, a.head_dim});
+    const ContiguousKv kv{a.heads_kv, a.len_k, a.head_dim};
+    if (use_decode_kernel(a, c->force_simt))
+      launch_decode<T>(c, p, kv);
+    else
+      launch_simt<T>(c, p, kv);
   }
 }
 
@@ -189,8 +223,11 @@ inline ab_status prepare(Context* c, Kind kind, const ab_attention_args& a, Simt
   const size_t rows = static_cast<size_t>(a.batch) * a.heads_q * a.len_q;
   if (kind == Kind::kDecode) {
     p.pack = a.heads_q / a.heads_kv;  // one block per GQA group: each KV tile is read once
-    p.plan = plan_splits(a.len_k, a.batch * a.heads_kv * ceil_div(p.pack * a.len_q, kSimtBlockM), c->prop.multiProcessorCount, kSimtKeys,
-                         kMinKeysPerSplit, kMaxSplits);
+    if (use_decode_kernel(a, c->force_simt))
+      p.plan = plan_decode_splits(a.len_k, a.batch, a.heads_kv, p.pack, a.len_q, c->prop.multiProcessorCount);
+    else
+      p.plan = plan_splits(a.len_k, a.batch * a.heads_kv * ceil_div(p.pack * a.len_q, kSimtBlockM),
+                           c->prop.multiProcessorCount, kSimtKeys, kMinKeysPerSplit, kMaxSplits);
   }
   const size_t lens_bytes = (a.seq_len_q || a.seq_len_k) ? 2 * a.batch * sizeof(int32_t) : 0;
   const size_t part_bytes = p.plan.num_splits > 1 ? p.plan.num_splits * rows * (a.head_dim + 1) * sizeof(float) : 0;

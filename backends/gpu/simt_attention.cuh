@@ -44,6 +44,21 @@ __device__ __forceinline__ float group_sum(float x) {
   return x;
 }
 
+/// Stages block rows [row0, row0 + ROWS) of Q (virtual rows of `map`, zeros past its
+/// end) into sQ as fp32, the block's `threads` threads striding over the elements.
+template <class T, int ROWS, int DMAX>
+__device__ __forceinline__ void stage_q_rows(const SimtParams& p, const RowMap& map, int b, int hb, int row0,
+                                             float (&sQ)[ROWS][DMAX], int tid, int threads) {
+  const T* q = static_cast<const T*>(p.q);
+  const int d = p.head_dim;
+  for (int idx = tid; idx < ROWS * d; idx += threads) {
+    const int r = idx / d, c = idx - r * d, vr = row0 + r;
+    sQ[r][c] = vr < map.rows()
+                   ? to_float(q[q_row_offset(b, map.head(hb, vr), map.query(vr), p.heads_q, p.len_q, d) + c])
+                   : 0.0f;
+  }
+}
+
 /// Logical grid (row tiles * num_splits, heads_q / pack, batch) folded by `g` (GridFold),
 /// block = kSimtWarps * warp width. A block's rows are virtual rows of RowMap{pack, len_q}.
 template <class T, int DMAX, class Kv>
@@ -73,13 +88,7 @@ simt_attention_kernel(SimtParams p, Kv kv, GridFold g) {
   const KeyRange span = tile_key_range(p.mask, qs.lo, qs.hi, lq, lk);
   const int lo = max(span.lo, clip.lo), hi = min(span.hi, clip.hi);
 
-  const T* q = static_cast<const T*>(p.q);
-  for (int idx = threadIdx.x; idx < kSimtBlockM * d; idx += blockDim.x) {
-    const int r = idx / d, c = idx - r * d, vr = row0 + r;
-    sQ[r][c] = vr < map.rows()
-                   ? to_float(q[q_row_offset(b, map.head(hb, vr), map.query(vr), p.heads_q, p.len_q, d) + c])
-                   : 0.0f;
-  }
+  stage_q_rows<T>(p, map, b, hb, row0, sQ, threadIdx.x, blockDim.x);
 
   float acc[kSimtRows][kCols];
   OnlineSoftmax st[kSimtRows];
