@@ -43,6 +43,31 @@ ab_attention_args make_args(int b, int hq, int hkv, int lq, int lk, int d, int c
   return a;
 }
 
+/// A masked fp32 case of the emulation tests: sizes, causal, window, softcap.
+struct EmuShape {
+  int b, hq, hkv, lq, lk, d, causal, wl, wr;
+  float softcap;
+};
+
+/// Random Q, K, V of an EmuShape and the fp64 oracle's output for them.
+struct OracleCase {
+  ab_attention_args a;
+  std::vector<float> q, k, v;
+  std::vector<double> ref;
+};
+
+OracleCase oracle_case(const EmuShape& s, std::mt19937& rng) {
+  OracleCase c;
+  c.a = make_args(s.b, s.hq, s.hkv, s.lq, s.lk, s.d, s.causal);
+  c.a.window_left = s.wl; c.a.window_right = s.wr; c.a.softcap = s.softcap;
+  c.q = random_vec(size_t(s.b) * s.hq * s.lq * s.d, rng);
+  c.k = random_vec(size_t(s.b) * s.hkv * s.lk * s.d, rng);
+  c.v = random_vec(c.k.size(), rng);
+  c.ref.resize(c.q.size());
+  reference_attention(c.a, c.q.data(), c.k.data(), c.v.data(), c.ref.data());
+  return c;
+}
+
 /// Max abs difference over valid rows between a float output and the fp64 oracle.
 double max_err(const ab_attention_args& a, const std::vector<float>& o, const std::vector<double>& ref) {
   double e = 0;
@@ -228,21 +253,14 @@ TEST_CASE("row packing maps every (head, query) of a group once", "[gpu][grid]")
 
 TEST_CASE("emulated flash matches the fp64 oracle", "[gpu][emulation]") {
   std::mt19937 rng(11);
-  struct Shape { int b, hq, hkv, lq, lk, d, causal, wl, wr; float softcap; };
-  const Shape shapes[] = {{1, 2, 2, 37, 37, 64, 1, -1, -1, 0},  {2, 4, 1, 5, 70, 32, 1, -1, -1, 0},
-                          {1, 4, 2, 70, 5, 16, 1, -1, -1, 0},   {1, 2, 1, 33, 65, 128, 0, -1, -1, 0},
-                          {1, 2, 2, 50, 50, 24, 0, 7, 2, 0},    {1, 3, 3, 40, 40, 8, 1, 9, -1, 30.0f}};
-  for (const Shape& s : shapes) {
-    ab_attention_args a = make_args(s.b, s.hq, s.hkv, s.lq, s.lk, s.d, s.causal);
-    a.window_left = s.wl; a.window_right = s.wr; a.softcap = s.softcap;
-    const auto q = random_vec(size_t(s.b) * s.hq * s.lq * s.d, rng);
-    const auto k = random_vec(size_t(s.b) * s.hkv * s.lk * s.d, rng);
-    const auto v = random_vec(k.size(), rng);
-    std::vector<double> ref(q.size());
-    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
-    std::vector<float> o(q.size(), 0.0f);
-    emulate_flash(a, q.data(), k.data(), v.data(), o.data(), 16, 32);
-    REQUIRE(max_err(a, o, ref) < 1e-5);
+  const EmuShape shapes[] = {{1, 2, 2, 37, 37, 64, 1, -1, -1, 0},  {2, 4, 1, 5, 70, 32, 1, -1, -1, 0},
+                             {1, 4, 2, 70, 5, 16, 1, -1, -1, 0},   {1, 2, 1, 33, 65, 128, 0, -1, -1, 0},
+                             {1, 2, 2, 50, 50, 24, 0, 7, 2, 0},    {1, 3, 3, 40, 40, 8, 1, 9, -1, 30.0f}};
+  for (const EmuShape& s : shapes) {
+    const OracleCase c = oracle_case(s, rng);
+    std::vector<float> o(c.q.size(), 0.0f);
+    emulate_flash(c.a, c.q.data(), c.k.data(), c.v.data(), o.data(), 16, 32);
+    REQUIRE(max_err(c.a, o, c.ref) < 1e-5);
   }
 }
 
@@ -305,6 +323,18 @@ TEST_CASE("capabilities are declared with reasons", "[gpu][caps]") {
   REQUIRE(unsupported_reason("decode", a) == nullptr);
   a.head_dim = 256;
   REQUIRE(std::string(unsupported_reason("flash", a)).find("head_dim") != std::string::npos);
+  // A value head dim and an lse output the kernels would ignore are refused, not dropped.
+  a.head_dim = 128; a.head_dim_v = 64;
+  for (const char* v : {"flash", "decode", "naive"})
+    REQUIRE(std::string(unsupported_reason(v, a)).find("head_dim_v") != std::string::npos);
+  a.head_dim_v = 128;  // equal to head_dim: the same as 0
+  REQUIRE(unsupported_reason("decode", a) == nullptr);
+  a.head_dim_v = 0;
+  float lse_slot = 0;
+  a.lse = reinterpret_cast<ab_buffer>(&lse_slot);
+  for (const char* v : {"flash", "decode", "naive"})
+    REQUIRE(std::string(unsupported_reason(v, a)).find("lse") != std::string::npos);
+  a.lse = nullptr;
   // supports() is asked before allocation: paged args with a null block table are fine.
   a.head_dim = 128; a.page_size = 16; a.max_pages_per_seq = 8; a.num_pages = 8;
   REQUIRE(invalid_reason(a) == nullptr);
@@ -991,8 +1021,7 @@ TEST_CASE("the kernel's ldmatrix offsets into swizzled tiles deliver the mma ope
 
 TEST_CASE("the emulated MMA flash kernel matches the fp64 oracle", "[gpu][mma][emulation]") {
   std::mt19937 rng(23);
-  struct Shape { int b, hq, hkv, lq, lk, d, causal, wl, wr; float softcap; };
-  const Shape shapes[] = {
+  const EmuShape shapes[] = {
       {1, 2, 1, 200, 333, 64, 1, -1, -1, 0},   // bottom-right causal, 2 row blocks, 6 key tiles
       {1, 2, 2, 150, 150, 128, 0, -1, -1, 0},  // no mask: every full tile mask-free
       {2, 4, 2, 140, 70, 64, 1, -1, -1, 0},    // len_q > len_k: leading rows see nothing
@@ -1000,19 +1029,13 @@ TEST_CASE("the emulated MMA flash kernel matches the fp64 oracle", "[gpu][mma][e
       {1, 2, 2, 130, 200, 128, 0, -1, -1, 15.0f},  // softcap on interior and edge tiles
       {1, 1, 1, 1, 1, 128, 1, -1, -1, 0},      // one row, one key
   };
-  for (const Shape& s : shapes) {
+  for (const EmuShape& s : shapes) {
     INFO("lq " << s.lq << " lk " << s.lk << " d " << s.d);
-    ab_attention_args a = make_args(s.b, s.hq, s.hkv, s.lq, s.lk, s.d, s.causal);
-    a.window_left = s.wl; a.window_right = s.wr; a.softcap = s.softcap;
-    const auto q = random_vec(size_t(s.b) * s.hq * s.lq * s.d, rng);
-    const auto k = random_vec(size_t(s.b) * s.hkv * s.lk * s.d, rng);
-    const auto v = random_vec(k.size(), rng);
-    std::vector<double> ref(q.size());
-    reference_attention(a, q.data(), k.data(), v.data(), ref.data());
-    std::vector<float> o(q.size(), NAN);
-    emulate_mma_flash(a, q.data(), k.data(), v.data(), o.data());
-    CHECK(max_err(a, o, ref) < 1e-5);
-    CHECK(nan_in_rows(a, o) == 0);
+    const OracleCase c = oracle_case(s, rng);
+    std::vector<float> o(c.q.size(), NAN);
+    emulate_mma_flash(c.a, c.q.data(), c.k.data(), c.v.data(), o.data());
+    CHECK(max_err(c.a, o, c.ref) < 1e-5);
+    CHECK(nan_in_rows(c.a, o) == 0);
   }
 }
 

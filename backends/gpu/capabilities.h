@@ -41,6 +41,11 @@ inline const char* unsupported_reason(const char* variant, const ab_attention_ar
   const bool flash = strcmp(variant, "flash") == 0, decode = strcmp(variant, "decode") == 0;
   const bool naive = strcmp(variant, "naive") == 0;
   if (!flash && !decode && !naive) return "variant not implemented by the GPU backends (flash, decode, naive)";
+  // Both would be silently ignored by the kernels: V and O rows are head_dim wide, and
+  // no forward kernel writes a log-sum-exp.
+  if (a.head_dim_v != 0 && a.head_dim_v != a.head_dim)
+    return "head_dim_v != head_dim is not implemented by the GPU kernels";
+  if (a.lse) return "the GPU forward kernels do not write lse";
   if (naive) return a.page_size > 0 ? "naive reads contiguous KV" : nullptr;  // any head_dim
   if (a.head_dim > kMaxHeadDim) return "head_dim > 128 is not instantiated on the GPU backends";
   if (flash && a.page_size > 0) return "flash reads contiguous KV; paged KV runs with decode";
