@@ -4,6 +4,7 @@
 // (sparse_rows.h: a tile loop over the lists' union on the flash microkernels).
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -34,6 +35,58 @@ void run_block(const StaticPattern& p, const ab_attention_args& a, int b, int h,
   attend_row_lists(a, b, h, i0, step, rows, s);
 }
 
+/// The K and V rows of one key class (keys kc, kc + r, ...), widened to fp32 once and
+/// read in place by every row block of the class.
+struct ClassRows {
+  ScratchF32 k, v;
+};
+
+/// Dilated neighborhood (stride 1, dilation r > 1): rows of one residue class mod r
+/// attend keys of one class, so each (batch, KV head, class) packs its keys' rows once
+/// and every row block of the group's heads reads them in place, where each block
+/// gathered its own keys tile by tile (each key about (32 + window) / 32 times).
+void dilated_run(const StaticPattern& p, const ab_attention_args& a) {
+  const int r = p.dilation, group = a.heads_q / a.heads_kv, d = a.head_dim;
+  const MaskHook mask{a.causal, a.window_left, a.window_right};
+  tbb::parallel_for(0, a.batch * a.heads_kv * r, [&](int task) {
+    const int c = task % r, hk = (task / r) % a.heads_kv, b = task / (r * a.heads_kv);
+    const int lq = len_q_of(a, b), lk = len_k_of(a, b);
+    const int nrows = lq > c ? (lq - c + r - 1) / r : 0;
+    const int nblocks = (nrows + kSparseRows - 1) / kSparseRows;
+    if (nblocks == 0) return;
+    // The rows' keys: their centres' class (a centre clamped at an edge may leave it:
+    // such a block takes the general path below).
+    const int kc = ((c + lk - lq) % r + r) % r;
+    const int nk = lk > kc ? (lk - kc + r - 1) / r : 0;
+    thread_local ClassRows pack;
+    float* kp = pack.k.get(static_cast<size_t>(std::max(1, nk)) * d);
+    float* vp = pack.v.get(static_cast<size_t>(std::max(1, nk)) * d);
+    for (int u = 0; u < nk; ++u) {
+      const size_t off = row_offset(b, hk, kc + u * r, a.heads_kv, a.len_k, d);
+      load_row_f32(a.dtype, a.k, off, kp + static_cast<size_t>(u) * d, d);
+      load_row_f32(a.dtype, a.v, off, vp + static_cast<size_t>(u) * d, d);
+    }
+    // Isolated: a thread waiting here must not start another class and overwrite `pack`.
+    tbb::this_task_arena::isolate([&] {
+      tbb::parallel_for(0, group * nblocks, [&](int w) {
+        const int h = hk * group + w / nblocks, i0 = c + (w % nblocks) * kSparseRows * r;
+        const int rows = std::min(kSparseRows, (lq - i0 + r - 1) / r);
+        SparseRows& s = sparse_rows_scratch();
+        const bool packed = select_block(p, mask, h, a.heads_q, i0, r, rows, lq, lk, s.keys, s.ranges);
+        const std::vector<int>& keys = s.keys;
+        const bool on_class = packed && !keys.empty() && (keys.front() - kc) % r == 0 &&
+                              keys.back() - keys.front() == static_cast<int>(keys.size() - 1) * r;
+        if (on_class) {
+          const size_t base = static_cast<size_t>((keys.front() - kc) / r) * d;
+          attend_row_lists(a, b, h, i0, r, rows, s, {.key_of = keys.data(), .k_rows = kp + base, .v_rows = vp + base});
+        } else {
+          run_block(p, a, b, h, i0, r, s);
+        }
+      });
+    });
+  });
+}
+
 }  // namespace
 
 Check static_pattern_supports(const char* base, const ab_attention_args& a, const VariantOptions& options) {
@@ -47,6 +100,10 @@ Check static_pattern_supports(const char* base, const ab_attention_args& a, cons
 void static_pattern_run(const char* base, const ab_attention_args& a, const VariantOptions& options) {
   StaticPattern p;
   if (Check c = parse_static_pattern(base, options, p); !c.ok()) throw std::invalid_argument(c.reason);
+  if (p.kind == StaticPattern::Kind::kNeighborhood && p.stride == 1 && p.dilation > 1) {
+    dilated_run(p, a);
+    return;
+  }
   // Dilated windows: rows of one residue class mod dilation share their keys, so a
   // block takes kSparseRows rows of one class out of a super-block of kSparseRows * dilation rows.
   const int step = p.kind == StaticPattern::Kind::kNeighborhood && p.stride == 1 ? p.dilation : 1;
