@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
+#include <string>
 
 #include "ci_flow_helpers.h"
 #include "reproduce.h"
@@ -173,7 +175,18 @@ TEST_CASE("a plain rerun of correctness cases on the CPU backend reproduces") {
   REQUIRE(run_attnbench("run " + sel + " --db " + db).code == 0);
   const CmdResult r = run_attnbench("reproduce 1 --no-peaks --db " + db);
   INFO(r.out << r.err);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine, so a worker's resident-set peak
+  // depends on its allocation history (identical reruns: 2.8 vs 19.7 MB). There only
+  // host_memory_peak_extra may differ; every error metric still compares bit for bit.
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("differs") != std::string::npos) CHECK(line.find("host_memory_peak_extra") != std::string::npos);
+  CHECK(r.code <= 1);
+#else
   CHECK(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("noisy values within tolerance") && Catch::Contains("agrees"));
+  CHECK_THAT(r.out, Catch::Contains("agrees"));
+#endif
+  CHECK_THAT(r.out, Catch::Contains("noisy values within tolerance"));
   CHECK_THAT(r.out, Catch::Contains("note: case_wall_time not compared by value"));
 }

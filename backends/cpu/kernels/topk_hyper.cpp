@@ -158,7 +158,7 @@ void hyper_run(const ab_attention_args& a, const VariantOptions& options) {
           const KeyRange r = mask.keys_for(q_order[p], lq, lk);
           if (!r.empty()) u.lo = std::min(u.lo, r.lo), u.hi = std::max(u.hi, r.hi);
         }
-        const int n = u.hi - u.lo;
+        const int n = u.lo < u.hi ? u.hi - u.lo : 0;  // 0: no query of the block sees a key
         if (n > 0 && o.samples >= lk) {
           for (int t = u.lo; t < u.hi; ++t)
             if (k_block[t] != j) hb.cand.push_back({t, 1.0f});
