@@ -79,12 +79,14 @@ TEST_CASE("config strings parse and print canonically", "[kv]") {
   CHECK_THROWS_AS(make_kv_policy("snapkv:budget=abc"), std::invalid_argument);
 }
 
-TEST_CASE("the registry lists the 17 built-ins and refuses a second method of one name", "[kv]") {
+TEST_CASE("the registry lists the 19 built-ins and refuses a second method of one name", "[kv]") {
   const auto methods = kv_methods();
-  REQUIRE(methods.size() >= 17);
+  REQUIRE(methods.size() >= 19);
   CHECK(methods[0].name == "full");
   CHECK(methods[16].name == "spatten");
-  for (size_t i = 0; i < 17; ++i) CHECK(methods[i].origin == "built-in");
+  CHECK(methods[17].name == "cla");  // the cross-layer methods (test_kv_cross_layer)
+  CHECK(methods[18].name == "tidal");
+  for (size_t i = 0; i < 19; ++i) CHECK(methods[i].origin == "built-in");
   CHECK_THROWS_AS(register_kv_method({"snapkv", "shadow", "", "test"}, [](std::string_view c) { return make_kv_policy(c); }),
                   std::invalid_argument);
   register_kv_method({"test_alias_full", "full under another name", "", "test"},
@@ -95,7 +97,7 @@ TEST_CASE("the registry lists the 17 built-ins and refuses a second method of on
 
 TEST_CASE("every method keeps exactly its requested bytes and decodes validly", "[kv]") {
   const auto c = needle_case(5, 0.5);
-  for (size_t i = 0; i < 17; ++i) {
+  for (size_t i = 0; i < 17; ++i) {  // the per-layer methods; cla and tidal: test_kv_cross_layer
     const std::string name = kv_methods()[i].name;
     const std::string cfg = name == "kivi" || name == "int8" || name == "leank" ? name
                             : name == "duo" || name == "razor" ? name + ":sink=4,recent=124,retrieval=0.5"
