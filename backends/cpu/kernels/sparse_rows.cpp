@@ -163,32 +163,32 @@ void attend_row_lists(const ab_attention_args& a, int b, int h, int i0, int step
     }
     const uint32_t* keep_of = by_key >= 0 ? nullptr : rows_of + p0;
     p0 += n;
-    // tk holds union positions (rows_of's index); key[] the keys they stand for.
-    const int* key = tk;
-    if (x.key_of) {
+    // tk holds union positions (rows_of's index). The tile's K/V rows are fp32 rows by
+    // position (x.k_rows) or rows of a's tensors by key (key_of maps positions to keys):
+    // read in place when consecutive fp32, else copied or converted into kt, vt.
+    const int* at = tk;
+    if (!x.k_rows && x.key_of) {
       for (int t = 0; t < n; ++t) packed[t] = x.key_of[tk[t]];
-      key = packed;
+      at = packed;
     }
-    const bool run = key[n - 1] - key[0] == n - 1;
     const float* kp = kt;
     const float* vp = vt;
-    if (x.k_rows) {  // packed rows: in place when the positions are consecutive
-      if (tk[n - 1] - tk[0] == n - 1) {
-        kp = x.k_rows + static_cast<size_t>(tk[0]) * d;
-        vp = x.v_rows + static_cast<size_t>(tk[0]) * d;
+    if (x.k_rows || a.dtype == AB_F32) {
+      const size_t base = x.k_rows ? 0 : row_offset(b, hk, 0, a.heads_kv, a.len_k, d);
+      const float* kb = (x.k_rows ? x.k_rows : host_ptr<const float>(a.k)) + base;
+      const float* vb = (x.k_rows ? x.v_rows : host_ptr<const float>(a.v)) + base;
+      if (at[n - 1] - at[0] == n - 1) {
+        kp = kb + static_cast<size_t>(at[0]) * d;
+        vp = vb + static_cast<size_t>(at[0]) * d;
       } else {
         for (int t = 0; t < n; ++t) {
-          std::memcpy(kt + t * d, x.k_rows + static_cast<size_t>(tk[t]) * d, sizeof(float) * d);
-          std::memcpy(vt + t * d, x.v_rows + static_cast<size_t>(tk[t]) * d, sizeof(float) * d);
+          std::memcpy(kt + t * d, kb + static_cast<size_t>(at[t]) * d, sizeof(float) * d);
+          std::memcpy(vt + t * d, vb + static_cast<size_t>(at[t]) * d, sizeof(float) * d);
         }
       }
-    } else if (a.dtype == AB_F32 && run) {
-      const size_t off = row_offset(b, hk, key[0], a.heads_kv, a.len_k, d);
-      kp = host_ptr<const float>(a.k) + off;
-      vp = host_ptr<const float>(a.v) + off;
     } else {
       for (int t = 0; t < n; ++t) {
-        const size_t off = row_offset(b, hk, key[t], a.heads_kv, a.len_k, d);
+        const size_t off = row_offset(b, hk, at[t], a.heads_kv, a.len_k, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.k), off, kt + t * d, d);
         load_row_f32(a.dtype, host_ptr<const void>(a.v), off, vt + t * d, d);
       }
